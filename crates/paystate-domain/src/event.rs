@@ -1,0 +1,200 @@
+//! The audit trail: every accepted command appends immutable events.
+
+use crate::{KeyId, Order, Payment, TenantId, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Which API a change came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Native,
+    Omnicasa,
+    Norce,
+    Gormic,
+    Teljoy,
+    Cli,
+}
+
+impl Source {
+    pub const ALL: [Source; 6] = [Self::Native, Self::Omnicasa, Self::Norce, Self::Gormic, Self::Teljoy, Self::Cli];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Omnicasa => "omnicasa",
+            Self::Norce => "norce",
+            Self::Gormic => "gormic",
+            Self::Teljoy => "teljoy",
+            Self::Cli => "cli",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who asked for a change, through which API, in which request. Carried into every event.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub tenant_id: TenantId,
+    /// The API key that authenticated the request; `None` for the CLI.
+    pub key_id: Option<KeyId>,
+    pub source: Source,
+    pub request_id: String,
+    /// The inbound request body verbatim, with secrets removed by the dialect that received it.
+    pub request_body: Option<String>,
+}
+
+impl Actor {
+    /// The `created_by`/`updated_by` value of records this actor writes.
+    pub fn name(&self) -> String {
+        match &self.key_id {
+            Some(key) => key.to_string(),
+            None => self.source.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "payment.created")]
+    PaymentCreated,
+    #[serde(rename = "payment.status_changed")]
+    PaymentStatusChanged,
+    #[serde(rename = "payment.refunded")]
+    PaymentRefunded,
+    #[serde(rename = "payment.charged_back")]
+    PaymentChargedBack,
+    #[serde(rename = "payment.updated")]
+    PaymentUpdated,
+    #[serde(rename = "payment.deleted")]
+    PaymentDeleted,
+    #[serde(rename = "payment.stale_update")]
+    PaymentStaleUpdate,
+    #[serde(rename = "payment.conflict")]
+    PaymentConflict,
+    #[serde(rename = "payment.resolved")]
+    PaymentResolved,
+    #[serde(rename = "order.created")]
+    OrderCreated,
+    #[serde(rename = "order.updated")]
+    OrderUpdated,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 11] = [
+        Self::PaymentCreated,
+        Self::PaymentStatusChanged,
+        Self::PaymentRefunded,
+        Self::PaymentChargedBack,
+        Self::PaymentUpdated,
+        Self::PaymentDeleted,
+        Self::PaymentStaleUpdate,
+        Self::PaymentConflict,
+        Self::PaymentResolved,
+        Self::OrderCreated,
+        Self::OrderUpdated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PaymentCreated => "payment.created",
+            Self::PaymentStatusChanged => "payment.status_changed",
+            Self::PaymentRefunded => "payment.refunded",
+            Self::PaymentChargedBack => "payment.charged_back",
+            Self::PaymentUpdated => "payment.updated",
+            Self::PaymentDeleted => "payment.deleted",
+            Self::PaymentStaleUpdate => "payment.stale_update",
+            Self::PaymentConflict => "payment.conflict",
+            Self::PaymentResolved => "payment.resolved",
+            Self::OrderCreated => "order.created",
+            Self::OrderUpdated => "order.updated",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an event is about: the record as it stands after the change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Subject {
+    Payment(Box<Payment>),
+    Order(Box<Order>),
+}
+
+/// An event as a decision produces it; the store numbers it and stamps it with the actor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventDraft {
+    pub kind: EventType,
+    pub subject: Subject,
+    /// What the snapshot alone does not say: the reported status of a stale report, the amounts
+    /// of a refund, before and after of a correction.
+    pub detail: serde_json::Value,
+}
+
+impl EventDraft {
+    pub fn payment(kind: EventType, payment: &Payment, detail: serde_json::Value) -> Self {
+        Self { kind, subject: Subject::Payment(Box::new(payment.clone())), detail }
+    }
+
+    pub fn order(kind: EventType, order: &Order, detail: serde_json::Value) -> Self {
+        Self { kind, subject: Subject::Order(Box::new(order.clone())), detail }
+    }
+
+    pub fn payment_id(&self) -> Option<&crate::PaymentId> {
+        match &self.subject {
+            Subject::Payment(p) => Some(&p.id),
+            Subject::Order(_) => None,
+        }
+    }
+
+    pub fn order_id(&self) -> &crate::OrderId {
+        match &self.subject {
+            Subject::Payment(p) => &p.order_id,
+            Subject::Order(o) => &o.id,
+        }
+    }
+
+    /// The snapshot as stored in the event's `data`.
+    pub fn data(&self) -> serde_json::Value {
+        match &self.subject {
+            Subject::Payment(p) => serde_json::to_value(p),
+            Subject::Order(o) => serde_json::to_value(o),
+        }
+        .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// An event as stored: numbered per tenant, gap-free and in commit order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub id: crate::EventId,
+    pub seq: i64,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub payment_id: Option<crate::PaymentId>,
+    pub order_id: crate::OrderId,
+    pub source: Source,
+    pub actor: String,
+    pub request_id: String,
+    pub request_body: Option<String>,
+    pub data: serde_json::Value,
+    pub detail: serde_json::Value,
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,471 @@
+//! paystate's use cases.
+//!
+//! Each method of [`Ledger`] is one command or query: it loads what the domain needs inside one
+//! store job, lets the pure domain decide, and writes the decision (records and events) in the
+//! same transaction. Every API surface, native or vendor dialect, and the CLI go through here.
+
+mod keys;
+
+pub use keys::{IssuedKey, KEY_PREFIX};
+
+use futures::FutureExt;
+use paystate_domain::order::{NewOrder, OrderPatch};
+use paystate_domain::payment::{NewPayment, decide};
+use paystate_domain::{
+    Actor, DomainError, KeyId, MethodId, MethodLocale, Order, OrderId, OrderState, Outcome, Payment,
+    PaymentCommand, PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp,
+};
+use paystate_store::{
+    ApiKeyRecord, EventFilter, OrderFilter, PageRequest, PaymentFilter, Reader, Scope, Store, StoreError, StoreExt,
+    StoreResult, Tx,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use paystate_store::now;
+
+/// How many times a command is retried when its payment changed underneath it.
+const VERSION_RETRIES: usize = 5;
+
+#[derive(Clone)]
+pub struct Ledger {
+    store: Arc<dyn Store>,
+}
+
+/// A page of a list, with the cursor of the next page.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    fn from_overfetch(mut data: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Self {
+        let has_more = data.len() > limit as usize;
+        data.truncate(limit as usize);
+        let next_cursor = if has_more { data.last().map(cursor) } else { None };
+        Page { data, has_more, next_cursor }
+    }
+}
+
+fn overfetch(page: &PageRequest) -> PageRequest {
+    PageRequest { after: page.after.clone(), limit: page.limit + 1 }
+}
+
+/// A new payment method.
+#[derive(Clone, Debug)]
+pub struct NewMethod {
+    pub code: String,
+    pub locales: BTreeMap<String, MethodLocale>,
+    pub visible: bool,
+}
+
+/// Changes to a payment method; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct MethodPatch {
+    pub locales: Option<BTreeMap<String, MethodLocale>>,
+    pub visible: Option<bool>,
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    // --- tenants and keys -------------------------------------------------------------------
+
+    /// Creates a tenant and its first admin key; the key's secret is in the answer only.
+    pub async fn create_tenant(&self, name: &str) -> StoreResult<(Tenant, IssuedKey)> {
+        let name = paystate_domain::tenant::validate_name(name)?;
+        let now = now();
+        let tenant = Tenant {
+            id: TenantId::generate(),
+            name,
+            settings: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+        };
+        let (issued, record) = keys::issue(&tenant.id, Scope::Admin, None, None, Some("first admin key".into()), now)?;
+        let written = tenant.clone();
+        self.store
+            .write(move |tx| {
+                async move {
+                    tx.insert_tenant(&written).await?;
+                    tx.insert_api_key(&record).await
+                }
+                .boxed()
+            })
+            .await?;
+        Ok((tenant, issued))
+    }
+
+    pub async fn create_key(
+        &self,
+        tenant: &TenantId,
+        scope: Scope,
+        dialect: Option<Source>,
+        expires_at: Option<Timestamp>,
+        label: Option<String>,
+    ) -> StoreResult<IssuedKey> {
+        let now = now();
+        if expires_at.is_some_and(|at| at <= now) {
+            return Err(DomainError::Invalid { field: "expires_at", message: "must be in the future".into() }.into());
+        }
+        let (issued, record) = keys::issue(tenant, scope, dialect, expires_at, label, now)?;
+        let tenant = tenant.clone();
+        self.store
+            .write(move |tx| {
+                async move {
+                    tx.tenant(&tenant).await?.ok_or(StoreError::NotFound)?;
+                    tx.insert_api_key(&record).await
+                }
+                .boxed()
+            })
+            .await?;
+        Ok(issued)
+    }
+
+    pub async fn keys(&self, tenant: &TenantId) -> StoreResult<Vec<ApiKeyRecord>> {
+        let tenant = tenant.clone();
+        self.store.read(move |r| async move { r.api_keys(&tenant).await }.boxed()).await
+    }
+
+    pub async fn revoke_key(&self, tenant: &TenantId, key: &KeyId) -> StoreResult<()> {
+        let (tenant, key) = (tenant.clone(), key.clone());
+        let found = self.store.write(move |tx| async move { tx.revoke_api_key(&tenant, &key, now()).await }.boxed()).await?;
+        if found { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    /// The active key a presented secret belongs to; `None` for an unknown, wrong, revoked or
+    /// expired one alike, so that callers answer all of them the same way.
+    pub async fn authenticate(&self, presented: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let Some(key_id) = keys::key_id_of(presented) else { return Ok(None) };
+        let record = self.store.read(move |r| async move { r.api_key(&key_id).await }.boxed()).await?;
+        Ok(record.filter(|record| keys::matches(record, presented) && record.is_active(now())))
+    }
+
+    pub async fn tenant(&self, id: &TenantId) -> StoreResult<Tenant> {
+        let id = id.clone();
+        self.store.read(move |r| async move { r.tenant(&id).await }.boxed()).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Applies an RFC 7396 merge patch to the tenant's name and settings.
+    pub async fn patch_tenant(&self, id: &TenantId, patch: serde_json::Value) -> StoreResult<Tenant> {
+        let id = id.clone();
+        self.store
+            .write(move |tx| {
+                async move {
+                    let mut tenant = tx.tenant(&id).await?.ok_or(StoreError::NotFound)?;
+                    tenant.apply_merge_patch(&patch, now())?;
+                    tx.update_tenant(&tenant).await?;
+                    Ok(tenant)
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    // --- orders -------------------------------------------------------------------------------
+
+    pub async fn create_order(&self, actor: &Actor, new: NewOrder) -> StoreResult<Order> {
+        let actor = actor.clone();
+        self.store.write(move |tx| async move { open_order(tx, &actor, new).await }.boxed()).await
+    }
+
+    /// An order by its id or its reference.
+    pub async fn order(&self, tenant: &TenantId, id_or_reference: &str) -> StoreResult<Order> {
+        let (tenant, key) = (tenant.clone(), id_or_reference.to_owned());
+        self.store.read(move |r| async move { find_order(r, &tenant, &key).await }.boxed()).await
+    }
+
+    pub async fn orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>> {
+        let tenant = tenant.clone();
+        let fetch = overfetch(&page);
+        let data = self.store.read(move |r| async move { r.orders(&tenant, &filter, &fetch).await }.boxed()).await?;
+        Ok(Page::from_overfetch(data, page.limit, |o| o.id.to_string()))
+    }
+
+    /// Moves an order to a state; answers the order and whether it changed.
+    pub async fn set_order_state(&self, actor: &Actor, id_or_reference: &str, state: OrderState) -> StoreResult<(Order, bool)> {
+        let (actor, key) = (actor.clone(), id_or_reference.to_owned());
+        self.store
+            .write(move |tx| {
+                async move {
+                    let order = find_order(tx, &actor.tenant_id, &key).await?;
+                    match order.change_state(state, &actor, now())? {
+                        Some((next, event)) => {
+                            tx.update_order(&next).await?;
+                            tx.record(&actor, event);
+                            Ok((next, true))
+                        }
+                        None => Ok((order, false)),
+                    }
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    pub async fn patch_order(&self, actor: &Actor, id_or_reference: &str, patch: OrderPatch) -> StoreResult<Order> {
+        let (actor, key) = (actor.clone(), id_or_reference.to_owned());
+        self.store
+            .write(move |tx| {
+                async move {
+                    let order = find_order(tx, &actor.tenant_id, &key).await?;
+                    match order.patch(patch, &actor, now())? {
+                        Some((next, event)) => {
+                            tx.update_order(&next).await?;
+                            tx.record(&actor, event);
+                            Ok(next)
+                        }
+                        None => Ok(order),
+                    }
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    // --- payments -----------------------------------------------------------------------------
+
+    /// Creates a payment of an order (by id or reference).
+    pub async fn create_payment(&self, actor: &Actor, order: &str, new: NewPayment) -> StoreResult<Payment> {
+        let (actor, order) = (actor.clone(), order.to_owned());
+        self.store
+            .write(move |tx| {
+                async move {
+                    let order = find_order(tx, &actor.tenant_id, &order).await?;
+                    open_payment(tx, &actor, &order, new).await
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    /// A payment by its id or its external id.
+    pub async fn payment(&self, tenant: &TenantId, id_or_external: &str) -> StoreResult<Payment> {
+        let (tenant, key) = (tenant.clone(), id_or_external.to_owned());
+        self.store.read(move |r| async move { find_payment(r, &tenant, &key).await }.boxed()).await
+    }
+
+    pub async fn payments(&self, tenant: &TenantId, filter: PaymentFilter, page: PageRequest) -> StoreResult<Page<Payment>> {
+        let tenant = tenant.clone();
+        let fetch = overfetch(&page);
+        let data = self.store.read(move |r| async move { r.payments(&tenant, &filter, &fetch).await }.boxed()).await?;
+        Ok(Page::from_overfetch(data, page.limit, |p| p.id.to_string()))
+    }
+
+    /// Runs a command against a payment (by id or external id) through the status machine.
+    pub async fn command(&self, actor: &Actor, id_or_external: &str, command: PaymentCommand) -> StoreResult<(Payment, Outcome)> {
+        for _ in 0..VERSION_RETRIES {
+            let (actor, key, command) = (actor.clone(), id_or_external.to_owned(), command.clone());
+            let result = self
+                .store
+                .write(move |tx| {
+                    async move {
+                        let payment = find_payment(tx, &actor.tenant_id, &key).await?;
+                        apply(tx, &actor, &payment, &command).await
+                    }
+                    .boxed()
+                })
+                .await;
+            match result {
+                Err(StoreError::VersionConflict) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Busy)
+    }
+
+    /// Runs a job of the caller's own inside one transaction, for dialects whose single request
+    /// spans several records (create-or-update an order and its payment, then report a status).
+    pub async fn transaction<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> futures::future::BoxFuture<'t, StoreResult<T>> + Send + 'static,
+    {
+        self.store.write(job).await
+    }
+
+    /// Runs a read job of the caller's own on a consistent snapshot.
+    pub async fn query<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Reader) -> futures::future::BoxFuture<'t, StoreResult<T>> + Send + 'static,
+    {
+        self.store.read(job).await
+    }
+
+    // --- payment methods ----------------------------------------------------------------------
+
+    pub async fn create_method(&self, actor: &Actor, new: NewMethod) -> StoreResult<PaymentMethod> {
+        let code = paystate_domain::order::validate_reference("code", &new.code)?;
+        validate_locales(&new.locales)?;
+        let now = now();
+        let method = PaymentMethod {
+            id: MethodId::generate(),
+            tenant_id: actor.tenant_id.clone(),
+            code,
+            locales: new.locales,
+            visible: new.visible,
+            created_at: now,
+            created_by: actor.name(),
+            created_via: actor.source,
+            updated_at: now,
+            updated_by: actor.name(),
+            updated_via: actor.source,
+        };
+        let written = method.clone();
+        self.store.write(move |tx| async move { tx.insert_method(&written).await }.boxed()).await?;
+        Ok(method)
+    }
+
+    pub async fn update_method(&self, actor: &Actor, id: &MethodId, patch: MethodPatch) -> StoreResult<PaymentMethod> {
+        if let Some(locales) = &patch.locales {
+            validate_locales(locales)?;
+        }
+        let (actor, id) = (actor.clone(), id.clone());
+        self.store
+            .write(move |tx| {
+                async move {
+                    let mut method = tx.method(&actor.tenant_id, &id).await?.ok_or(StoreError::NotFound)?;
+                    if let Some(locales) = patch.locales {
+                        method.locales = locales;
+                    }
+                    if let Some(visible) = patch.visible {
+                        method.visible = visible;
+                    }
+                    method.updated_at = now();
+                    method.updated_by = actor.name();
+                    method.updated_via = actor.source;
+                    tx.update_method(&method).await?;
+                    Ok(method)
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    pub async fn method(&self, tenant: &TenantId, id: &MethodId) -> StoreResult<PaymentMethod> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.store.read(move |r| async move { r.method(&tenant, &id).await }.boxed()).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn methods(&self, tenant: &TenantId) -> StoreResult<Vec<PaymentMethod>> {
+        let tenant = tenant.clone();
+        self.store.read(move |r| async move { r.methods(&tenant).await }.boxed()).await
+    }
+
+    // --- events -------------------------------------------------------------------------------
+
+    pub async fn events(&self, tenant: &TenantId, filter: EventFilter) -> StoreResult<Vec<StoredEvent>> {
+        let tenant = tenant.clone();
+        self.store.read(move |r| async move { r.events(&tenant, &filter).await }.boxed()).await
+    }
+
+    /// The events of one payment (by id or external id), oldest first.
+    pub async fn payment_events(&self, tenant: &TenantId, id_or_external: &str, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        let (tenant, key) = (tenant.clone(), id_or_external.to_owned());
+        self.store
+            .read(move |r| {
+                async move {
+                    let payment = find_payment(r, &tenant, &key).await?;
+                    let filter = EventFilter { after_seq, payment_id: Some(payment.id), limit };
+                    r.events(&tenant, &filter).await
+                }
+                .boxed()
+            })
+            .await
+    }
+}
+
+fn validate_locales(locales: &BTreeMap<String, MethodLocale>) -> Result<(), DomainError> {
+    for (tag, locale) in locales {
+        let tag_ok = (2..=16).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !tag_ok {
+            return Err(DomainError::Invalid { field: "locales", message: format!("{tag:?} is not a language tag") });
+        }
+        paystate_domain::order::validate_reference("locales.name", &locale.name)?;
+        if locale.description.chars().count() > 2000 || locale.description.contains('\0') {
+            return Err(DomainError::Invalid { field: "locales.description", message: "must be at most 2000 characters without NUL".into() });
+        }
+    }
+    Ok(())
+}
+
+// --- building blocks for jobs, shared by the ledger's methods and the dialects' transactions ----
+
+/// An order by id or reference, within a job.
+pub async fn find_order(reader: &mut (impl Reader + ?Sized), tenant: &TenantId, id_or_reference: &str) -> StoreResult<Order> {
+    if let Some(id) = OrderId::parse(id_or_reference)
+        && let Some(order) = reader.order(tenant, &id).await?
+    {
+        return Ok(order);
+    }
+    reader.order_by_reference(tenant, id_or_reference).await?.ok_or(StoreError::NotFound)
+}
+
+/// A payment by id or external id, within a job (locked until commit inside a write job).
+pub async fn find_payment(reader: &mut (impl Reader + ?Sized), tenant: &TenantId, id_or_external: &str) -> StoreResult<Payment> {
+    if let Some(id) = PaymentId::parse(id_or_external)
+        && let Some(payment) = reader.payment(tenant, &id).await?
+    {
+        return Ok(payment);
+    }
+    reader.payment_by_external_id(tenant, id_or_external).await?.ok_or(StoreError::NotFound)
+}
+
+/// Opens an order and records `order.created`, within a job.
+pub async fn open_order(tx: &mut (impl Tx + ?Sized), actor: &Actor, new: NewOrder) -> StoreResult<Order> {
+    let (order, event) = Order::open(new, actor, now())?;
+    tx.insert_order(&order).await?;
+    tx.record(actor, event);
+    Ok(order)
+}
+
+/// Creates a payment of `order` and records `payment.created`, within a job. A refund must name
+/// a receipt of the same order.
+pub async fn open_payment(tx: &mut (impl Tx + ?Sized), actor: &Actor, order: &Order, new: NewPayment) -> StoreResult<Payment> {
+    if let Some(source) = &new.source_payment_id {
+        let source = tx.payment(&actor.tenant_id, source).await?;
+        if !source.is_some_and(|s| s.order_id == order.id && s.kind == paystate_domain::PaymentType::Receipt) {
+            return Err(DomainError::Invalid {
+                field: "source_payment_id",
+                message: "must name a receipt of the same order".into(),
+            }
+            .into());
+        }
+    }
+    if let Some(method) = &new.method_id
+        && tx.method(&actor.tenant_id, method).await?.is_none()
+    {
+        return Err(DomainError::Invalid { field: "method_id", message: "no such payment method".into() }.into());
+    }
+    let (payment, event) = Payment::create(order, new, actor, now())?;
+    tx.insert_payment(&payment).await?;
+    tx.record(actor, event);
+    Ok(payment)
+}
+
+/// Decides a command against a payment read in this job, and writes the decision.
+pub async fn apply(tx: &mut (impl Tx + ?Sized), actor: &Actor, payment: &Payment, command: &PaymentCommand) -> StoreResult<(Payment, Outcome)> {
+    if let PaymentCommand::Update(patch) = command
+        && let Some(Some(method)) = &patch.method_id
+        && tx.method(&actor.tenant_id, method).await?.is_none()
+    {
+        return Err(DomainError::Invalid { field: "method_id", message: "no such payment method".into() }.into());
+    }
+    let decision = decide(payment, command, actor, now())?;
+    if decision.payment_changed() {
+        tx.update_payment(&decision.payment).await?;
+    }
+    for event in decision.events {
+        tx.record(actor, event);
+    }
+    Ok((decision.payment, decision.outcome))
+}

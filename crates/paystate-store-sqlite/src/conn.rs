@@ -1,0 +1,499 @@
+//! One SQLite connection as a paystate [`Reader`] and [`Tx`]: the SQL of the embedded store.
+
+use async_trait::async_trait;
+use paystate_domain::{
+    Actor, EventDraft, EventId, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod, Source, StoredEvent,
+    Tenant, TenantId, Timestamp,
+};
+use paystate_store::{
+    ApiKeyRecord, ClaimOutcome, EventFilter, IdempotencyClaim, OrderFilter, PageRequest, PaymentFilter, Reader, Scope,
+    StoreError, StoreResult, StoredResponse, Tx,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub(crate) struct SqliteConn {
+    conn: Connection,
+    queued: Vec<(Actor, EventDraft)>,
+}
+
+/// Maps a SQLite error to a store error; unique violations name the field they are about.
+pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, message) = &error {
+        match failure.code {
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => return StoreError::Busy,
+            rusqlite::ErrorCode::ConstraintViolation => {
+                let message = message.as_deref().unwrap_or_default();
+                for field in ["reference", "external_id", "code", "key"] {
+                    if message.starts_with("UNIQUE") && message.contains(&format!(".{field}")) {
+                        return StoreError::Duplicate(field);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    StoreError::Backend(error.to_string())
+}
+
+fn ts(at: &Timestamp) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_ts(text: &str) -> StoreResult<Timestamp> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|e| StoreError::Backend(format!("bad timestamp {text:?}: {e}")))
+}
+
+fn opt_ts(text: Option<String>) -> StoreResult<Option<Timestamp>> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+fn to_doc<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn from_doc<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("bad stored document: {e}")))
+}
+
+fn docs<T: DeserializeOwned>(texts: Vec<String>) -> StoreResult<Vec<T>> {
+    texts.iter().map(|text| from_doc(text)).collect()
+}
+
+impl SqliteConn {
+    pub(crate) fn new(conn: Connection) -> Self {
+        Self { conn, queued: Vec::new() }
+    }
+
+    pub(crate) fn into_inner(self) -> Connection {
+        self.conn
+    }
+
+    pub(crate) fn execute(&self, sql: &str) -> StoreResult<()> {
+        self.conn.execute_batch(sql).map_err(map_error)
+    }
+
+    pub(crate) fn discard_queued_events(&mut self) {
+        self.queued.clear();
+    }
+
+    /// Numbers and writes the events the job queued, in the job's transaction.
+    pub(crate) fn flush_events(&mut self) -> StoreResult<()> {
+        for (actor, draft) in std::mem::take(&mut self.queued) {
+            let seq: i64 = self
+                .conn
+                .prepare_cached("UPDATE tenants SET event_seq = event_seq + 1 WHERE id = ?1 RETURNING event_seq")
+                .and_then(|mut s| s.query_row([actor.tenant_id.as_str()], |row| row.get(0)))
+                .map_err(map_error)?;
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO events (id, tenant_id, seq, type, payment_id, order_id, source, actor, request_id, \
+                     request_body, data, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        EventId::generate().as_str(),
+                        actor.tenant_id.as_str(),
+                        seq,
+                        draft.kind.as_str(),
+                        draft.payment_id().map(|id| id.as_str()),
+                        draft.order_id().as_str(),
+                        actor.source.as_str(),
+                        actor.name(),
+                        actor.request_id,
+                        actor.request_body,
+                        draft.data().to_string(),
+                        draft.detail.to_string(),
+                        ts(&paystate_store::now()),
+                    ])
+                })
+                .map_err(map_error)?;
+        }
+        Ok(())
+    }
+
+    fn one_doc<T: DeserializeOwned>(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Option<T>> {
+        let text: Option<String> = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row(params, |row| row.get(0)).optional())
+            .map_err(map_error)?;
+        text.as_deref().map(from_doc).transpose()
+    }
+
+    fn many_docs<T: DeserializeOwned>(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Vec<T>> {
+        let texts = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_map(params, |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>())
+            .map_err(map_error)?;
+        docs(texts)
+    }
+
+    fn run(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
+        self.conn.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(map_error)
+    }
+}
+
+fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+type KeyRow = (String, String, Vec<u8>, String, Option<String>, Option<String>, String, Option<String>, Option<String>);
+
+fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?, row.get(8)?))
+}
+
+fn key_record(row: KeyRow) -> StoreResult<ApiKeyRecord> {
+    let (id, tenant_id, hash, scope, dialect, label, created_at, expires_at, revoked_at) = row;
+    Ok(ApiKeyRecord {
+        id: KeyId::from_trusted(id),
+        tenant_id: TenantId::from_trusted(tenant_id),
+        secret_hash: hash.try_into().map_err(|_| StoreError::Backend("bad key hash".into()))?,
+        scope: Scope::parse(&scope).ok_or_else(|| StoreError::Backend(format!("bad scope {scope}")))?,
+        dialect: dialect.as_deref().and_then(Source::parse),
+        label,
+        created_at: parse_ts(&created_at)?,
+        expires_at: opt_ts(expires_at)?,
+        revoked_at: opt_ts(revoked_at)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, tenant_id, secret_hash, scope, dialect, label, created_at, expires_at, revoked_at";
+
+type EventRow = (String, i64, String, Option<String>, String, String, String, String, Option<String>, String, String, String);
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+    ))
+}
+
+fn event_record(row: EventRow) -> StoreResult<StoredEvent> {
+    let (id, seq, kind, payment_id, order_id, source, actor, request_id, request_body, data, detail, created_at) = row;
+    Ok(StoredEvent {
+        id: EventId::from_trusted(id),
+        seq,
+        kind: paystate_domain::EventType::parse(&kind).ok_or_else(|| StoreError::Backend(format!("bad event type {kind}")))?,
+        payment_id: payment_id.map(PaymentId::from_trusted),
+        order_id: OrderId::from_trusted(order_id),
+        source: Source::parse(&source).ok_or_else(|| StoreError::Backend(format!("bad source {source}")))?,
+        actor,
+        request_id,
+        request_body,
+        data: from_doc(&data)?,
+        detail: from_doc(&detail)?,
+        created_at: parse_ts(&created_at)?,
+    })
+}
+
+#[async_trait]
+impl Reader for SqliteConn {
+    async fn tenant(&mut self, id: &TenantId) -> StoreResult<Option<Tenant>> {
+        let row = self
+            .conn
+            .prepare_cached("SELECT id, name, settings, created_at, updated_at FROM tenants WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id.as_str()], tenant_from_row).optional())
+            .map_err(map_error)?;
+        row.map(|(id, name, settings, created_at, updated_at)| {
+            Ok(Tenant {
+                id: TenantId::from_trusted(id),
+                name,
+                settings: from_doc(&settings)?,
+                created_at: parse_ts(&created_at)?,
+                updated_at: parse_ts(&updated_at)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn api_key(&mut self, id: &KeyId) -> StoreResult<Option<ApiKeyRecord>> {
+        let row = self
+            .conn
+            .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id.as_str()], key_from_row).optional())
+            .map_err(map_error)?;
+        row.map(key_record).transpose()
+    }
+
+    async fn api_keys(&mut self, tenant: &TenantId) -> StoreResult<Vec<ApiKeyRecord>> {
+        let rows = self
+            .conn
+            .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 ORDER BY id"))
+            .and_then(|mut s| s.query_map([tenant.as_str()], key_from_row)?.collect::<Result<Vec<_>, _>>())
+            .map_err(map_error)?;
+        rows.into_iter().map(key_record).collect()
+    }
+
+    async fn order(&mut self, tenant: &TenantId, id: &OrderId) -> StoreResult<Option<Order>> {
+        self.one_doc("SELECT doc FROM orders WHERE tenant_id = ?1 AND id = ?2", [tenant.as_str(), id.as_str()])
+    }
+
+    async fn order_by_reference(&mut self, tenant: &TenantId, reference: &str) -> StoreResult<Option<Order>> {
+        self.one_doc("SELECT doc FROM orders WHERE tenant_id = ?1 AND reference = ?2", [tenant.as_str(), reference])
+    }
+
+    async fn orders(&mut self, tenant: &TenantId, filter: &OrderFilter, page: &PageRequest) -> StoreResult<Vec<Order>> {
+        self.many_docs(
+            "SELECT doc FROM orders WHERE tenant_id = ?1 AND (?2 IS NULL OR reference = ?2) \
+             AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5",
+            params![
+                tenant.as_str(),
+                filter.reference,
+                filter.state.map(|s| s.as_str()),
+                page.after,
+                page.limit
+            ],
+        )
+    }
+
+    async fn payment(&mut self, tenant: &TenantId, id: &PaymentId) -> StoreResult<Option<Payment>> {
+        self.one_doc("SELECT doc FROM payments WHERE tenant_id = ?1 AND id = ?2", [tenant.as_str(), id.as_str()])
+    }
+
+    async fn payment_by_external_id(&mut self, tenant: &TenantId, external_id: &str) -> StoreResult<Option<Payment>> {
+        self.one_doc("SELECT doc FROM payments WHERE tenant_id = ?1 AND external_id = ?2", [tenant.as_str(), external_id])
+    }
+
+    async fn payments(&mut self, tenant: &TenantId, filter: &PaymentFilter, page: &PageRequest) -> StoreResult<Vec<Payment>> {
+        self.many_docs(
+            "SELECT doc FROM payments WHERE tenant_id = ?1 AND (?2 IS NULL OR order_id = ?2) \
+             AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR needs_review = ?4) AND (?5 OR deleted = 0) \
+             AND (?6 IS NULL OR id > ?6) ORDER BY id LIMIT ?7",
+            params![
+                tenant.as_str(),
+                filter.order_id.as_ref().map(|id| id.as_str()),
+                filter.status.map(|s| s.as_str()),
+                filter.needs_review,
+                filter.include_deleted,
+                page.after,
+                page.limit
+            ],
+        )
+    }
+
+    async fn method(&mut self, tenant: &TenantId, id: &MethodId) -> StoreResult<Option<PaymentMethod>> {
+        self.one_doc("SELECT doc FROM payment_methods WHERE tenant_id = ?1 AND id = ?2", [tenant.as_str(), id.as_str()])
+    }
+
+    async fn methods(&mut self, tenant: &TenantId) -> StoreResult<Vec<PaymentMethod>> {
+        self.many_docs("SELECT doc FROM payment_methods WHERE tenant_id = ?1 ORDER BY id", [tenant.as_str()])
+    }
+
+    async fn events(&mut self, tenant: &TenantId, filter: &EventFilter) -> StoreResult<Vec<StoredEvent>> {
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT id, seq, type, payment_id, order_id, source, actor, request_id, request_body, data, detail, created_at \
+                 FROM events WHERE tenant_id = ?1 AND seq > ?2 AND (?3 IS NULL OR payment_id = ?3) ORDER BY seq LIMIT ?4",
+            )
+            .and_then(|mut s| {
+                s.query_map(
+                    params![tenant.as_str(), filter.after_seq, filter.payment_id.as_ref().map(|p| p.as_str()), filter.limit],
+                    event_from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(map_error)?;
+        rows.into_iter().map(event_record).collect()
+    }
+}
+
+#[async_trait]
+impl Tx for SqliteConn {
+    async fn insert_tenant(&mut self, tenant: &Tenant) -> StoreResult<()> {
+        self.run(
+            "INSERT INTO tenants (id, name, settings, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![tenant.id.as_str(), tenant.name, tenant.settings.to_string(), ts(&tenant.created_at), ts(&tenant.updated_at)],
+        )
+        .map(drop)
+    }
+
+    async fn update_tenant(&mut self, tenant: &Tenant) -> StoreResult<()> {
+        let changed = self.run(
+            "UPDATE tenants SET name = ?2, settings = ?3, updated_at = ?4 WHERE id = ?1",
+            params![tenant.id.as_str(), tenant.name, tenant.settings.to_string(), ts(&tenant.updated_at)],
+        )?;
+        if changed == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    async fn insert_api_key(&mut self, key: &ApiKeyRecord) -> StoreResult<()> {
+        self.run(
+            &format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+            params![
+                key.id.as_str(),
+                key.tenant_id.as_str(),
+                key.secret_hash.as_slice(),
+                key.scope.as_str(),
+                key.dialect.map(|d| d.as_str()),
+                key.label,
+                ts(&key.created_at),
+                key.expires_at.as_ref().map(ts),
+                key.revoked_at.as_ref().map(ts),
+            ],
+        )
+        .map(drop)
+    }
+
+    async fn revoke_api_key(&mut self, tenant: &TenantId, id: &KeyId, at: Timestamp) -> StoreResult<bool> {
+        let changed = self.run(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant.as_str(), id.as_str(), ts(&at)],
+        )?;
+        Ok(changed == 1)
+    }
+
+    async fn insert_order(&mut self, order: &Order) -> StoreResult<()> {
+        self.run(
+            "INSERT INTO orders (id, tenant_id, reference, state, version, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                order.id.as_str(),
+                order.tenant_id.as_str(),
+                order.reference,
+                order.state.as_str(),
+                order.version,
+                to_doc(order)?
+            ],
+        )
+        .map(drop)
+    }
+
+    async fn update_order(&mut self, order: &Order) -> StoreResult<()> {
+        let changed = self.run(
+            "UPDATE orders SET state = ?3, version = ?4, doc = ?5 WHERE tenant_id = ?1 AND id = ?2 AND version = ?4 - 1",
+            params![order.tenant_id.as_str(), order.id.as_str(), order.state.as_str(), order.version, to_doc(order)?],
+        )?;
+        if changed == 1 { Ok(()) } else { Err(StoreError::VersionConflict) }
+    }
+
+    async fn insert_payment(&mut self, payment: &Payment) -> StoreResult<()> {
+        self.run(
+            "INSERT INTO payments (id, tenant_id, order_id, external_id, status, needs_review, deleted, version, doc) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                payment.id.as_str(),
+                payment.tenant_id.as_str(),
+                payment.order_id.as_str(),
+                payment.external_id,
+                payment.status.as_str(),
+                payment.needs_review,
+                payment.deleted_at.is_some(),
+                payment.version,
+                to_doc(payment)?
+            ],
+        )
+        .map(drop)
+    }
+
+    async fn update_payment(&mut self, payment: &Payment) -> StoreResult<()> {
+        let changed = self.run(
+            "UPDATE payments SET external_id = ?3, status = ?4, needs_review = ?5, deleted = ?6, version = ?7, doc = ?8 \
+             WHERE tenant_id = ?1 AND id = ?2 AND version = ?7 - 1",
+            params![
+                payment.tenant_id.as_str(),
+                payment.id.as_str(),
+                payment.external_id,
+                payment.status.as_str(),
+                payment.needs_review,
+                payment.deleted_at.is_some(),
+                payment.version,
+                to_doc(payment)?
+            ],
+        )?;
+        if changed == 1 { Ok(()) } else { Err(StoreError::VersionConflict) }
+    }
+
+    async fn insert_method(&mut self, method: &PaymentMethod) -> StoreResult<()> {
+        self.run(
+            "INSERT INTO payment_methods (id, tenant_id, code, doc) VALUES (?1, ?2, ?3, ?4)",
+            params![method.id.as_str(), method.tenant_id.as_str(), method.code, to_doc(method)?],
+        )
+        .map(drop)
+    }
+
+    async fn update_method(&mut self, method: &PaymentMethod) -> StoreResult<()> {
+        let changed = self.run(
+            "UPDATE payment_methods SET doc = ?3 WHERE tenant_id = ?1 AND id = ?2",
+            params![method.tenant_id.as_str(), method.id.as_str(), to_doc(method)?],
+        )?;
+        if changed == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    fn record(&mut self, actor: &Actor, event: EventDraft) {
+        self.queued.push((actor.clone(), event));
+    }
+
+    async fn claim_idempotency(&mut self, claim: &IdempotencyClaim) -> StoreResult<ClaimOutcome> {
+        type Existing = (String, Option<u16>, Option<String>, Option<Vec<u8>>, String);
+        let existing: Option<Existing> = self
+            .conn
+            .prepare_cached(
+                "SELECT fingerprint, status, content_type, body, created_at FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row([claim.tenant_id.as_str(), claim.key.as_str()], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                })
+                .optional()
+            })
+            .map_err(map_error)?;
+        if let Some((fingerprint, status, content_type, body, created_at)) = existing {
+            if fingerprint != claim.fingerprint {
+                return Ok(ClaimOutcome::Mismatch);
+            }
+            match (status, content_type, body) {
+                (Some(status), Some(content_type), Some(body)) => {
+                    return Ok(ClaimOutcome::Replay(StoredResponse { status, content_type, body }));
+                }
+                _ if parse_ts(&created_at)? > claim.stale_before => return Ok(ClaimOutcome::InFlight),
+                _ => {
+                    // A claim whose request never finished (the process died): take it over.
+                    self.run(
+                        "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2",
+                        [claim.tenant_id.as_str(), claim.key.as_str()],
+                    )?;
+                }
+            }
+        }
+        self.run(
+            "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![claim.tenant_id.as_str(), claim.key, claim.fingerprint, ts(&claim.now)],
+        )?;
+        Ok(ClaimOutcome::Claimed)
+    }
+
+    async fn complete_idempotency(&mut self, tenant: &TenantId, key: &str, response: &StoredResponse) -> StoreResult<()> {
+        self.run(
+            "UPDATE idempotency_keys SET status = ?3, content_type = ?4, body = ?5 WHERE tenant_id = ?1 AND key = ?2",
+            params![tenant.as_str(), key, response.status, response.content_type, response.body],
+        )
+        .map(drop)
+    }
+
+    async fn release_idempotency(&mut self, tenant: &TenantId, key: &str) -> StoreResult<()> {
+        self.run(
+            "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2 AND status IS NULL",
+            [tenant.as_str(), key],
+        )
+        .map(drop)
+    }
+
+    async fn purge_idempotency(&mut self, before: Timestamp) -> StoreResult<u64> {
+        self.run("DELETE FROM idempotency_keys WHERE created_at < ?1", [ts(&before)]).map(|n| n as u64)
+    }
+}

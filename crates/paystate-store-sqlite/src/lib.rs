@@ -1,0 +1,233 @@
+//! paystate's embedded store: one SQLite file, zero set-up.
+//!
+//! Every write goes to one writer thread that owns the only writing connection. It takes the
+//! jobs that queued while the previous commit was being made durable and runs them in one
+//! `BEGIN IMMEDIATE` transaction, each inside its own savepoint: a failing job rolls back alone,
+//! the others commit together with one fsync (group commit), and every caller is answered only
+//! after that commit. Reads run concurrently on a small pool of read-only connections (WAL).
+
+mod conn;
+mod migrate;
+
+use conn::SqliteConn;
+use paystate_store::{ReadJob, Store, StoreError, StoreResult, WriteJob};
+use rusqlite::{Connection, OpenFlags};
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+pub use migrate::SCHEMA_VERSION;
+
+/// How hard a commit waits for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synchronous {
+    /// fsync at every commit: a committed write survives power loss (the default).
+    Full,
+    /// WAL's NORMAL: a commit may be lost on power loss, never corrupted.
+    Normal,
+}
+
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    /// How many jobs at most share one transaction.
+    pub max_batch: usize,
+    pub readers: usize,
+}
+
+impl SqliteOptions {
+    /// Reads a `sqlite://PATH`, `sqlite:PATH` or plain path URL; `?synchronous=normal` is honoured.
+    pub fn from_url(url: &str) -> StoreResult<Self> {
+        let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() {
+            return Err(StoreError::InvalidValue("the SQLite URL names no file".into()));
+        }
+        let mut options = SqliteOptions { path: PathBuf::from(path), synchronous: Synchronous::Full, max_batch: 64, readers: 4 };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("synchronous", "full")) => options.synchronous = Synchronous::Full,
+                Some(("synchronous", "normal")) => options.synchronous = Synchronous::Normal,
+                _ => return Err(StoreError::InvalidValue(format!("unknown SQLite URL option {pair:?}"))),
+            }
+        }
+        Ok(options)
+    }
+}
+
+struct WriteRequest {
+    job: WriteJob,
+    reply: oneshot::Sender<StoreResult<Box<dyn Any + Send>>>,
+}
+
+/// The SQLite [`Store`].
+pub struct SqliteStore {
+    writer: mpsc::UnboundedSender<WriteRequest>,
+    readers: Arc<ReaderPool>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file and applies pending migrations.
+    pub async fn open(options: SqliteOptions) -> StoreResult<Self> {
+        let opened = options.clone();
+        let (writer_conn, reader_conns) = tokio::task::spawn_blocking(move || -> StoreResult<_> {
+            let mut conn = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+            migrate::migrate(&mut conn)?;
+            let readers = (0..opened.readers.max(1))
+                .map(|_| open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_ONLY))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok((conn, readers))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
+
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let max_batch = options.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("paystate-sqlite-writer".into())
+            .spawn(move || writer_loop(writer_conn, receiver, max_batch))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let readers = Arc::new(ReaderPool { permits: Semaphore::new(reader_conns.len()), idle: Mutex::new(reader_conns) });
+        Ok(Self { writer: sender, readers })
+    }
+
+    /// Applies pending migrations and returns the schema version (for `paystate migrate`).
+    pub async fn migrate_only(options: SqliteOptions) -> StoreResult<i64> {
+        tokio::task::spawn_blocking(move || {
+            let mut conn = open_connection(&options, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+            migrate::migrate(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+}
+
+fn open_connection(options: &SqliteOptions, flags: OpenFlags) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(&options.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(conn::map_error)?;
+    let synchronous = match options.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(conn::map_error)?;
+    if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(conn::map_error)?;
+    }
+    conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"))
+        .map_err(conn::map_error)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn writer_loop(conn: Connection, mut receiver: mpsc::UnboundedReceiver<WriteRequest>, max_batch: usize) {
+    let mut conn = SqliteConn::new(conn);
+    while let Some(first) = receiver.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut conn, batch);
+    }
+}
+
+/// Runs a batch of write jobs in one transaction, each in a savepoint, and answers each caller
+/// after the commit.
+fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
+    if let Err(error) = conn.execute("BEGIN IMMEDIATE") {
+        for request in batch {
+            let _ = request.reply.send(Err(clone_error(&error)));
+        }
+        return;
+    }
+    let mut answers = Vec::with_capacity(batch.len());
+    for request in batch {
+        let result = conn.execute("SAVEPOINT job").and_then(|()| {
+            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| futures::executor::block_on((request.job)(conn))));
+            let result = ran.unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())));
+            result.and_then(|value| conn.flush_events().map(|()| value))
+        });
+        let finish = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        conn.discard_queued_events();
+        let result = match conn.execute(finish) {
+            Ok(()) => result,
+            Err(error) => Err(error),
+        };
+        answers.push((request.reply, result));
+    }
+    match conn.execute("COMMIT") {
+        Ok(()) => {
+            for (reply, result) in answers {
+                let _ = reply.send(result);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "SQLite commit failed; the batch is rolled back");
+            let _ = conn.execute("ROLLBACK");
+            for (reply, _) in answers {
+                let _ = reply.send(Err(clone_error(&error)));
+            }
+        }
+    }
+}
+
+fn clone_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Busy => StoreError::Busy,
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// Read-only connections, each used by one read job at a time on a blocking thread. (A pool
+/// crate would add a dependency for these few lines, and none tracks our rusqlite version.)
+struct ReaderPool {
+    permits: Semaphore,
+    idle: Mutex<Vec<Connection>>,
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn run_read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        let _permit = self.readers.permits.acquire().await.map_err(|e| StoreError::Backend(e.to_string()))?;
+        let connection = self.readers.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
+        let connection = connection.ok_or_else(|| StoreError::Backend("no idle reader".into()))?;
+        let (connection, result) = tokio::task::spawn_blocking(move || {
+            let mut conn = SqliteConn::new(connection);
+            let result = conn.execute("BEGIN").and_then(|()| {
+                let ran = std::panic::catch_unwind(AssertUnwindSafe(|| futures::executor::block_on(job(&mut conn))));
+                ran.unwrap_or_else(|_| Err(StoreError::Backend("a read job panicked".into())))
+            });
+            let _ = conn.execute("COMMIT");
+            (conn.into_inner(), result)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        if let Ok(mut idle) = self.readers.idle.lock() {
+            idle.push(connection);
+        }
+        result
+    }
+
+    async fn run_write(&self, job: WriteJob) -> StoreResult<Box<dyn Any + Send>> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(WriteRequest { job, reply })
+            .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Backend("the SQLite writer dropped a job".into()))?
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        use futures::FutureExt;
+        use paystate_store::StoreExt;
+        self.read(|reader| async move { reader.tenant(&paystate_domain::TenantId::generate()).await.map(|_| ()) }.boxed())
+            .await
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}

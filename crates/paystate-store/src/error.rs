@@ -1,0 +1,32 @@
+//! Storage errors. Backends map their driver errors here; the HTTP layer maps these to responses.
+
+use paystate_domain::DomainError;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique field already holds this value (`reference`, `external_id`, `code`).
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    /// The row changed since it was read; the caller may retry with fresh data.
+    #[error("the record was changed concurrently")]
+    VersionConflict,
+    /// A domain rule refused the command.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The database refused a value (a NUL byte, an out-of-range number): the caller's input.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// The database stayed locked or overloaded past the timeout; the caller may retry.
+    #[error("the database is busy")]
+    Busy,
+    /// The schema is newer than this build knows: an instance must not run against it.
+    #[error("the database schema is at version {found}, newer than the {known} this paystate knows; upgrade paystate")]
+    SchemaTooNew { found: i64, known: i64 },
+    /// Anything else; the text is for the server log only.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}

@@ -1,0 +1,143 @@
+//! The storage contract of paystate.
+//!
+//! A backend implements [`Store`], which runs jobs: a read job gets a [`Reader`], a write job a
+//! [`Tx`] whose every effect commits atomically or not at all. Use cases (in `paystate-ledger`) are
+//! written once against these traits, so SQLite and PostgreSQL behave the same by construction;
+//! the [`conformance`] suite (feature `conformance`) checks each backend against the contract.
+
+mod error;
+mod records;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{StoreError, StoreResult};
+pub use records::*;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use paystate_domain::{
+    Actor, EventDraft, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod, StoredEvent, Tenant, TenantId,
+    Timestamp,
+};
+use std::any::Any;
+
+/// Queries every backend answers. Inside a write job, reads of a payment or order also lock it
+/// against concurrent writers until the job commits.
+#[async_trait]
+pub trait Reader: Send {
+    async fn tenant(&mut self, id: &TenantId) -> StoreResult<Option<Tenant>>;
+    async fn api_key(&mut self, id: &KeyId) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn api_keys(&mut self, tenant: &TenantId) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn order(&mut self, tenant: &TenantId, id: &OrderId) -> StoreResult<Option<Order>>;
+    async fn order_by_reference(&mut self, tenant: &TenantId, reference: &str) -> StoreResult<Option<Order>>;
+    async fn orders(&mut self, tenant: &TenantId, filter: &OrderFilter, page: &PageRequest) -> StoreResult<Vec<Order>>;
+    async fn payment(&mut self, tenant: &TenantId, id: &PaymentId) -> StoreResult<Option<Payment>>;
+    async fn payment_by_external_id(&mut self, tenant: &TenantId, external_id: &str) -> StoreResult<Option<Payment>>;
+    async fn payments(&mut self, tenant: &TenantId, filter: &PaymentFilter, page: &PageRequest) -> StoreResult<Vec<Payment>>;
+    async fn method(&mut self, tenant: &TenantId, id: &MethodId) -> StoreResult<Option<PaymentMethod>>;
+    async fn methods(&mut self, tenant: &TenantId) -> StoreResult<Vec<PaymentMethod>>;
+    async fn events(&mut self, tenant: &TenantId, filter: &EventFilter) -> StoreResult<Vec<StoredEvent>>;
+}
+
+/// Writes inside one transaction. Nothing is visible to others before the job returns `Ok` and
+/// the backend commits; an `Err` rolls back every write of the job.
+#[async_trait]
+pub trait Tx: Reader {
+    async fn insert_tenant(&mut self, tenant: &Tenant) -> StoreResult<()>;
+    async fn update_tenant(&mut self, tenant: &Tenant) -> StoreResult<()>;
+    async fn insert_api_key(&mut self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// Marks the key revoked; false when the tenant has no such key.
+    async fn revoke_api_key(&mut self, tenant: &TenantId, id: &KeyId, at: Timestamp) -> StoreResult<bool>;
+    /// Fails with [`StoreError::Duplicate`] naming `reference` when the tenant has that reference.
+    async fn insert_order(&mut self, order: &Order) -> StoreResult<()>;
+    /// Writes `order` over the row of version `order.version - 1` ([`StoreError::VersionConflict`] otherwise).
+    async fn update_order(&mut self, order: &Order) -> StoreResult<()>;
+    /// Fails with [`StoreError::Duplicate`] naming `external_id` when the tenant has that external id.
+    async fn insert_payment(&mut self, payment: &Payment) -> StoreResult<()>;
+    /// Writes `payment` over the row of version `payment.version - 1` ([`StoreError::VersionConflict`] otherwise).
+    async fn update_payment(&mut self, payment: &Payment) -> StoreResult<()>;
+    async fn insert_method(&mut self, method: &PaymentMethod) -> StoreResult<()>;
+    async fn update_method(&mut self, method: &PaymentMethod) -> StoreResult<()>;
+    /// Queues an event; the backend numbers and writes every queued event when the job commits,
+    /// so numbering follows commit order and no row lock is taken before the job's own reads.
+    fn record(&mut self, actor: &Actor, event: EventDraft);
+    /// Claims an idempotency key for a request, or says why it cannot be claimed.
+    async fn claim_idempotency(&mut self, claim: &IdempotencyClaim) -> StoreResult<ClaimOutcome>;
+    async fn complete_idempotency(&mut self, tenant: &TenantId, key: &str, response: &StoredResponse) -> StoreResult<()>;
+    /// Forgets a claim whose request did not finish (a server error), so a retry may run it again.
+    async fn release_idempotency(&mut self, tenant: &TenantId, key: &str) -> StoreResult<()>;
+    /// Deletes idempotency records created before `before`; returns how many went.
+    async fn purge_idempotency(&mut self, before: Timestamp) -> StoreResult<u64>;
+}
+
+/// The current time, truncated to microseconds so that every backend stores it exactly.
+pub fn now() -> Timestamp {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
+type Erased = Box<dyn Any + Send>;
+/// A read job, type-erased so that [`Store`] stays object-safe; see [`StoreExt::read`].
+pub type ReadJob = Box<dyn for<'t> FnOnce(&'t mut dyn Reader) -> BoxFuture<'t, StoreResult<Erased>> + Send>;
+/// A write job, type-erased so that [`Store`] stays object-safe; see [`StoreExt::write`].
+pub type WriteJob = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<Erased>> + Send>;
+
+/// A storage backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Runs a read job on a consistent snapshot.
+    async fn run_read(&self, job: ReadJob) -> StoreResult<Erased>;
+    /// Runs a write job in one transaction and answers only once its commit is durable.
+    async fn run_write(&self, job: WriteJob) -> StoreResult<Erased>;
+    /// Checks that the database answers (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+    /// "sqlite" or "postgres", for logs and metrics.
+    fn backend(&self) -> &'static str;
+}
+
+/// Typed wrappers around [`Store::run_read`] and [`Store::run_write`].
+#[async_trait]
+pub trait StoreExt {
+    async fn read<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Reader) -> BoxFuture<'t, StoreResult<T>> + Send + 'static;
+
+    async fn write<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<T>> + Send + 'static;
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> StoreExt for S {
+    async fn read<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Reader) -> BoxFuture<'t, StoreResult<T>> + Send + 'static,
+    {
+        let erased: ReadJob = Box::new(move |reader| {
+            Box::pin(async move { job(reader).await.map(|value| Box::new(value) as Erased) })
+        });
+        downcast(self.run_read(erased).await?)
+    }
+
+    async fn write<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<T>> + Send + 'static,
+    {
+        let erased: WriteJob = Box::new(move |tx| {
+            Box::pin(async move { job(tx).await.map(|value| Box::new(value) as Erased) })
+        });
+        downcast(self.run_write(erased).await?)
+    }
+}
+
+fn downcast<T: 'static>(value: Erased) -> StoreResult<T> {
+    value
+        .downcast::<T>()
+        .map(|boxed| *boxed)
+        .map_err(|_| StoreError::Backend("a job returned a value of another type".into()))
+}
