@@ -1,11 +1,12 @@
 //! The audit trail: every accepted command appends immutable events.
 
-use crate::{KeyId, Order, Payment, TenantId, Timestamp};
+use crate::{KeyId, Order, Payment, TenantId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Which API a change came through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Native,
@@ -64,6 +65,7 @@ impl Actor {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EventType {
     #[serde(rename = "payment.created")]
     PaymentCreated,
@@ -183,6 +185,7 @@ impl EventDraft {
 
 /// An event as stored: numbered per tenant, gap-free and in commit order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredEvent {
     pub id: crate::EventId,
     pub seq: i64,
@@ -194,7 +197,9 @@ pub struct StoredEvent {
     pub actor: String,
     pub request_id: String,
     pub request_body: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub detail: serde_json::Value,
-    pub created_at: Timestamp,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }

@@ -1,10 +1,12 @@
 //! Payment methods a tenant offers (card, cash, voucher…), with localized names.
 
-use crate::{MethodId, Source, TenantId, Timestamp};
+use crate::{MethodId, Source, TenantId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct MethodLocale {
     pub name: String,
     #[serde(default)]
@@ -12,6 +14,7 @@ pub struct MethodLocale {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentMethod {
     pub id: MethodId,
     pub tenant_id: TenantId,
@@ -20,10 +23,10 @@ pub struct PaymentMethod {
     /// Name and description per language tag ("en", "nl", "ar").
     pub locales: BTreeMap<String, MethodLocale>,
     pub visible: bool,
-    pub created_at: Timestamp,
+    pub created_at: chrono::DateTime<chrono::Utc>,
     pub created_by: String,
     pub created_via: Source,
-    pub updated_at: Timestamp,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
     pub updated_by: String,
     pub updated_via: Source,
 }

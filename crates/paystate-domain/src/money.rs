@@ -53,22 +53,19 @@ impl Currency {
         }
         let frac_part = frac_part.trim_end_matches('0');
         if frac_part.len() > self.exponent() as usize {
-            return Err(DomainError::TooManyDecimals {
-                currency: self.code().into(),
-                exponent: self.exponent(),
-            });
+            return Err(DomainError::TooManyDecimals { currency: self.code().into(), exponent: self.exponent() });
         }
         let int_part = int_part.trim_start_matches('0');
         if int_part.len() > 15 {
             return Err(DomainError::AmountOutOfRange);
         }
-        let whole: i64 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| DomainError::AmountOutOfRange)? };
+        let whole: i64 =
+            if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| DomainError::AmountOutOfRange)? };
         let padded = format!("{frac_part:0<width$}", width = self.exponent() as usize);
-        let frac: i64 = if padded.is_empty() { 0 } else { padded.parse().map_err(|_| DomainError::AmountOutOfRange)? };
-        let minor = whole
-            .checked_mul(self.scale())
-            .and_then(|m| m.checked_add(frac))
-            .ok_or(DomainError::AmountOutOfRange)?;
+        let frac: i64 =
+            if padded.is_empty() { 0 } else { padded.parse().map_err(|_| DomainError::AmountOutOfRange)? };
+        let minor =
+            whole.checked_mul(self.scale()).and_then(|m| m.checked_add(frac)).ok_or(DomainError::AmountOutOfRange)?;
         check_range(minor)
     }
 
@@ -176,7 +173,10 @@ mod tests {
     #[test]
     fn doubles_convert_exactly_and_back() {
         assert_eq!(cur("EUR").minor_from_major_f64(199.95), Ok(19995));
-        assert_eq!(cur("EUR").minor_from_major_f64(0.1 + 0.2), Err(DomainError::TooManyDecimals { currency: "EUR".into(), exponent: 2 }));
+        assert_eq!(
+            cur("EUR").minor_from_major_f64(0.1 + 0.2),
+            Err(DomainError::TooManyDecimals { currency: "EUR".into(), exponent: 2 })
+        );
         assert_eq!(cur("EUR").major_f64(19995), 199.95);
         assert_eq!(cur("EUR").minor_from_major_f64(cur("EUR").major_f64(MAX_AMOUNT_MINOR)), Ok(MAX_AMOUNT_MINOR));
     }

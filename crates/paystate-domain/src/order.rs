@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderState {
     Open,
@@ -33,20 +34,24 @@ impl fmt::Display for OrderState {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Order {
     pub id: OrderId,
     pub tenant_id: TenantId,
     /// The id the merchant or vendor uses for the order; unique per tenant.
     pub reference: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "EUR"))]
     pub currency: Currency,
     /// The order's total in minor units.
     pub total_amount: i64,
     pub state: OrderState,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub customer: serde_json::Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub attributes: serde_json::Value,
-    pub created_at: Timestamp,
+    pub created_at: chrono::DateTime<chrono::Utc>,
     pub created_via: Source,
-    pub updated_at: Timestamp,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
     pub updated_via: Source,
     pub version: i64,
 }
@@ -92,7 +97,12 @@ impl Order {
 
     /// Moves the order to `target`. Open orders may close or be canceled; a closed order may be
     /// reopened or canceled; a canceled order is final. The same state again changes nothing.
-    pub fn change_state(&self, target: OrderState, actor: &Actor, now: Timestamp) -> Result<Option<(Order, EventDraft)>, DomainError> {
+    pub fn change_state(
+        &self,
+        target: OrderState,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<Option<(Order, EventDraft)>, DomainError> {
         if target == self.state {
             return Ok(None);
         }
@@ -108,7 +118,12 @@ impl Order {
     }
 
     /// Applies a patch of descriptive fields; `None` when it changes nothing.
-    pub fn patch(&self, patch: OrderPatch, actor: &Actor, now: Timestamp) -> Result<Option<(Order, EventDraft)>, DomainError> {
+    pub fn patch(
+        &self,
+        patch: OrderPatch,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<Option<(Order, EventDraft)>, DomainError> {
         let mut next = self.clone();
         if let Some(total) = patch.total_amount {
             next.total_amount = crate::money::check_range(total)?;

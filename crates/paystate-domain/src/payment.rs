@@ -2,13 +2,14 @@
 
 use crate::status::{Transition, judge};
 use crate::{
-    Actor, Currency, DomainError, EventDraft, EventType, MethodId, Order, OrderId, OrderState, PaymentId, PaymentStatus,
-    Source, TenantId, Timestamp,
+    Actor, Currency, DomainError, EventDraft, EventType, MethodId, Order, OrderId, OrderState, PaymentId,
+    PaymentStatus, Source, TenantId, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentType {
     /// Money received for the order.
@@ -31,6 +32,7 @@ impl PaymentType {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payment {
     pub id: PaymentId,
     pub tenant_id: TenantId,
@@ -43,27 +45,29 @@ pub struct Payment {
     pub method_id: Option<MethodId>,
     /// Minor units of `currency`.
     pub amount: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "EUR"))]
     pub currency: Currency,
     pub status: PaymentStatus,
     pub amount_refunded: i64,
     pub amount_charged_back: i64,
     pub has_refunds: bool,
     pub has_chargebacks: bool,
-    pub paid_at: Option<Timestamp>,
-    pub completed_at: Option<Timestamp>,
-    pub reversed_at: Option<Timestamp>,
+    pub paid_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub reversed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub transaction_ref: Option<String>,
     pub invoice_id: Option<String>,
     pub note: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub attrs: serde_json::Value,
     pub custom: bool,
     /// Set when a report contradicted a settled status; cleared by an admin's resolve.
     pub needs_review: bool,
-    pub deleted_at: Option<Timestamp>,
-    pub created_at: Timestamp,
+    pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
     pub created_by: String,
     pub created_via: Source,
-    pub updated_at: Timestamp,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
     pub updated_by: String,
     pub updated_via: Source,
     /// Bumped by every change; used for optimistic concurrency.
@@ -119,11 +123,20 @@ pub enum Adjustment {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PaymentCommand {
     /// A provider or caller reports the payment's status.
-    ReportStatus { status: PaymentStatus, paid_at: Option<Timestamp> },
+    ReportStatus {
+        status: PaymentStatus,
+        paid_at: Option<Timestamp>,
+    },
     /// Money went back to the customer (refund) or was pulled back (chargeback). The status stays paid.
-    Adjust { kind: Adjustment, amount: Option<i64>, missing: MissingAmount },
+    Adjust {
+        kind: Adjustment,
+        amount: Option<i64>,
+        missing: MissingAmount,
+    },
     /// Admin only: settle a conflict, optionally forcing a status, with a reason.
-    Resolve { status: Option<PaymentStatus> },
+    Resolve {
+        status: Option<PaymentStatus>,
+    },
     Update(PaymentPatch),
     Delete,
 }
@@ -158,7 +171,12 @@ impl Decision {
 
 impl Payment {
     /// Creates a payment of `order`. The payment starts open; a status is then reported as a command.
-    pub fn create(order: &Order, new: NewPayment, actor: &Actor, now: Timestamp) -> Result<(Payment, EventDraft), DomainError> {
+    pub fn create(
+        order: &Order,
+        new: NewPayment,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<(Payment, EventDraft), DomainError> {
         if order.state != OrderState::Open {
             return Err(DomainError::OrderNotOpen(order.state));
         }
@@ -172,7 +190,10 @@ impl Payment {
         }
         let kind = new.kind.unwrap_or(PaymentType::Receipt);
         if kind == PaymentType::Refund && new.source_payment_id.is_none() {
-            return Err(DomainError::Invalid { field: "source_payment_id", message: "is required for a refund".into() });
+            return Err(DomainError::Invalid {
+                field: "source_payment_id",
+                message: "is required for a refund".into(),
+            });
         }
         let payment = Payment {
             id: PaymentId::generate(),
@@ -256,7 +277,12 @@ fn optional_text(field: &'static str, value: Option<String>) -> Result<Option<St
 /// A stale report yields a `payment.stale_update` event and no change; a conflict yields the
 /// payment flagged `needs_review` and a `payment.conflict` event; both are decisions, not errors,
 /// because the audit trail must keep them. Errors are commands that cannot be accepted at all.
-pub fn decide(payment: &Payment, command: &PaymentCommand, actor: &Actor, now: Timestamp) -> Result<Decision, DomainError> {
+pub fn decide(
+    payment: &Payment,
+    command: &PaymentCommand,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Decision, DomainError> {
     if payment.deleted_at.is_some() {
         return Err(DomainError::Deleted);
     }
@@ -442,7 +468,8 @@ fn update(payment: &Payment, patch: &PaymentPatch, actor: &Actor, now: Timestamp
         next.method_id = method.clone();
     }
     if let Some(external) = &patch.external_id {
-        next.external_id = external.as_deref().map(|e| crate::order::validate_reference("external_id", e)).transpose()?;
+        next.external_id =
+            external.as_deref().map(|e| crate::order::validate_reference("external_id", e)).transpose()?;
     }
     if let Some(value) = &patch.transaction_ref {
         next.transaction_ref = optional_text("transaction_ref", value.clone())?;
@@ -466,7 +493,13 @@ fn update(payment: &Payment, patch: &PaymentPatch, actor: &Actor, now: Timestamp
         return Err(DomainError::NotAllowed { status: payment.status, action: "update" });
     }
     let before = serde_json::to_value(payment).unwrap_or_default();
-    let mut next = Payment { updated_at: now, updated_by: actor.name(), updated_via: actor.source, version: payment.version + 1, ..next };
+    let mut next = Payment {
+        updated_at: now,
+        updated_by: actor.name(),
+        updated_via: actor.source,
+        version: payment.version + 1,
+        ..next
+    };
     next.deleted_at = payment.deleted_at;
     let after = serde_json::to_value(&next).unwrap_or_default();
     Ok(Decision {

@@ -4,22 +4,23 @@ use crate::{DomainError, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     /// Per-tenant switches, a JSON object keyed by dialect (`{"omnicasa": {"timezone": …}}`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub settings: serde_json::Value,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Tenant {
     /// Applies an RFC 7396 merge patch to the tenant. Only `name` and `settings` may be patched.
     pub fn apply_merge_patch(&mut self, patch: &serde_json::Value, now: Timestamp) -> Result<(), DomainError> {
-        let object = patch.as_object().ok_or(DomainError::Invalid {
-            field: "body",
-            message: "a merge patch must be a JSON object".into(),
-        })?;
+        let object = patch
+            .as_object()
+            .ok_or(DomainError::Invalid { field: "body", message: "a merge patch must be a JSON object".into() })?;
         if let Some(unknown) = object.keys().find(|k| *k != "name" && *k != "settings") {
             return Err(DomainError::Invalid { field: "body", message: format!("unknown field {unknown:?}") });
         }

@@ -12,8 +12,8 @@ use futures::FutureExt;
 use paystate_domain::order::{NewOrder, OrderPatch};
 use paystate_domain::payment::{NewPayment, decide};
 use paystate_domain::{
-    Actor, DomainError, KeyId, MethodId, MethodLocale, Order, OrderId, OrderState, Outcome, Payment,
-    PaymentCommand, PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp,
+    Actor, DomainError, KeyId, MethodId, MethodLocale, Order, OrderId, OrderState, Outcome, Payment, PaymentCommand,
+    PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp,
 };
 use paystate_store::{
     ApiKeyRecord, EventFilter, OrderFilter, PageRequest, PaymentFilter, Reader, Scope, Store, StoreError, StoreExt,
@@ -137,7 +137,8 @@ impl Ledger {
 
     pub async fn revoke_key(&self, tenant: &TenantId, key: &KeyId) -> StoreResult<()> {
         let (tenant, key) = (tenant.clone(), key.clone());
-        let found = self.store.write(move |tx| async move { tx.revoke_api_key(&tenant, &key, now()).await }.boxed()).await?;
+        let found =
+            self.store.write(move |tx| async move { tx.revoke_api_key(&tenant, &key, now()).await }.boxed()).await?;
         if found { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
@@ -191,7 +192,12 @@ impl Ledger {
     }
 
     /// Moves an order to a state; answers the order and whether it changed.
-    pub async fn set_order_state(&self, actor: &Actor, id_or_reference: &str, state: OrderState) -> StoreResult<(Order, bool)> {
+    pub async fn set_order_state(
+        &self,
+        actor: &Actor,
+        id_or_reference: &str,
+        state: OrderState,
+    ) -> StoreResult<(Order, bool)> {
         let (actor, key) = (actor.clone(), id_or_reference.to_owned());
         self.store
             .write(move |tx| {
@@ -253,7 +259,12 @@ impl Ledger {
         self.store.read(move |r| async move { find_payment(r, &tenant, &key).await }.boxed()).await
     }
 
-    pub async fn payments(&self, tenant: &TenantId, filter: PaymentFilter, page: PageRequest) -> StoreResult<Page<Payment>> {
+    pub async fn payments(
+        &self,
+        tenant: &TenantId,
+        filter: PaymentFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Payment>> {
         let tenant = tenant.clone();
         let fetch = overfetch(&page);
         let data = self.store.read(move |r| async move { r.payments(&tenant, &filter, &fetch).await }.boxed()).await?;
@@ -261,15 +272,23 @@ impl Ledger {
     }
 
     /// Runs a command against a payment (by id or external id) through the status machine.
-    pub async fn command(&self, actor: &Actor, id_or_external: &str, command: PaymentCommand) -> StoreResult<(Payment, Outcome)> {
+    /// The `reason`, when given, is kept in the detail of every event the command records.
+    pub async fn command(
+        &self,
+        actor: &Actor,
+        id_or_external: &str,
+        command: PaymentCommand,
+        reason: Option<String>,
+    ) -> StoreResult<(Payment, Outcome)> {
         for _ in 0..VERSION_RETRIES {
-            let (actor, key, command) = (actor.clone(), id_or_external.to_owned(), command.clone());
+            let (actor, key, command, reason) =
+                (actor.clone(), id_or_external.to_owned(), command.clone(), reason.clone());
             let result = self
                 .store
                 .write(move |tx| {
                     async move {
                         let payment = find_payment(tx, &actor.tenant_id, &key).await?;
-                        apply(tx, &actor, &payment, &command).await
+                        apply(tx, &actor, &payment, &command, reason.as_deref()).await
                     }
                     .boxed()
                 })
@@ -369,7 +388,13 @@ impl Ledger {
     }
 
     /// The events of one payment (by id or external id), oldest first.
-    pub async fn payment_events(&self, tenant: &TenantId, id_or_external: &str, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+    pub async fn payment_events(
+        &self,
+        tenant: &TenantId,
+        id_or_external: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
         let (tenant, key) = (tenant.clone(), id_or_external.to_owned());
         self.store
             .read(move |r| {
@@ -392,7 +417,10 @@ fn validate_locales(locales: &BTreeMap<String, MethodLocale>) -> Result<(), Doma
         }
         paystate_domain::order::validate_reference("locales.name", &locale.name)?;
         if locale.description.chars().count() > 2000 || locale.description.contains('\0') {
-            return Err(DomainError::Invalid { field: "locales.description", message: "must be at most 2000 characters without NUL".into() });
+            return Err(DomainError::Invalid {
+                field: "locales.description",
+                message: "must be at most 2000 characters without NUL".into(),
+            });
         }
     }
     Ok(())
@@ -401,7 +429,11 @@ fn validate_locales(locales: &BTreeMap<String, MethodLocale>) -> Result<(), Doma
 // --- building blocks for jobs, shared by the ledger's methods and the dialects' transactions ----
 
 /// An order by id or reference, within a job.
-pub async fn find_order(reader: &mut (impl Reader + ?Sized), tenant: &TenantId, id_or_reference: &str) -> StoreResult<Order> {
+pub async fn find_order(
+    reader: &mut (impl Reader + ?Sized),
+    tenant: &TenantId,
+    id_or_reference: &str,
+) -> StoreResult<Order> {
     if let Some(id) = OrderId::parse(id_or_reference)
         && let Some(order) = reader.order(tenant, &id).await?
     {
@@ -411,7 +443,11 @@ pub async fn find_order(reader: &mut (impl Reader + ?Sized), tenant: &TenantId, 
 }
 
 /// A payment by id or external id, within a job (locked until commit inside a write job).
-pub async fn find_payment(reader: &mut (impl Reader + ?Sized), tenant: &TenantId, id_or_external: &str) -> StoreResult<Payment> {
+pub async fn find_payment(
+    reader: &mut (impl Reader + ?Sized),
+    tenant: &TenantId,
+    id_or_external: &str,
+) -> StoreResult<Payment> {
     if let Some(id) = PaymentId::parse(id_or_external)
         && let Some(payment) = reader.payment(tenant, &id).await?
     {
@@ -430,7 +466,12 @@ pub async fn open_order(tx: &mut (impl Tx + ?Sized), actor: &Actor, new: NewOrde
 
 /// Creates a payment of `order` and records `payment.created`, within a job. A refund must name
 /// a receipt of the same order.
-pub async fn open_payment(tx: &mut (impl Tx + ?Sized), actor: &Actor, order: &Order, new: NewPayment) -> StoreResult<Payment> {
+pub async fn open_payment(
+    tx: &mut (impl Tx + ?Sized),
+    actor: &Actor,
+    order: &Order,
+    new: NewPayment,
+) -> StoreResult<Payment> {
     if let Some(source) = &new.source_payment_id {
         let source = tx.payment(&actor.tenant_id, source).await?;
         if !source.is_some_and(|s| s.order_id == order.id && s.kind == paystate_domain::PaymentType::Receipt) {
@@ -453,7 +494,13 @@ pub async fn open_payment(tx: &mut (impl Tx + ?Sized), actor: &Actor, order: &Or
 }
 
 /// Decides a command against a payment read in this job, and writes the decision.
-pub async fn apply(tx: &mut (impl Tx + ?Sized), actor: &Actor, payment: &Payment, command: &PaymentCommand) -> StoreResult<(Payment, Outcome)> {
+pub async fn apply(
+    tx: &mut (impl Tx + ?Sized),
+    actor: &Actor,
+    payment: &Payment,
+    command: &PaymentCommand,
+    reason: Option<&str>,
+) -> StoreResult<(Payment, Outcome)> {
     if let PaymentCommand::Update(patch) = command
         && let Some(Some(method)) = &patch.method_id
         && tx.method(&actor.tenant_id, method).await?.is_none()
@@ -464,7 +511,13 @@ pub async fn apply(tx: &mut (impl Tx + ?Sized), actor: &Actor, payment: &Payment
     if decision.payment_changed() {
         tx.update_payment(&decision.payment).await?;
     }
-    for event in decision.events {
+    for mut event in decision.events {
+        if let Some(reason) = reason {
+            if !event.detail.is_object() {
+                event.detail = serde_json::json!({});
+            }
+            event.detail["reason"] = reason.into();
+        }
         tx.record(actor, event);
     }
     Ok((decision.payment, decision.outcome))

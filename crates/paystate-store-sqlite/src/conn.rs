@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use paystate_domain::{
-    Actor, EventDraft, EventId, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod, Source, StoredEvent,
-    Tenant, TenantId, Timestamp,
+    Actor, EventDraft, EventId, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod, Source,
+    StoredEvent, Tenant, TenantId, Timestamp,
 };
 use paystate_store::{
     ApiKeyRecord, ClaimOutcome, EventFilter, IdempotencyClaim, OrderFilter, PageRequest, PaymentFilter, Reader, Scope,
@@ -145,7 +145,17 @@ fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, S
 type KeyRow = (String, String, Vec<u8>, String, Option<String>, Option<String>, String, Option<String>, Option<String>);
 
 fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRow> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?, row.get(8)?))
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+    ))
 }
 
 fn key_record(row: KeyRow) -> StoreResult<ApiKeyRecord> {
@@ -165,7 +175,8 @@ fn key_record(row: KeyRow) -> StoreResult<ApiKeyRecord> {
 
 const KEY_COLUMNS: &str = "id, tenant_id, secret_hash, scope, dialect, label, created_at, expires_at, revoked_at";
 
-type EventRow = (String, i64, String, Option<String>, String, String, String, String, Option<String>, String, String, String);
+type EventRow =
+    (String, i64, String, Option<String>, String, String, String, String, Option<String>, String, String, String);
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
     Ok((
@@ -189,7 +200,8 @@ fn event_record(row: EventRow) -> StoreResult<StoredEvent> {
     Ok(StoredEvent {
         id: EventId::from_trusted(id),
         seq,
-        kind: paystate_domain::EventType::parse(&kind).ok_or_else(|| StoreError::Backend(format!("bad event type {kind}")))?,
+        kind: paystate_domain::EventType::parse(&kind)
+            .ok_or_else(|| StoreError::Backend(format!("bad event type {kind}")))?,
         payment_id: payment_id.map(PaymentId::from_trusted),
         order_id: OrderId::from_trusted(order_id),
         source: Source::parse(&source).ok_or_else(|| StoreError::Backend(format!("bad source {source}")))?,
@@ -252,13 +264,7 @@ impl Reader for SqliteConn {
         self.many_docs(
             "SELECT doc FROM orders WHERE tenant_id = ?1 AND (?2 IS NULL OR reference = ?2) \
              AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5",
-            params![
-                tenant.as_str(),
-                filter.reference,
-                filter.state.map(|s| s.as_str()),
-                page.after,
-                page.limit
-            ],
+            params![tenant.as_str(), filter.reference, filter.state.map(|s| s.as_str()), page.after, page.limit],
         )
     }
 
@@ -267,10 +273,18 @@ impl Reader for SqliteConn {
     }
 
     async fn payment_by_external_id(&mut self, tenant: &TenantId, external_id: &str) -> StoreResult<Option<Payment>> {
-        self.one_doc("SELECT doc FROM payments WHERE tenant_id = ?1 AND external_id = ?2", [tenant.as_str(), external_id])
+        self.one_doc(
+            "SELECT doc FROM payments WHERE tenant_id = ?1 AND external_id = ?2",
+            [tenant.as_str(), external_id],
+        )
     }
 
-    async fn payments(&mut self, tenant: &TenantId, filter: &PaymentFilter, page: &PageRequest) -> StoreResult<Vec<Payment>> {
+    async fn payments(
+        &mut self,
+        tenant: &TenantId,
+        filter: &PaymentFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Payment>> {
         self.many_docs(
             "SELECT doc FROM payments WHERE tenant_id = ?1 AND (?2 IS NULL OR order_id = ?2) \
              AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR needs_review = ?4) AND (?5 OR deleted = 0) \
@@ -319,7 +333,13 @@ impl Tx for SqliteConn {
     async fn insert_tenant(&mut self, tenant: &Tenant) -> StoreResult<()> {
         self.run(
             "INSERT INTO tenants (id, name, settings, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![tenant.id.as_str(), tenant.name, tenant.settings.to_string(), ts(&tenant.created_at), ts(&tenant.updated_at)],
+            params![
+                tenant.id.as_str(),
+                tenant.name,
+                tenant.settings.to_string(),
+                ts(&tenant.created_at),
+                ts(&tenant.updated_at)
+            ],
         )
         .map(drop)
     }
@@ -477,7 +497,12 @@ impl Tx for SqliteConn {
         Ok(ClaimOutcome::Claimed)
     }
 
-    async fn complete_idempotency(&mut self, tenant: &TenantId, key: &str, response: &StoredResponse) -> StoreResult<()> {
+    async fn complete_idempotency(
+        &mut self,
+        tenant: &TenantId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()> {
         self.run(
             "UPDATE idempotency_keys SET status = ?3, content_type = ?4, body = ?5 WHERE tenant_id = ?1 AND key = ?2",
             params![tenant.as_str(), key, response.status, response.content_type, response.body],

@@ -46,7 +46,8 @@ impl SqliteOptions {
         if path.is_empty() {
             return Err(StoreError::InvalidValue("the SQLite URL names no file".into()));
         }
-        let mut options = SqliteOptions { path: PathBuf::from(path), synchronous: Synchronous::Full, max_batch: 64, readers: 4 };
+        let mut options =
+            SqliteOptions { path: PathBuf::from(path), synchronous: Synchronous::Full, max_batch: 64, readers: 4 };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("synchronous", "full")) => options.synchronous = Synchronous::Full,
@@ -90,14 +91,16 @@ impl SqliteStore {
             .name("paystate-sqlite-writer".into())
             .spawn(move || writer_loop(writer_conn, receiver, max_batch))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let readers = Arc::new(ReaderPool { permits: Semaphore::new(reader_conns.len()), idle: Mutex::new(reader_conns) });
+        let readers =
+            Arc::new(ReaderPool { permits: Semaphore::new(reader_conns.len()), idle: Mutex::new(reader_conns) });
         Ok(Self { writer: sender, readers })
     }
 
     /// Applies pending migrations and returns the schema version (for `paystate migrate`).
     pub async fn migrate_only(options: SqliteOptions) -> StoreResult<i64> {
         tokio::task::spawn_blocking(move || {
-            let mut conn = open_connection(&options, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+            let mut conn =
+                open_connection(&options, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
             migrate::migrate(&mut conn)
         })
         .await
@@ -106,7 +109,8 @@ impl SqliteStore {
 }
 
 fn open_connection(options: &SqliteOptions, flags: OpenFlags) -> StoreResult<Connection> {
-    let conn = Connection::open_with_flags(&options.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(conn::map_error)?;
+    let conn =
+        Connection::open_with_flags(&options.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(conn::map_error)?;
     let synchronous = match options.synchronous {
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",
@@ -193,7 +197,8 @@ struct ReaderPool {
 impl Store for SqliteStore {
     async fn run_read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
         let _permit = self.readers.permits.acquire().await.map_err(|e| StoreError::Backend(e.to_string()))?;
-        let connection = self.readers.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
+        let connection =
+            self.readers.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
         let connection = connection.ok_or_else(|| StoreError::Backend("no idle reader".into()))?;
         let (connection, result) = tokio::task::spawn_blocking(move || {
             let mut conn = SqliteConn::new(connection);
@@ -223,8 +228,10 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         use futures::FutureExt;
         use paystate_store::StoreExt;
-        self.read(|reader| async move { reader.tenant(&paystate_domain::TenantId::generate()).await.map(|_| ()) }.boxed())
-            .await
+        self.read(|reader| {
+            async move { reader.tenant(&paystate_domain::TenantId::generate()).await.map(|_| ()) }.boxed()
+        })
+        .await
     }
 
     fn backend(&self) -> &'static str {

@@ -9,12 +9,24 @@ use paystate_domain::{Currency, EventType, OrderState, PaymentStatus, Source};
 use std::sync::Arc;
 
 fn actor(tenant: &TenantId) -> Actor {
-    Actor { tenant_id: tenant.clone(), key_id: None, source: Source::Cli, request_id: "conformance".into(), request_body: Some("{}".into()) }
+    Actor {
+        tenant_id: tenant.clone(),
+        key_id: None,
+        source: Source::Cli,
+        request_id: "conformance".into(),
+        request_body: Some("{}".into()),
+    }
 }
 
 async fn new_tenant(store: &Arc<dyn Store>) -> TenantId {
     let now = now();
-    let tenant = Tenant { id: TenantId::generate(), name: "Conformance".into(), settings: serde_json::json!({"a": 1}), created_at: now, updated_at: now };
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        name: "Conformance".into(),
+        settings: serde_json::json!({"a": 1}),
+        created_at: now,
+        updated_at: now,
+    };
     let id = tenant.id.clone();
     store.write(move |tx| async move { tx.insert_tenant(&tenant).await }.boxed()).await.unwrap();
     id
@@ -117,13 +129,18 @@ async fn orders_round_trip_and_stay_unique(store: &Arc<dyn Store>) {
     assert_eq!(by_ref, Some(order.clone()));
     let t = tenant.clone();
     let first = store
-        .read(move |r| async move { r.orders(&t, &OrderFilter::default(), &PageRequest { after: None, limit: 2 }).await }.boxed())
+        .read(move |r| {
+            async move { r.orders(&t, &OrderFilter::default(), &PageRequest { after: None, limit: 2 }).await }.boxed()
+        })
         .await
         .unwrap();
     assert_eq!(first.iter().map(|o| o.reference.as_str()).collect::<Vec<_>>(), ["R-1", "R-2"]);
     let (t, after) = (tenant.clone(), first[1].id.to_string());
     let rest = store
-        .read(move |r| async move { r.orders(&t, &OrderFilter::default(), &PageRequest { after: Some(after), limit: 10 }).await }.boxed())
+        .read(move |r| {
+            async move { r.orders(&t, &OrderFilter::default(), &PageRequest { after: Some(after), limit: 10 }).await }
+                .boxed()
+        })
         .await
         .unwrap();
     assert_eq!(rest.iter().map(|o| o.reference.as_str()).collect::<Vec<_>>(), ["R-3", "R-4"]);
@@ -154,7 +171,8 @@ async fn payments_round_trip_and_updates_check_versions(store: &Arc<dyn Store>) 
     insert_payment(store, &order, None).await.unwrap();
 
     let t = tenant.clone();
-    let by_external = store.read(move |r| async move { r.payment_by_external_id(&t, "ext-1").await }.boxed()).await.unwrap();
+    let by_external =
+        store.read(move |r| async move { r.payment_by_external_id(&t, "ext-1").await }.boxed()).await.unwrap();
     assert_eq!(by_external, Some(payment.clone()));
 
     let mut paid = payment.clone();
@@ -206,12 +224,18 @@ async fn a_failing_job_leaves_nothing_behind(store: &Arc<dyn Store>) {
     let t = tenant.clone();
     assert_eq!(store.read(move |r| async move { r.order_by_reference(&t, "F-1").await }.boxed()).await.unwrap(), None);
     let t = tenant.clone();
-    let events = store.read(move |r| async move { r.events(&t, &EventFilter { limit: 10, ..Default::default() }).await }.boxed()).await.unwrap();
+    let events = store
+        .read(move |r| async move { r.events(&t, &EventFilter { limit: 10, ..Default::default() }).await }.boxed())
+        .await
+        .unwrap();
     assert!(events.is_empty());
     // The next event still gets number 1: a rollback leaves no gap.
     insert_order(store, &tenant, "F-2").await.unwrap();
     let t = tenant.clone();
-    let events = store.read(move |r| async move { r.events(&t, &EventFilter { limit: 10, ..Default::default() }).await }.boxed()).await.unwrap();
+    let events = store
+        .read(move |r| async move { r.events(&t, &EventFilter { limit: 10, ..Default::default() }).await }.boxed())
+        .await
+        .unwrap();
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
     assert_eq!(events[0].kind, EventType::OrderCreated);
     assert_eq!(events[0].request_body.as_deref(), Some("{}"));
@@ -237,10 +261,18 @@ async fn events_are_numbered_gap_free_under_concurrency(store: &Arc<dyn Store>) 
         task.await.unwrap();
     }
     let t = tenant.clone();
-    let events = store.read(move |r| async move { r.events(&t, &EventFilter { limit: 1000, ..Default::default() }).await }.boxed()).await.unwrap();
+    let events = store
+        .read(move |r| async move { r.events(&t, &EventFilter { limit: 1000, ..Default::default() }).await }.boxed())
+        .await
+        .unwrap();
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=160).collect::<Vec<_>>());
     let t = tenant.clone();
-    let after = store.read(move |r| async move { r.events(&t, &EventFilter { after_seq: 150, limit: 5, ..Default::default() }).await }.boxed()).await.unwrap();
+    let after = store
+        .read(move |r| {
+            async move { r.events(&t, &EventFilter { after_seq: 150, limit: 5, ..Default::default() }).await }.boxed()
+        })
+        .await
+        .unwrap();
     assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), [151, 152, 153, 154, 155]);
 }
 
@@ -260,7 +292,8 @@ async fn idempotency_claims(store: &Arc<dyn Store>) {
     assert_eq!(run(claim.clone()).await, ClaimOutcome::Claimed);
     assert_eq!(run(claim.clone()).await, ClaimOutcome::InFlight);
     assert_eq!(run(IdempotencyClaim { fingerprint: "f-2".into(), ..claim.clone() }).await, ClaimOutcome::Mismatch);
-    let response = StoredResponse { status: 201, content_type: "application/json".into(), body: b"{\"id\":1}".to_vec() };
+    let response =
+        StoredResponse { status: 201, content_type: "application/json".into(), body: b"{\"id\":1}".to_vec() };
     let (t, stored) = (tenant.clone(), response.clone());
     store.write(move |tx| async move { tx.complete_idempotency(&t, "k-1", &stored).await }.boxed()).await.unwrap();
     assert_eq!(run(claim.clone()).await, ClaimOutcome::Replay(response));
@@ -274,7 +307,10 @@ async fn idempotency_claims(store: &Arc<dyn Store>) {
     let later = IdempotencyClaim { stale_before: now() + chrono::Duration::seconds(1), ..second };
     assert_eq!(run(later).await, ClaimOutcome::Claimed);
 
-    let purged = store.write(|tx| async move { tx.purge_idempotency(now() + chrono::Duration::seconds(5)).await }.boxed()).await.unwrap();
+    let purged = store
+        .write(|tx| async move { tx.purge_idempotency(now() + chrono::Duration::seconds(5)).await }.boxed())
+        .await
+        .unwrap();
     assert!(purged >= 2);
     assert_eq!(run(claim).await, ClaimOutcome::Claimed);
 }

@@ -17,8 +17,8 @@ pub use records::*;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use paystate_domain::{
-    Actor, EventDraft, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod, StoredEvent, Tenant, TenantId,
-    Timestamp,
+    Actor, EventDraft, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod, StoredEvent, Tenant,
+    TenantId, Timestamp,
 };
 use std::any::Any;
 
@@ -34,7 +34,12 @@ pub trait Reader: Send {
     async fn orders(&mut self, tenant: &TenantId, filter: &OrderFilter, page: &PageRequest) -> StoreResult<Vec<Order>>;
     async fn payment(&mut self, tenant: &TenantId, id: &PaymentId) -> StoreResult<Option<Payment>>;
     async fn payment_by_external_id(&mut self, tenant: &TenantId, external_id: &str) -> StoreResult<Option<Payment>>;
-    async fn payments(&mut self, tenant: &TenantId, filter: &PaymentFilter, page: &PageRequest) -> StoreResult<Vec<Payment>>;
+    async fn payments(
+        &mut self,
+        tenant: &TenantId,
+        filter: &PaymentFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Payment>>;
     async fn method(&mut self, tenant: &TenantId, id: &MethodId) -> StoreResult<Option<PaymentMethod>>;
     async fn methods(&mut self, tenant: &TenantId) -> StoreResult<Vec<PaymentMethod>>;
     async fn events(&mut self, tenant: &TenantId, filter: &EventFilter) -> StoreResult<Vec<StoredEvent>>;
@@ -64,7 +69,12 @@ pub trait Tx: Reader {
     fn record(&mut self, actor: &Actor, event: EventDraft);
     /// Claims an idempotency key for a request, or says why it cannot be claimed.
     async fn claim_idempotency(&mut self, claim: &IdempotencyClaim) -> StoreResult<ClaimOutcome>;
-    async fn complete_idempotency(&mut self, tenant: &TenantId, key: &str, response: &StoredResponse) -> StoreResult<()>;
+    async fn complete_idempotency(
+        &mut self,
+        tenant: &TenantId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
     /// Forgets a claim whose request did not finish (a server error), so a retry may run it again.
     async fn release_idempotency(&mut self, tenant: &TenantId, key: &str) -> StoreResult<()>;
     /// Deletes idempotency records created before `before`; returns how many went.
@@ -117,9 +127,8 @@ impl<S: Store + ?Sized> StoreExt for S {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Reader) -> BoxFuture<'t, StoreResult<T>> + Send + 'static,
     {
-        let erased: ReadJob = Box::new(move |reader| {
-            Box::pin(async move { job(reader).await.map(|value| Box::new(value) as Erased) })
-        });
+        let erased: ReadJob =
+            Box::new(move |reader| Box::pin(async move { job(reader).await.map(|value| Box::new(value) as Erased) }));
         downcast(self.run_read(erased).await?)
     }
 
@@ -128,9 +137,8 @@ impl<S: Store + ?Sized> StoreExt for S {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<T>> + Send + 'static,
     {
-        let erased: WriteJob = Box::new(move |tx| {
-            Box::pin(async move { job(tx).await.map(|value| Box::new(value) as Erased) })
-        });
+        let erased: WriteJob =
+            Box::new(move |tx| Box::pin(async move { job(tx).await.map(|value| Box::new(value) as Erased) }));
         downcast(self.run_write(erased).await?)
     }
 }

@@ -140,7 +140,8 @@ fn a_flag_only_refund_sets_the_flag_once() {
 #[test]
 fn chargebacks_share_the_available_amount_with_refunds() {
     let p = run(&paid(1000), refund(Some(600))).unwrap().payment;
-    let cb = |amount| PaymentCommand::Adjust { kind: Adjustment::Chargeback, amount, missing: MissingAmount::Remaining };
+    let cb =
+        |amount| PaymentCommand::Adjust { kind: Adjustment::Chargeback, amount, missing: MissingAmount::Remaining };
     assert!(run(&p, cb(Some(401))).is_err());
     let d = run(&p, cb(None)).unwrap();
     assert_eq!(d.payment.amount_charged_back, 400);
@@ -167,7 +168,8 @@ fn settled_payments_change_only_by_audited_correction() {
     assert_eq!(d.events[0].detail["after"]["amount"], 1200);
     // A note on an open payment needs no correction.
     let open = payment(10);
-    let d = run(&open, PaymentCommand::Update(PaymentPatch { note: Some(Some("hi".into())), ..Default::default() })).unwrap();
+    let d = run(&open, PaymentCommand::Update(PaymentPatch { note: Some(Some("hi".into())), ..Default::default() }))
+        .unwrap();
     assert_eq!(d.payment.note.as_deref(), Some("hi"));
 }
 

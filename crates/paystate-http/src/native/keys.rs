@@ -1,0 +1,106 @@
+//! `/v1/api-keys` (admin): issue, list and revoke the tenant's API keys. A key's secret is in
+//! the creation response only.
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::extract::Json;
+use crate::problem::{ApiError, ApiResult, Problem};
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use paystate_domain::{KeyId, Source};
+use paystate_store::{ApiKeyRecord, Scope};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    #[schema(value_type = String, example = "write")]
+    pub scope: Scope,
+    /// Limit the key to one dialect: native, omnicasa, norce, gormic or teljoy.
+    pub dialect: Option<Source>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub label: Option<String>,
+}
+
+/// A key as listed: never its secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    pub key_id: String,
+    pub scope: String,
+    pub dialect: Option<Source>,
+    pub label: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<ApiKeyRecord> for KeyView {
+    fn from(key: ApiKeyRecord) -> Self {
+        KeyView {
+            key_id: key.id.to_string(),
+            scope: key.scope.as_str().into(),
+            dialect: key.dialect,
+            label: key.label,
+            created_at: key.created_at,
+            expires_at: key.expires_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// The one response that shows a key's secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IssuedKeyView {
+    pub key_id: String,
+    pub api_key: String,
+    pub scope: String,
+    pub dialect: Option<Source>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api keys", request_body = CreateKey,
+    responses((status = 201, body = IssuedKeyView), (status = 403, body = Problem)), security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Json<CreateKey>,
+) -> ApiResult<Response> {
+    caller.require(Scope::Admin)?;
+    let CreateKey { scope, dialect, expires_at, label } = body.value;
+    if dialect == Some(Source::Cli) {
+        return Err(ApiError::invalid("dialect", "must be native, omnicasa, norce, gormic or teljoy"));
+    }
+    let issued = state.ledger.create_key(&caller.tenant_id, scope, dialect, expires_at, label).await?;
+    let view = IssuedKeyView {
+        key_id: issued.id.to_string(),
+        api_key: issued.token,
+        scope: issued.scope.as_str().into(),
+        dialect: issued.dialect,
+        expires_at: issued.expires_at,
+    };
+    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api keys", responses((status = 200, body = super::ListOf<KeyView>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<axum::Json<super::ListOf<KeyView>>> {
+    caller.require(Scope::Admin)?;
+    let data = state.ledger.keys(&caller.tenant_id).await?.into_iter().map(KeyView::from).collect();
+    Ok(axum::Json(super::ListOf { data, has_more: false, next_cursor: None }))
+}
+
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api keys", responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::Admin)?;
+    let id = KeyId::parse(&id).ok_or_else(ApiError::not_found)?;
+    state.ledger.revoke_key(&caller.tenant_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,82 @@
+//! `/v1/payment-methods`: the payment methods a tenant offers, with localized names.
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::extract::Json;
+use crate::problem::{ApiError, ApiResult, Problem};
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use paystate_domain::{MethodId, MethodLocale, PaymentMethod, Source};
+use paystate_ledger::{MethodPatch, NewMethod};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMethod {
+    /// Your short code for the method; unique per tenant.
+    pub code: String,
+    /// Name and description per language tag.
+    pub locales: BTreeMap<String, MethodLocale>,
+    /// Defaults to true.
+    pub visible: Option<bool>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchMethod {
+    pub locales: Option<BTreeMap<String, MethodLocale>>,
+    pub visible: Option<bool>,
+}
+
+fn method_id(raw: &str) -> ApiResult<MethodId> {
+    MethodId::parse(raw).ok_or_else(ApiError::not_found)
+}
+
+#[utoipa::path(post, path = "/v1/payment-methods", tag = "payment methods", request_body = CreateMethod,
+    responses((status = 201, body = PaymentMethod), (status = 409, body = Problem)), security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Json<CreateMethod>,
+) -> ApiResult<Response> {
+    let Json { value, raw } = body;
+    let new = NewMethod { code: value.code, locales: value.locales, visible: value.visible.unwrap_or(true) };
+    let method = state.ledger.create_method(&caller.actor(Source::Native, Some(raw)), new).await?;
+    Ok((StatusCode::CREATED, axum::Json(method)).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/payment-methods", tag = "payment methods",
+    responses((status = 200, body = super::ListOf<PaymentMethod>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<axum::Json<super::ListOf<PaymentMethod>>> {
+    let data = state.ledger.methods(&caller.tenant_id).await?;
+    Ok(axum::Json(super::ListOf { data, has_more: false, next_cursor: None }))
+}
+
+#[utoipa::path(get, path = "/v1/payment-methods/{id}", tag = "payment methods",
+    responses((status = 200, body = PaymentMethod), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<PaymentMethod>> {
+    Ok(axum::Json(state.ledger.method(&caller.tenant_id, &method_id(&id)?).await?))
+}
+
+#[utoipa::path(patch, path = "/v1/payment-methods/{id}", tag = "payment methods", request_body = PatchMethod,
+    responses((status = 200, body = PaymentMethod), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Json<PatchMethod>,
+) -> ApiResult<axum::Json<PaymentMethod>> {
+    let Json { value, raw } = body;
+    let patch = MethodPatch { locales: value.locales, visible: value.visible };
+    Ok(axum::Json(state.ledger.update_method(&caller.actor(Source::Native, Some(raw)), &method_id(&id)?, patch).await?))
+}

@@ -1,0 +1,68 @@
+//! paystate's own REST API under `/v1`: JSON, bearer API keys, problem+json errors,
+//! cursor pagination and `Idempotency-Key` on every change.
+
+pub mod events;
+pub mod keys;
+pub mod methods;
+pub mod orders;
+pub mod payments;
+pub mod tenant;
+
+use crate::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/orders", post(orders::create).get(orders::list))
+        .route("/v1/orders/{id}", get(orders::get).patch(orders::patch))
+        .route("/v1/orders/{id}/state", post(orders::set_state))
+        .route("/v1/payments", post(payments::create).get(payments::list))
+        .route("/v1/payments/{id}", get(payments::get).patch(payments::patch).delete(payments::delete))
+        .route("/v1/payments/{id}/status", post(payments::report_status))
+        .route("/v1/payments/{id}/refunds", post(payments::refund))
+        .route("/v1/payments/{id}/chargebacks", post(payments::chargeback))
+        .route("/v1/payments/{id}/resolve", post(payments::resolve))
+        .route("/v1/payments/{id}/events", get(events::of_payment))
+        .route("/v1/payment-methods", post(methods::create).get(methods::list))
+        .route("/v1/payment-methods/{id}", get(methods::get).patch(methods::patch))
+        .route("/v1/events", get(events::list))
+        .route("/v1/tenant", get(tenant::get).patch(tenant::patch))
+        .route("/v1/api-keys", post(keys::create).get(keys::list))
+        .route("/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::idempotency))
+        .route_layer(axum::middleware::from_fn_with_state(state, crate::auth::require_native_key))
+}
+
+/// A page of a list.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ListOf<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> From<paystate_ledger::Page<T>> for ListOf<T> {
+    fn from(page: paystate_ledger::Page<T>) -> Self {
+        ListOf { data: page.data, has_more: page.has_more, next_cursor: page.next_cursor }
+    }
+}
+
+/// `limit` (1 to 100, default 20) and `cursor` of a list request.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct Paging {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl Paging {
+    pub fn page(&self) -> crate::problem::ApiResult<paystate_store::PageRequest> {
+        let limit = self.limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(crate::problem::ApiError::invalid("limit", "must be between 1 and 100"));
+        }
+        Ok(paystate_store::PageRequest { after: self.cursor.clone(), limit })
+    }
+}

@@ -1,0 +1,123 @@
+//! `/v1/orders`: open, read, list, describe and close orders.
+
+use super::{ListOf, Paging};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::extract::{Json, Query};
+use crate::problem::{ApiResult, Problem};
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use paystate_domain::order::{NewOrder, OrderPatch};
+use paystate_domain::{Currency, Order, OrderState, Source};
+use paystate_store::OrderFilter;
+use serde::Deserialize;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrder {
+    /// Your id for the order; unique per tenant.
+    pub reference: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Minor units (cents); defaults to 0.
+    pub total_amount: Option<i64>,
+    #[schema(value_type = Object)]
+    pub customer: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub attributes: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchOrder {
+    pub total_amount: Option<i64>,
+    #[schema(value_type = Object)]
+    pub customer: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub attributes: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetOrderState {
+    pub state: OrderState,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OrderQuery {
+    pub reference: Option<String>,
+    pub state: Option<OrderState>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = CreateOrder,
+    responses((status = 201, body = Order), (status = 400, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Json<CreateOrder>,
+) -> ApiResult<Response> {
+    let Json { value, raw } = body;
+    let new = NewOrder {
+        reference: value.reference,
+        currency: Currency::parse(&value.currency)?,
+        total_amount: value.total_amount.unwrap_or(0),
+        customer: value.customer.unwrap_or(serde_json::Value::Null),
+        attributes: value.attributes.unwrap_or(serde_json::Value::Null),
+    };
+    let order = state.ledger.create_order(&caller.actor(Source::Native, Some(raw)), new).await?;
+    Ok((StatusCode::CREATED, axum::Json(order)).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path, description = "order id or reference")),
+    responses((status = 200, body = Order), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Order>> {
+    Ok(axum::Json(state.ledger.order(&caller.tenant_id, &id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(OrderQuery),
+    responses((status = 200, body = ListOf<Order>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<OrderQuery>,
+) -> ApiResult<axum::Json<ListOf<Order>>> {
+    let page = Paging { limit: query.limit, cursor: query.cursor }.page()?;
+    let filter = OrderFilter { reference: query.reference, state: query.state };
+    Ok(axum::Json(state.ledger.orders(&caller.tenant_id, filter, page).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders", request_body = PatchOrder,
+    responses((status = 200, body = Order), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Json<PatchOrder>,
+) -> ApiResult<axum::Json<Order>> {
+    let Json { value, raw } = body;
+    let patch = OrderPatch { total_amount: value.total_amount, customer: value.customer, attributes: value.attributes };
+    Ok(axum::Json(state.ledger.patch_order(&caller.actor(Source::Native, Some(raw)), &id, patch).await?))
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/state", tag = "orders", request_body = SetOrderState,
+    responses((status = 200, body = Order), (status = 422, body = Problem)), security(("bearer" = [])))]
+pub async fn set_state(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Json<SetOrderState>,
+) -> ApiResult<axum::Json<Order>> {
+    let Json { value, raw } = body;
+    let (order, _) = state.ledger.set_order_state(&caller.actor(Source::Native, Some(raw)), &id, value.state).await?;
+    Ok(axum::Json(order))
+}

@@ -1,0 +1,134 @@
+//! Bad input gets a clear 4xx problem, never a 5xx or a half write.
+
+use crate::api_test;
+use crate::helpers::{TestApp, assert_problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn send_raw(app: &TestApp, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    app.request(Method::POST, path, &app.admin_key)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn malformed_bodies_are_refused_with_4xx(app: TestApp) {
+    let cases: Vec<(&str, String)> = vec![
+        ("malformed JSON", "{\"reference\": ".into()),
+        ("wrong type", json!({"reference": 5, "currency": "EUR"}).to_string()),
+        ("unknown field", json!({"reference": "B-1", "currency": "EUR", "id": "ord_x"}).to_string()),
+        ("mass assignment", json!({"reference": "B-1", "currency": "EUR", "state": "closed"}).to_string()),
+        ("unknown currency", json!({"reference": "B-1", "currency": "XXQ"}).to_string()),
+        ("non-monetary currency", json!({"reference": "B-1", "currency": "XAU"}).to_string()),
+        ("decimal amount", json!({"reference": "B-1", "currency": "EUR", "total_amount": 10.5}).to_string()),
+        ("negative amount", json!({"reference": "B-1", "currency": "EUR", "total_amount": -1}).to_string()),
+        (
+            "overflowing amount",
+            "{\"reference\": \"B-1\", \"currency\": \"EUR\", \"total_amount\": 99999999999999999999}".into(),
+        ),
+        ("too large amount", json!({"reference": "B-1", "currency": "EUR", "total_amount": i64::MAX}).to_string()),
+        ("NaN", "{\"reference\": \"B-1\", \"currency\": \"EUR\", \"total_amount\": NaN}".into()),
+        ("NUL in a string", "{\"reference\": \"B\\u0000-1\", \"currency\": \"EUR\"}".into()),
+        (
+            "NUL in attributes",
+            "{\"reference\": \"B-1\", \"currency\": \"EUR\", \"attributes\": {\"a\": \"\\u0000\"}}".into(),
+        ),
+        ("control characters", json!({"reference": "B\n1", "currency": "EUR"}).to_string()),
+        ("empty reference", json!({"reference": "", "currency": "EUR"}).to_string()),
+        ("long reference", json!({"reference": "x".repeat(201), "currency": "EUR"}).to_string()),
+        ("attributes not an object", json!({"reference": "B-1", "currency": "EUR", "attributes": [1]}).to_string()),
+        (
+            "deep nesting",
+            format!(
+                "{{\"reference\": \"B-1\", \"currency\": \"EUR\", \"customer\": {}{}}}",
+                "[".repeat(10_000),
+                "]".repeat(10_000)
+            ),
+        ),
+        ("not an object", "[]".into()),
+        ("empty body", String::new()),
+    ];
+    for (case, body) in cases {
+        let response = send_raw(&app, "/v1/orders", "application/json", body).await;
+        assert_eq!(response.status(), 400, "{case}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(problem["detail"].is_string(), "{case}: {problem}");
+    }
+    assert_eq!(oversized_body_status(&app).await, "HTTP/1.1 413 Payload Too Large");
+    let form = send_raw(&app, "/v1/orders", "application/x-www-form-urlencoded", "reference=B-1").await;
+    assert_problem(form, 415, "unsupported-media-type").await;
+    let orders: Value = app.get("/v1/orders").await.json().await.unwrap();
+    assert_eq!(orders["data"].as_array().unwrap().len(), 0, "no half writes");
+    assert!(app.events(0).await.is_empty());
+}
+api_test!(malformed_bodies_are_refused_with_4xx);
+
+async fn bad_payment_input_and_queries(app: TestApp) {
+    let order = app.order("B-2", 100).await;
+    let order_id = order["id"].as_str().unwrap();
+    let jpy: Value = app
+        .post("/v1/orders", json!({"reference": "B-3", "currency": "jpy", "total_amount": 500}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jpy["currency"], "JPY");
+    for (case, body, status) in [
+        ("currency mismatch", json!({"order_id": order_id, "amount": 1, "currency": "USD"}), 400),
+        ("unknown order", json!({"order_id": "nope", "amount": 1}), 404),
+        ("negative", json!({"order_id": order_id, "amount": -5}), 400),
+        ("decimal", json!({"order_id": order_id, "amount": 1.25}), 400),
+        ("string amount", json!({"order_id": order_id, "amount": "12"}), 400),
+        ("unknown type", json!({"order_id": order_id, "amount": 1, "type": "gift"}), 400),
+        ("refund without source", json!({"order_id": order_id, "amount": 1, "type": "refund"}), 400),
+        ("bad method id", json!({"order_id": order_id, "amount": 1, "method_id": "card"}), 400),
+        ("status mass-assigned", json!({"order_id": order_id, "amount": 1, "status": "paid"}), 400),
+        ("version mass-assigned", json!({"order_id": order_id, "amount": 1, "version": 7}), 400),
+    ] {
+        let response = app.post("/v1/payments", body).await;
+        assert_eq!(response.status(), status, "{case}");
+    }
+    let payment = app.payment(order_id, 100, None).await;
+    let id = payment["id"].as_str().unwrap();
+    for (case, body) in [
+        ("unknown status", json!({"status": "done"})),
+        ("bad paid_at", json!({"status": "paid", "paid_at": "yesterday"})),
+        ("extra field", json!({"status": "paid", "amount": 5})),
+    ] {
+        let response = app.post(&format!("/v1/payments/{id}/status"), body).await;
+        assert_eq!(response.status(), 400, "{case}");
+    }
+    for query in [
+        "/v1/orders?limit=0",
+        "/v1/orders?limit=1000",
+        "/v1/orders?state=gone",
+        "/v1/orders?bogus=1",
+        "/v1/events?after=-1",
+        "/v1/events?limit=x",
+    ] {
+        assert_eq!(app.get(query).await.status(), 400, "{query}");
+    }
+    let unchanged: Value = app.get(&format!("/v1/payments/{id}")).await.json().await.unwrap();
+    assert_eq!(unchanged["version"], 1);
+}
+api_test!(bad_payment_input_and_queries);
+
+/// Announces a 2 MiB body and sends its start: the server must answer 413 without reading it all.
+/// (A client that insists on writing the whole body may see the connection close instead.)
+async fn oversized_body_status(app: &TestApp) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /v1/orders HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{{\"reference\": \"",
+        app.admin_key,
+        2 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&vec![b'x'; 64 * 1024]).await.unwrap();
+    let mut status = String::new();
+    tokio::io::BufReader::new(stream).read_line(&mut status).await.unwrap();
+    status.trim_end().to_owned()
+}

@@ -1,0 +1,1 @@
+//! Placeholder replaced by the gormic dialect's tests.

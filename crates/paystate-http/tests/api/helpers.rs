@@ -1,0 +1,180 @@
+//! The test harness: a real paystate server on port 0 over a fresh database, and a client.
+
+use paystate_domain::TenantId;
+use paystate_ledger::Ledger;
+use paystate_store::Store;
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub ledger: Ledger,
+    pub tenant_id: TenantId,
+    /// The tenant's first admin key.
+    pub admin_key: String,
+    cleanup: Option<Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>>,
+}
+
+/// Runs a scenario against SQLite, or against PostgreSQL when `PAYSTATE_TEST_POSTGRES_URL` is set.
+#[macro_export]
+macro_rules! api_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::TestApp::sqlite().await.run(super::$name).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::helpers::TestApp::postgres().await {
+                    Some(app) => app.run(super::$name).await,
+                    None => eprintln!("skipped: PostgreSQL tests need PAYSTATE_TEST_POSTGRES_URL"),
+                }
+            }
+        }
+    };
+}
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        let dir = std::env::temp_dir().join(format!("paystate-api-{}", TenantId::generate()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("paystate.db").display());
+        let options = paystate_store_sqlite::SqliteOptions::from_url(&url).unwrap();
+        let store: Arc<dyn Store> = Arc::new(paystate_store_sqlite::SqliteStore::open(options).await.unwrap());
+        let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
+            Box::pin(async move {
+                let _ = std::fs::remove_dir_all(dir);
+            })
+        };
+        Self::start(store, Box::new(cleanup)).await
+    }
+
+    pub async fn postgres() -> Option<TestApp> {
+        let base = std::env::var("PAYSTATE_TEST_POSTGRES_URL").ok()?;
+        let database = paystate_store_postgres::testing::TestDatabase::create(&base).await.unwrap();
+        let options = paystate_store_postgres::PostgresOptions::from_url(&database.url).unwrap();
+        let store: Arc<dyn Store> = Arc::new(paystate_store_postgres::PostgresStore::open(options).await.unwrap());
+        let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
+            Box::pin(async move {
+                let _ = database.drop_database().await;
+            })
+        };
+        Some(Self::start(store, Box::new(cleanup)).await)
+    }
+
+    async fn start(
+        store: Arc<dyn Store>,
+        cleanup: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
+    ) -> TestApp {
+        let ledger = Ledger::new(store);
+        let config =
+            paystate_http::HttpConfig { omnicasa_prefix: Some("/api/v3".into()), instance_id: "test-instance".into() };
+        let state = paystate_http::AppState::new(ledger.clone(), config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(paystate_http::serve(listener, state, std::future::pending()));
+        let (tenant, key) = ledger.create_tenant("Test shop").await.unwrap();
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            ledger,
+            tenant_id: tenant.id,
+            admin_key: key.token,
+            cleanup: Some(cleanup),
+        }
+    }
+
+    /// Runs the scenario, then drops the database whether it passed or not.
+    pub async fn run<F, Fut>(mut self, scenario: F)
+    where
+        F: FnOnce(TestApp) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let cleanup = self.cleanup.take();
+        let outcome = tokio::spawn(scenario(self)).await;
+        if let Some(cleanup) = cleanup {
+            cleanup().await;
+        }
+        if let Err(error) = outcome {
+            std::panic::resume_unwind(error.into_panic());
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path, &self.admin_key).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.request(Method::POST, path, &self.admin_key).json(&body).send().await.unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.request(Method::PATCH, path, &self.admin_key).json(&body).send().await.unwrap()
+    }
+
+    /// A second tenant with its own admin key.
+    pub async fn other_tenant(&self) -> (TenantId, String) {
+        let (tenant, key) = self.ledger.create_tenant("Other shop").await.unwrap();
+        (tenant.id, key.token)
+    }
+
+    pub async fn key(&self, scope: paystate_store::Scope, dialect: Option<paystate_domain::Source>) -> String {
+        self.ledger.create_key(&self.tenant_id, scope, dialect, None, None).await.unwrap().token
+    }
+
+    /// Creates an order (EUR) and answers its JSON.
+    pub async fn order(&self, reference: &str, total: i64) -> Value {
+        let response =
+            self.post("/v1/orders", json!({"reference": reference, "currency": "EUR", "total_amount": total})).await;
+        assert_eq!(response.status(), 201, "creating order {reference}");
+        response.json().await.unwrap()
+    }
+
+    /// Creates a payment of an order and answers its JSON.
+    pub async fn payment(&self, order_id: &str, amount: i64, external_id: Option<&str>) -> Value {
+        let mut body = json!({"order_id": order_id, "amount": amount});
+        if let Some(external) = external_id {
+            body["external_id"] = external.into();
+        }
+        let response = self.post("/v1/payments", body).await;
+        assert_eq!(response.status(), 201, "creating a payment");
+        response.json().await.unwrap()
+    }
+
+    /// An order with one payment; answers the payment.
+    pub async fn paid_payment(&self, reference: &str, amount: i64) -> Value {
+        let order = self.order(reference, amount).await;
+        let payment = self.payment(order["id"].as_str().unwrap(), amount, None).await;
+        let id = payment["id"].as_str().unwrap();
+        let response = self.post(&format!("/v1/payments/{id}/status"), json!({"status": "paid"})).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn events(&self, after: i64) -> Vec<Value> {
+        let body: Value = self.get(&format!("/v1/events?after={after}&limit=1000")).await.json().await.unwrap();
+        body["data"].as_array().unwrap().clone()
+    }
+}
+
+/// Asserts a problem+json answer of the given status and `type` suffix; answers the body.
+pub async fn assert_problem(response: Response, status: u16, kind: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], format!("https://paystate.dev/problems/{kind}"), "{body}");
+    assert_eq!(body["status"], status);
+    body
+}

@@ -1,0 +1,17 @@
+//! paystate-http's integration tests: each starts the real server on port 0 over a fresh
+//! database (SQLite; PostgreSQL too when `PAYSTATE_TEST_POSTGRES_URL` is set).
+
+mod helpers;
+
+mod bad_input;
+mod concurrency;
+mod credentials;
+mod dialect_gormic;
+mod dialect_norce;
+mod dialect_omnicasa;
+mod dialect_teljoy;
+mod idempotency;
+mod isolation;
+mod native;
+mod ops;
+mod status_machine;

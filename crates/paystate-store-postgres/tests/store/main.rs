@@ -1,0 +1,376 @@
+//! The storage conformance suite and the PostgreSQL-specific checks (NUL bytes, schema version,
+//! row locks, error mapping, secrets in errors), each on a fresh database of the server named by
+//! PAYSTATE_TEST_POSTGRES_URL. Without that variable the database tests say so and pass.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use paystate_domain::order::NewOrder;
+use paystate_domain::payment::NewPayment;
+use paystate_domain::{Actor, Currency, Order, Payment, Source, Tenant, TenantId};
+use paystate_store::{OrderFilter, PageRequest, Store, StoreError, StoreExt, now};
+use paystate_store_postgres::testing::{TestDatabase, test_server_url};
+use paystate_store_postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION, map_error};
+use sqlx::{Connection, PgConnection};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+/// Runs `test` against a fresh database, then drops it, even when the test fails.
+async fn on_fresh_database(name: &str, test: impl FnOnce(String) -> BoxFuture<'static, ()> + Send) {
+    let Some(server) = test_server_url(name) else {
+        return;
+    };
+    let database = TestDatabase::create(&server).await.expect("create a test database");
+    let outcome = AssertUnwindSafe(test(database.url.clone())).catch_unwind().await;
+    database.drop_database().await.expect("drop the test database");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn open(url: &str) -> Arc<PostgresStore> {
+    Arc::new(PostgresStore::open(PostgresOptions::from_url(url).unwrap()).await.expect("open the store"))
+}
+
+fn actor(tenant: &TenantId) -> Actor {
+    Actor {
+        tenant_id: tenant.clone(),
+        key_id: None,
+        source: Source::Cli,
+        request_id: "test".into(),
+        request_body: None,
+    }
+}
+
+async fn tenant_with_order(store: &Arc<PostgresStore>, reference: &str) -> (TenantId, Order) {
+    let at = now();
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        name: "T".into(),
+        settings: serde_json::json!({}),
+        created_at: at,
+        updated_at: at,
+    };
+    let id = tenant.id.clone();
+    let new = NewOrder {
+        reference: reference.into(),
+        currency: Currency::parse("EUR").unwrap(),
+        total_amount: 1000,
+        customer: serde_json::Value::Null,
+        attributes: serde_json::Value::Null,
+    };
+    let (order, event) = Order::open(new, &actor(&id), at).unwrap();
+    let (written, a) = (order.clone(), actor(&id));
+    store
+        .write(move |tx| {
+            async move {
+                tx.insert_tenant(&tenant).await?;
+                tx.insert_order(&written).await?;
+                tx.record(&a, event);
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+        .unwrap();
+    (id, order)
+}
+
+fn new_payment(order: &Order) -> Payment {
+    let new = NewPayment { amount: 500, ..Default::default() };
+    Payment::create(order, new, &actor(&order.tenant_id), now()).unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_passes_the_conformance_suite() {
+    on_fresh_database("postgres_passes_the_conformance_suite", |url| {
+        async move {
+            let store = open(&url).await;
+            paystate_store::conformance::run_all(store.clone()).await;
+            assert_eq!(store.backend(), "postgres");
+            store.close().await;
+        }
+        .boxed()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_bytes_are_invalid_values_not_backend_failures() {
+    on_fresh_database("nul_bytes_are_invalid_values_not_backend_failures", |url| {
+        async move {
+            let store = open(&url).await;
+            let (tenant, order) = tenant_with_order(&store, "N-1").await;
+
+            // The domain refuses these; the store must refuse them too when a caller bypasses it.
+            let mut bad_order =
+                Order { id: paystate_domain::OrderId::generate(), reference: "N\0-2".into(), ..order.clone() };
+            let written = bad_order.clone();
+            let result = store.write(move |tx| async move { tx.insert_order(&written).await }.boxed()).await;
+            assert!(matches!(result, Err(StoreError::InvalidValue(_))), "{result:?}");
+
+            bad_order.reference = "N-2".into();
+            bad_order.customer = serde_json::json!({"name": "A\0da"});
+            let written = bad_order.clone();
+            let result = store.write(move |tx| async move { tx.insert_order(&written).await }.boxed()).await;
+            assert!(matches!(result, Err(StoreError::InvalidValue(_))), "{result:?}");
+
+            let mut payment = new_payment(&order);
+            payment.note = Some("x\0y".into());
+            let written = payment.clone();
+            let result = store.write(move |tx| async move { tx.insert_payment(&written).await }.boxed()).await;
+            assert!(matches!(result, Err(StoreError::InvalidValue(_))), "{result:?}");
+
+            // A refused value inside a job that goes on leaves the job's other writes intact:
+            // the check runs before PostgreSQL sees the value, so its transaction is not aborted.
+            payment.note = None;
+            let (good, mut bad) = (payment.clone(), new_payment(&order));
+            bad.external_id = Some("e\0".into());
+            store
+                .write(move |tx| {
+                    async move {
+                        tx.insert_payment(&good).await?;
+                        assert!(matches!(tx.insert_payment(&bad).await, Err(StoreError::InvalidValue(_))));
+                        Ok(())
+                    }
+                    .boxed()
+                })
+                .await
+                .unwrap();
+
+            // A lookup by a value with a NUL byte finds nothing, as no stored row can hold one.
+            let t = tenant.clone();
+            let found = store
+                .write(move |tx| {
+                    async move {
+                        Ok((
+                            tx.order_by_reference(&t, "N\0-1").await?,
+                            tx.payment_by_external_id(&t, "\0").await?,
+                            tx.orders(
+                                &t,
+                                &OrderFilter { reference: Some("\0".into()), ..Default::default() },
+                                &PageRequest { after: None, limit: 5 },
+                            )
+                            .await?,
+                            tx.order_by_reference(&t, "N-1").await?.is_some(),
+                        ))
+                    }
+                    .boxed()
+                })
+                .await
+                .unwrap();
+            assert_eq!(found, (None, None, vec![], true));
+            store.close().await;
+        }
+        .boxed()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_schema_newer_than_the_build_is_refused() {
+    on_fresh_database("a_schema_newer_than_the_build_is_refused", |url| {
+        async move {
+            let options = PostgresOptions::from_url(&url).unwrap();
+            assert_eq!(PostgresStore::migrate_only(options.clone()).await.unwrap(), SCHEMA_VERSION);
+            // Opening an up-to-date database applies nothing and succeeds.
+            PostgresStore::open(options.clone()).await.unwrap().close().await;
+
+            let mut conn = PgConnection::connect(&url).await.unwrap();
+            sqlx::query("UPDATE paystate_schema SET version = version + 1").execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+
+            let refused = PostgresStore::open(options.clone()).await;
+            assert!(
+                matches!(refused, Err(StoreError::SchemaTooNew { found, known }) if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION),
+                "{:?}",
+                refused.err()
+            );
+            let refused = PostgresStore::migrate_only(options).await;
+            assert!(matches!(refused, Err(StoreError::SchemaTooNew { .. })), "{refused:?}");
+        }
+        .boxed()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_migrators_take_turns() {
+    on_fresh_database("concurrent_migrators_take_turns", |url| {
+        async move {
+            let options = PostgresOptions::from_url(&url).unwrap();
+            let runs: Vec<_> = (0..6).map(|_| tokio::spawn(PostgresStore::migrate_only(options.clone()))).collect();
+            for run in runs {
+                assert_eq!(run.await.unwrap().unwrap(), SCHEMA_VERSION);
+            }
+        }
+        .boxed()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_updates_of_one_payment_take_turns() {
+    on_fresh_database("concurrent_updates_of_one_payment_take_turns", |url| {
+        async move {
+            // Two stores stand for two instances sharing the database.
+            let stores = [open(&url).await, open(&url).await];
+            let (tenant, order) = tenant_with_order(&stores[0], "L-1").await;
+            let payment = new_payment(&order);
+            let written = payment.clone();
+            stores[0].write(move |tx| async move { tx.insert_payment(&written).await }.boxed()).await.unwrap();
+
+            // Each job reads, waits a little (so the jobs overlap) and writes version + 1. Without
+            // the row lock two jobs would read one version and one would get VersionConflict.
+            let mut tasks = Vec::new();
+            for i in 0..16 {
+                let (store, tenant, id) = (stores[i % 2].clone(), tenant.clone(), payment.id.clone());
+                tasks.push(tokio::spawn(async move {
+                    store
+                        .write(move |tx| {
+                            async move {
+                                let mut current = tx.payment(&tenant, &id).await?.expect("the payment");
+                                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                                let count = current.attrs.get("n").and_then(serde_json::Value::as_i64).unwrap_or(0);
+                                current.attrs = serde_json::json!({"n": count + 1});
+                                current.version += 1;
+                                tx.update_payment(&current).await
+                            }
+                            .boxed()
+                        })
+                        .await
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap().expect("every update wins its turn");
+            }
+            let (t, id) = (tenant.clone(), payment.id.clone());
+            let last = stores[0].read(move |r| async move { r.payment(&t, &id).await }.boxed()).await.unwrap().unwrap();
+            assert_eq!(last.version, payment.version + 16);
+            assert_eq!(last.attrs, serde_json::json!({"n": 16}));
+            for store in stores {
+                store.close().await;
+            }
+        }
+        .boxed()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_goes_on_after_a_failed_statement_is_not_reported_committed() {
+    on_fresh_database("a_job_that_goes_on_after_a_failed_statement_is_not_reported_committed", |url| {
+        async move {
+            let store = open(&url).await;
+            let (tenant, order) = tenant_with_order(&store, "A-1").await;
+            let duplicate = Order { id: paystate_domain::OrderId::generate(), ..order.clone() };
+            let other = Order { id: paystate_domain::OrderId::generate(), reference: "A-2".into(), ..order.clone() };
+            let result = store
+                .write(move |tx| {
+                    async move {
+                        // The job swallows the duplicate and writes on; PostgreSQL has aborted the
+                        // transaction, so the store must answer an error, not Ok.
+                        assert!(matches!(tx.insert_order(&duplicate).await, Err(StoreError::Duplicate("reference"))));
+                        let _ = tx.insert_order(&other).await;
+                        Ok(())
+                    }
+                    .boxed()
+                })
+                .await;
+            assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+            let t = tenant.clone();
+            let missing =
+                store.read(move |r| async move { r.order_by_reference(&t, "A-2").await }.boxed()).await.unwrap();
+            assert_eq!(missing, None);
+            store.close().await;
+        }
+        .boxed()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn database_errors_map_to_store_errors() {
+    on_fresh_database("database_errors_map_to_store_errors", |url| {
+        async move {
+            let mut conn = PgConnection::connect(&url).await.unwrap();
+            let error = |sql: &'static str| sqlx::query(sql);
+            let out_of_range = error("SELECT '2147483648'::int4").execute(&mut conn).await.unwrap_err();
+            assert!(matches!(map_error(out_of_range), StoreError::InvalidValue(_)));
+            let jsonb_nul = error(r#"SELECT '{"a": "\u0000"}'::jsonb"#).execute(&mut conn).await.unwrap_err();
+            assert!(matches!(map_error(jsonb_nul), StoreError::InvalidValue(_)));
+            let text_nul = sqlx::query("SELECT $1::text").bind("a\0b").execute(&mut conn).await.unwrap_err();
+            let mapped = map_error(text_nul);
+            assert!(matches!(&mapped, StoreError::InvalidValue(text) if !text.contains("a\0b")), "{mapped:?}");
+            error("CREATE TEMP TABLE short (v varchar(2))").execute(&mut conn).await.unwrap();
+            let too_long = error("INSERT INTO short VALUES ('abc')").execute(&mut conn).await.unwrap_err();
+            assert!(matches!(map_error(too_long), StoreError::InvalidValue(_)));
+            error("SET statement_timeout = '20ms'").execute(&mut conn).await.unwrap();
+            let timeout = error("SELECT pg_sleep(1)").execute(&mut conn).await.unwrap_err();
+            assert!(matches!(map_error(timeout), StoreError::Busy));
+            error("SET statement_timeout = 0").execute(&mut conn).await.unwrap();
+            let other = error("SELECT * FROM no_such_table").execute(&mut conn).await.unwrap_err();
+            assert!(matches!(map_error(other), StoreError::Backend(_)));
+            conn.close().await.unwrap();
+        }
+        .boxed()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_statement_past_the_timeout_answers_busy() {
+    on_fresh_database("a_statement_past_the_timeout_answers_busy", |url| {
+        async move {
+            let mut options = PostgresOptions::from_url(&url).unwrap();
+            options.statement_timeout = std::time::Duration::from_millis(200);
+            let store = Arc::new(PostgresStore::open(options).await.unwrap());
+            let (tenant, order) = tenant_with_order(&store, "T-1").await;
+            // One job holds the order's row lock; another waits for it past its statement timeout.
+            let (held, release) = tokio::sync::oneshot::channel::<()>();
+            let (locked, is_locked) = tokio::sync::oneshot::channel::<()>();
+            let (s, t, id) = (store.clone(), tenant.clone(), order.id.clone());
+            let holder = tokio::spawn(async move {
+                s.write(move |tx| {
+                    async move {
+                        tx.order(&t, &id).await?;
+                        let _ = locked.send(());
+                        let _ = release.await;
+                        Ok(())
+                    }
+                    .boxed()
+                })
+                .await
+            });
+            is_locked.await.unwrap();
+            let (t, id) = (tenant.clone(), order.id.clone());
+            let waited = store.write(move |tx| async move { tx.order(&t, &id).await }.boxed()).await;
+            assert!(matches!(waited, Err(StoreError::Busy)), "{waited:?}");
+            drop(held);
+            holder.await.unwrap().unwrap();
+            store.close().await;
+        }
+        .boxed()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn urls_are_read_and_passwords_never_shown() {
+    assert!(PostgresOptions::from_url("postgres://u@localhost/db").is_ok());
+    assert!(PostgresOptions::from_url("postgresql://u@localhost:5433/db?sslmode=require").is_ok());
+    assert!(matches!(PostgresOptions::from_url("mysql://u@localhost/db"), Err(StoreError::InvalidValue(_))));
+    assert!(matches!(
+        PostgresOptions::from_url("postgres://u@localhost/db?sslmode=bogus"),
+        Err(StoreError::InvalidValue(_))
+    ));
+
+    let url = "postgres://app:hunter2-secret@127.0.0.1:1/paystate?sslmode=disable";
+    let mut options = PostgresOptions::from_url(url).unwrap();
+    assert!(!format!("{options:?}").contains("hunter2"), "{options:?}");
+    // Nothing listens on port 1: the connection fails, and its error must not carry the password.
+    options.acquire_timeout = std::time::Duration::from_secs(2);
+    let error = PostgresStore::open(options.clone()).await.err().expect("no server on port 1").to_string();
+    assert!(!error.contains("hunter2") && error.contains("127.0.0.1:1"), "{error}");
+    let error = PostgresStore::migrate_only(options).await.unwrap_err().to_string();
+    assert!(!error.contains("hunter2"), "{error}");
+}

@@ -1,0 +1,61 @@
+//! Settings from an optional TOML file, and opening the store a database URL names.
+
+use anyhow::{Context, Result};
+use paystate_store::Store;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The TOML file's keys; flags and `PAYSTATE_*` variables win over it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub omnicasa_prefix: Option<String>,
+    pub log_format: Option<String>,
+}
+
+impl Settings {
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self> {
+        let Some(path) = path else { return Ok(Settings::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid settings in {}", path.display()))
+    }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the store the URL names, applying migrations.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    if is_postgres(url) {
+        let options = paystate_store_postgres::PostgresOptions::from_url(url)?;
+        let store = paystate_store_postgres::PostgresStore::open(options)
+            .await
+            .context("cannot open the PostgreSQL database")?;
+        Ok(Arc::new(store))
+    } else {
+        let options = paystate_store_sqlite::SqliteOptions::from_url(url)?;
+        let path = options.path.display().to_string();
+        let store = paystate_store_sqlite::SqliteStore::open(options)
+            .await
+            .with_context(|| format!("cannot open the SQLite database {path}"))?;
+        Ok(Arc::new(store))
+    }
+}
+
+/// Applies pending migrations; answers the schema version.
+pub async fn migrate(url: &str) -> Result<i64> {
+    if is_postgres(url) {
+        let options = paystate_store_postgres::PostgresOptions::from_url(url)?;
+        Ok(paystate_store_postgres::PostgresStore::migrate_only(options)
+            .await
+            .context("cannot migrate the PostgreSQL database")?)
+    } else {
+        let options = paystate_store_sqlite::SqliteOptions::from_url(url)?;
+        Ok(paystate_store_sqlite::SqliteStore::migrate_only(options)
+            .await
+            .context("cannot migrate the SQLite database")?)
+    }
+}
