@@ -41,3 +41,6 @@ echo "PostgreSQL tests run against ${PAYSTATE_TEST_POSTGRES_URL%%@*}@… (passwo
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The benchmark's smoke run (seconds, no targets), so that it cannot rot.
+bash bench/run.sh --smoke

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Benchmarks paystate on SQLite and PostgreSQL with one command. Builds release binaries, runs
+# bench on both databases, appends every measurement as a JSON line to bench/results/DATE.jsonl
+# and prints the summaries. Extra arguments go to paystate-bench (e.g. --seconds 30, --smoke).
+#   bash bench/run.sh                 # the full run (100,000 orders, 64 connections)
+#   bash bench/run.sh --smoke         # seconds, no targets: what CI runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=release
+if [[ " $* " == *" --smoke "* ]]; then
+  profile=debug # the smoke run checks that the benchmark works, not how fast
+fi
+if [ "$profile" = release ]; then
+  cargo build --release --locked -p paystate -p paystate-bench
+else
+  cargo build --locked -p paystate -p paystate-bench
+fi
+
+mkdir -p bench/results
+out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
+postgres_url="${PAYSTATE_BENCH_POSTGRES_URL:-${PAYSTATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
+
+"target/$profile/paystate-bench" --database sqlite --out "$out" "$@"
+if pg_isready -h 127.0.0.1 -q 2>/dev/null || [ -n "${PAYSTATE_BENCH_POSTGRES_URL:-}" ]; then
+  "target/$profile/paystate-bench" --database postgres --postgres-url "$postgres_url" --out "$out" "$@"
+else
+  echo "PostgreSQL is not reachable: skipped its benchmark" >&2
+fi
+echo "results: $out"

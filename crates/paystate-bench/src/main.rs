@@ -1,0 +1,123 @@
+//! paystate's benchmark.
+//!
+//! One command prepares a realistic database (orders with payments over several tenants), starts
+//! a real `paystate serve` process on it, drives it over HTTP with a mix of traffic, and in the
+//! same run measures the ceilings it is judged against: the update transaction straight against
+//! the store with one commit per update (no HTTP), `pgbench` running the equivalent transaction on
+//! PostgreSQL, and a bare axum JSON echo server under the same load generator. It prints a summary
+//! with paystate/ceiling ratios and appends every measurement as a JSON line to `--out`.
+
+mod load;
+mod prepare;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use load::{Measurement, Traffic};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Clone)]
+#[command(name = "paystate-bench", about = "Benchmarks paystate over real HTTP against its own ceilings")]
+pub struct Cli {
+    /// sqlite or postgres.
+    #[arg(long, default_value = "sqlite")]
+    pub database: String,
+    /// The PostgreSQL server to create the benchmark database on.
+    #[arg(long, env = "PAYSTATE_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres_url: String,
+    /// Orders to prepare, each with one payment.
+    #[arg(long, default_value_t = 100_000)]
+    pub orders: usize,
+    #[arg(long, default_value_t = 4)]
+    pub tenants: usize,
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 15)]
+    pub seconds: u64,
+    /// Concurrent connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// The paystate binary to benchmark (default: `paystate` beside this binary).
+    #[arg(long)]
+    pub server: Option<PathBuf>,
+    /// Append the measurements as JSON lines to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A few seconds on a small database, to keep the benchmark from rotting (CI); no targets.
+    #[arg(long)]
+    pub smoke: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Clone)]
+pub enum Command {
+    /// The framework ceiling: a bare axum server that echoes JSON (started by the benchmark).
+    #[command(hide = true)]
+    EchoServer { listen: String },
+}
+
+fn main() -> Result<()> {
+    let mut cli = Cli::parse();
+    if cli.smoke {
+        cli.orders = cli.orders.min(2_000);
+        cli.seconds = cli.seconds.min(2);
+        cli.connections = cli.connections.min(16);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command.clone() {
+        Some(Command::EchoServer { listen }) => runtime.block_on(load::echo_server(&listen)),
+        None => runtime.block_on(run(cli)),
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let duration = Duration::from_secs(cli.seconds);
+    let server_binary = match &cli.server {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("paystate"),
+    };
+    if !server_binary.exists() {
+        bail!("no paystate binary at {} (build it, or pass --server)", server_binary.display());
+    }
+    eprintln!("preparing {} orders over {} tenants on {}…", cli.orders, cli.tenants, cli.database);
+    let fixture = prepare::prepare(&cli).await?;
+    let mut measurements: Vec<Measurement> = Vec::new();
+
+    eprintln!("ceiling: the update transaction straight against the store, one commit per update…");
+    measurements.push(prepare::store_ceiling(&cli, &fixture, duration).await?);
+    if cli.database == "postgres" {
+        match prepare::pgbench_ceiling(&cli, &fixture, duration).await {
+            Ok(measurement) => measurements.push(measurement),
+            Err(error) => eprintln!("pgbench ceiling skipped: {error:#}"),
+        }
+    }
+
+    let server = load::Server::start(&server_binary, &fixture.url).await?;
+    for traffic in [Traffic::StatusUpdates, Traffic::Reads, Traffic::Mixed] {
+        eprintln!("{}…", traffic.name());
+        measurements.push(load::drive(&server.base, &fixture, traffic, cli.connections, duration).await);
+    }
+    let peak_memory = server.peak_memory_kib();
+    drop(server);
+
+    let echo = load::Server::start_echo().await?;
+    eprintln!("ceiling: bare axum JSON echo…");
+    measurements.push(load::drive(&echo.base, &fixture, Traffic::Echo, cli.connections, duration).await);
+    drop(echo);
+    fixture.cleanup().await;
+
+    let summary = load::summary(&cli, &measurements, peak_memory);
+    println!("{summary}");
+    if let Some(path) = &cli.out {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("cannot write {}", path.display()))?;
+        for measurement in &measurements {
+            writeln!(file, "{}", measurement.to_json(&cli, peak_memory))?;
+        }
+    }
+    let errors: u64 = measurements.iter().map(|m| m.errors).sum();
+    if errors > 0 {
+        bail!("{errors} requests failed");
+    }
+    Ok(())
+}
