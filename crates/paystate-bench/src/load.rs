@@ -59,7 +59,14 @@ pub struct Measurement {
 
 impl Measurement {
     pub fn counted(name: &str, requests: u64, errors: u64, seconds: f64) -> Self {
-        Measurement { name: name.into(), requests, errors, seconds, throughput: requests as f64 / seconds.max(1e-9), latency_ms: None }
+        Measurement {
+            name: name.into(),
+            requests,
+            errors,
+            seconds,
+            throughput: requests as f64 / seconds.max(1e-9),
+            latency_ms: None,
+        }
     }
 
     pub fn to_json(&self, cli: &Cli, peak_memory_kib: Option<u64>) -> serde_json::Value {
@@ -128,7 +135,10 @@ impl Server {
     /// The server's peak resident memory (VmHWM), in KiB.
     pub fn peak_memory_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 }
 
@@ -145,14 +155,21 @@ pub async fn echo_server(listen: &str) -> Result<()> {
     async fn echo(axum::Json(body): axum::Json<serde_json::Value>) -> axum::Json<serde_json::Value> {
         axum::Json(body)
     }
-    let app = axum::Router::new().route("/echo", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }).post(echo));
+    let app = axum::Router::new()
+        .route("/echo", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }).post(echo));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }
 
 /// Drives `traffic` with `connections` concurrent clients for `duration`.
-pub async fn drive(base: &str, fixture: &Fixture, traffic: Traffic, connections: usize, duration: Duration) -> Measurement {
+pub async fn drive(
+    base: &str,
+    fixture: &Fixture,
+    traffic: Traffic,
+    connections: usize,
+    duration: Duration,
+) -> Measurement {
     let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().expect("an HTTP client");
     let deadline = Instant::now() + duration;
     let started = Instant::now();
@@ -202,7 +219,15 @@ pub async fn drive(base: &str, fixture: &Fixture, traffic: Traffic, connections:
     }
 }
 
-fn build(client: &reqwest::Client, base: &str, fixture: &Fixture, traffic: Traffic, random: &mut Random, worker: usize, n: u64) -> reqwest::RequestBuilder {
+fn build(
+    client: &reqwest::Client,
+    base: &str,
+    fixture: &Fixture,
+    traffic: Traffic,
+    random: &mut Random,
+    worker: usize,
+    n: u64,
+) -> reqwest::RequestBuilder {
     let index = random.below(fixture.targets.len());
     let target = &fixture.targets[index];
     let update = || {
@@ -239,11 +264,18 @@ pub fn summary(cli: &Cli, measurements: &[Measurement], peak_memory_kib: Option<
         cli.seconds,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
-    text.push_str(&format!("| {:<55} | {:>10} | {:>8} | {:>8} | {:>8} | {:>6} |\n", "measurement", "per second", "p50 ms", "p99 ms", "p99.9 ms", "errors"));
+    text.push_str(&format!(
+        "| {:<55} | {:>10} | {:>8} | {:>8} | {:>8} | {:>6} |\n",
+        "measurement", "per second", "p50 ms", "p99 ms", "p99.9 ms", "errors"
+    ));
     text.push_str(&format!("|{:-<57}|{:->12}|{:->10}|{:->10}|{:->10}|{:->8}|\n", "", "", "", "", "", ""));
     for m in measurements {
-        let [p50, p99, p999] = m.latency_ms.map_or(["-".to_string(), "-".to_string(), "-".to_string()], |l| l.map(|v| format!("{v:.2}")));
-        text.push_str(&format!("| {:<55} | {:>10.0} | {:>8} | {:>8} | {:>8} | {:>6} |\n", m.name, m.throughput, p50, p99, p999, m.errors));
+        let [p50, p99, p999] =
+            m.latency_ms.map_or(["-".to_string(), "-".to_string(), "-".to_string()], |l| l.map(|v| format!("{v:.2}")));
+        text.push_str(&format!(
+            "| {:<55} | {:>10.0} | {:>8} | {:>8} | {:>8} | {:>6} |\n",
+            m.name, m.throughput, p50, p99, p999, m.errors
+        ));
     }
     let find = |prefix: &str| measurements.iter().find(|m| m.name.starts_with(prefix));
     let ratio = |a: Option<&Measurement>, b: Option<&Measurement>| match (a, b) {
@@ -253,7 +285,10 @@ pub fn summary(cli: &Cli, measurements: &[Measurement], peak_memory_kib: Option<
     let updates = find("paystate: native status updates");
     text.push('\n');
     if let Some(r) = ratio(updates, find("ceiling: store")) {
-        text.push_str(&format!("status updates / store one-commit ceiling: {r:.2}x (target {})\n", if cli.database == "sqlite" { ">= 2x" } else { "-" }));
+        text.push_str(&format!(
+            "status updates / store one-commit ceiling: {r:.2}x (target {})\n",
+            if cli.database == "sqlite" { ">= 2x" } else { "-" }
+        ));
     }
     if let Some(r) = ratio(updates, find("ceiling: pgbench")) {
         text.push_str(&format!("status updates / pgbench: {r:.2}x (target >= 0.9x)\n"));

@@ -110,7 +110,11 @@ async fn run(cli: Cli) -> Result<()> {
     println!("{summary}");
     if let Some(path) = &cli.out {
         use std::io::Write;
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         for measurement in &measurements {
             writeln!(file, "{}", measurement.to_json(&cli, peak_memory))?;
         }

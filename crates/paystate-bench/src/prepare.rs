@@ -15,8 +15,13 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The statuses every payment walks through, one forward step per update.
-pub const CHAIN: [PaymentStatus; 5] =
-    [PaymentStatus::Open, PaymentStatus::Pending, PaymentStatus::Authorized, PaymentStatus::Paid, PaymentStatus::Reversed];
+pub const CHAIN: [PaymentStatus; 5] = [
+    PaymentStatus::Open,
+    PaymentStatus::Pending,
+    PaymentStatus::Authorized,
+    PaymentStatus::Paid,
+    PaymentStatus::Reversed,
+];
 
 pub struct Target {
     pub key: Arc<str>,
@@ -105,7 +110,13 @@ pub async fn prepare(cli: &Cli) -> Result<Fixture> {
                     return Ok::<_, anyhow::Error>(made);
                 }
                 let (tenant, key) = tenants[(n as usize) % tenants.len()].clone();
-                let actor = Actor { tenant_id: tenant.clone(), key_id: None, source: Source::Cli, request_id: format!("bench-{n}"), request_body: None };
+                let actor = Actor {
+                    tenant_id: tenant.clone(),
+                    key_id: None,
+                    source: Source::Cli,
+                    request_id: format!("bench-{n}"),
+                    request_body: None,
+                };
                 let reference = format!("BENCH-{n:07}");
                 let payment = ledger
                     .transaction(move |tx| {
@@ -118,7 +129,11 @@ pub async fn prepare(cli: &Cli) -> Result<Fixture> {
                                 attributes: serde_json::json!({"channel": "web"}),
                             };
                             let order = paystate_ledger::open_order(tx, &actor, new).await?;
-                            let new = NewPayment { amount: 1999, external_id: Some(format!("psp-{n}")), ..Default::default() };
+                            let new = NewPayment {
+                                amount: 1999,
+                                external_id: Some(format!("psp-{n}")),
+                                ..Default::default()
+                            };
                             paystate_ledger::open_payment(tx, &actor, &order, new).await
                         }
                         .boxed()
@@ -153,7 +168,13 @@ pub async fn store_ceiling(cli: &Cli, fixture: &Fixture, duration: Duration) -> 
             while Instant::now() < deadline {
                 let index = random.below(fixture.targets.len());
                 let target = &fixture.targets[index];
-                let actor = Actor { tenant_id: target.tenant.clone(), key_id: None, source: Source::Cli, request_id: String::new(), request_body: None };
+                let actor = Actor {
+                    tenant_id: target.tenant.clone(),
+                    key_id: None,
+                    source: Source::Cli,
+                    request_id: String::new(),
+                    request_body: None,
+                };
                 let command = PaymentCommand::ReportStatus { status: fixture.next_status(index), paid_at: None };
                 match ledger.command(&actor, &target.payment_id, command, None).await {
                     Ok(_) => done.fetch_add(1, Ordering::Relaxed),
@@ -210,17 +231,30 @@ pub async fn pgbench_ceiling(cli: &Cli, fixture: &Fixture, duration: Duration) -
     let text = String::from_utf8_lossy(&output.stdout);
     let tps = text
         .lines()
-        .find_map(|line| line.strip_prefix("tps = ").and_then(|rest| rest.split_whitespace().next()).and_then(|v| v.parse::<f64>().ok()))
+        .find_map(|line| {
+            line.strip_prefix("tps = ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .with_context(|| format!("no tps in pgbench's output: {text} {}", String::from_utf8_lossy(&output.stderr)))?;
     let transactions = text
         .lines()
-        .find_map(|line| line.strip_prefix("number of transactions actually processed: ").and_then(|v| v.split('/').next()).and_then(|v| v.trim().parse::<u64>().ok()))
+        .find_map(|line| {
+            line.strip_prefix("number of transactions actually processed: ")
+                .and_then(|v| v.split('/').next())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
         .unwrap_or(0);
     let failed = text
         .lines()
-        .find_map(|line| line.strip_prefix("number of failed transactions: ").and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u64>().ok()))
+        .find_map(|line| {
+            line.strip_prefix("number of failed transactions: ")
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .unwrap_or(0);
-    let mut measurement = Measurement::counted("ceiling: pgbench, equivalent transaction", transactions, failed, duration.as_secs_f64());
+    let mut measurement =
+        Measurement::counted("ceiling: pgbench, equivalent transaction", transactions, failed, duration.as_secs_f64());
     measurement.throughput = tps;
     Ok(measurement)
 }

@@ -27,9 +27,15 @@ pub use paystate_store::now;
 /// How many times a command is retried when its payment changed underneath it.
 const VERSION_RETRIES: usize = 5;
 
+/// How long an API key read from the store is trusted before it is read again. A revocation
+/// through this process takes effect at once; through another instance, within this time.
+const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct Ledger {
     store: Arc<dyn Store>,
+    /// Recently read API keys, so that a request does not read its key from the database each time.
+    keys: Arc<std::sync::Mutex<std::collections::HashMap<KeyId, (ApiKeyRecord, std::time::Instant)>>>,
 }
 
 /// A page of a list, with the cursor of the next page.
@@ -70,7 +76,7 @@ pub struct MethodPatch {
 
 impl Ledger {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, keys: Default::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -146,7 +152,26 @@ impl Ledger {
     /// expired one alike, so that callers answer all of them the same way.
     pub async fn authenticate(&self, presented: &str) -> StoreResult<Option<ApiKeyRecord>> {
         let Some(key_id) = keys::key_id_of(presented) else { return Ok(None) };
-        let record = self.store.read(move |r| async move { r.api_key(&key_id).await }.boxed()).await?;
+        let cached = self.keys.lock().ok().and_then(|cache| {
+            cache
+                .get(&key_id)
+                .filter(|(_, read_at)| read_at.elapsed() < KEY_CACHE_TTL)
+                .map(|(record, _)| record.clone())
+        });
+        let record = match cached {
+            Some(record) => Some(record),
+            None => {
+                let id = key_id.clone();
+                let record = self.store.read(move |r| async move { r.api_key(&id).await }.boxed()).await?;
+                if let (Some(record), Ok(mut cache)) = (&record, self.keys.lock()) {
+                    if cache.len() > 10_000 {
+                        cache.clear();
+                    }
+                    cache.insert(key_id, (record.clone(), std::time::Instant::now()));
+                }
+                record
+            }
+        };
         Ok(record.filter(|record| keys::matches(record, presented) && record.is_active(now())))
     }
 

@@ -1,0 +1,243 @@
+//! The `paystate` binary as users and scripts run it: real processes, real databases.
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn paystate(args: &[&str], database_url: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_paystate"))
+        .args(args)
+        .env("PAYSTATE_DATABASE_URL", database_url)
+        .env("PAYSTATE_LOG", "warn")
+        .output()
+        .expect("paystate runs")
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+fn temp_sqlite() -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("paystate-cli-{}", paystate_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("paystate.db").display());
+    (dir, url)
+}
+
+fn paystate_id() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    )
+}
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve(database_url: &str) -> Served {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_paystate"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("PAYSTATE_DATABASE_URL", database_url)
+        .env("PAYSTATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let served = Served { child, base: format!("http://127.0.0.1:{port}") };
+    for _ in 0..200 {
+        if reqwest::get(format!("{}/readyz", served.base)).await.is_ok_and(|r| r.status() == 200) {
+            return served;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("paystate serve did not become ready");
+}
+
+#[test]
+fn tenant_and_key_commands_print_json_for_scripts() {
+    let (dir, url) = temp_sqlite();
+    let tenant = json_of(&paystate(&["tenant", "create", "Acme", "--json"], &url));
+    let tenant_id = tenant["tenant_id"].as_str().unwrap();
+    assert!(tenant_id.starts_with("ten_"));
+    assert!(tenant["api_key"].as_str().unwrap().starts_with("psk_"));
+
+    let key = json_of(&paystate(
+        &["key", "create", "--tenant", tenant_id, "--scope", "write", "--dialect", "teljoy", "--json"],
+        &url,
+    ));
+    assert!(key["key_id"].as_str().unwrap().starts_with("key_"));
+    assert!(key["api_key"].as_str().unwrap().starts_with("psk_"));
+    let listed = json_of(&paystate(&["key", "list", "--tenant", tenant_id, "--json"], &url));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(!listed.to_string().contains(key["api_key"].as_str().unwrap()), "listings never show secrets");
+    let revoked =
+        json_of(&paystate(&["key", "revoke", "--tenant", tenant_id, key["key_id"].as_str().unwrap(), "--json"], &url));
+    assert_eq!(revoked["revoked"], true);
+
+    let migrated = paystate(&["migrate"], &url);
+    assert!(migrated.status.success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_flags_and_unreachable_databases_fail_clearly() {
+    let (dir, url) = temp_sqlite();
+    let bad_scope = paystate(&["key", "create", "--tenant", "ten_x", "--scope", "root"], &url);
+    assert_eq!(bad_scope.status.code(), Some(2), "clap's usage error");
+    let bad_tenant = paystate(&["key", "create", "--tenant", "nope", "--scope", "read"], &url);
+    assert_eq!(bad_tenant.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_tenant.stderr).contains("not a tenant id"));
+    let unknown_tenant =
+        paystate(&["key", "create", "--tenant", "ten_0192f3c4000000000000000000000000", "--scope", "read"], &url);
+    assert!(String::from_utf8_lossy(&unknown_tenant.stderr).contains("no tenant"));
+
+    let unreachable = paystate(&["migrate"], "postgres://paystate:hunter2secret@127.0.0.1:1/paystate");
+    assert_eq!(unreachable.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(message.contains("cannot"), "{message}");
+    assert!(!message.contains("hunter2secret"), "the password never appears: {message}");
+
+    let missing_dir = paystate(&["migrate"], "sqlite:///nonexistent-dir/deeper/paystate.db");
+    assert_eq!(missing_dir.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing_dir.stderr).contains("cannot migrate the SQLite database"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_reported() {
+    let (dir, url) = temp_sqlite();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = paystate(&["serve", "--listen", &address], &url);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("cannot listen on {address}")));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Two instances on one PostgreSQL database, hammered with updates of the same payments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_database_lose_and_regress_nothing() {
+    let Ok(base) = std::env::var("PAYSTATE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: PostgreSQL tests need PAYSTATE_TEST_POSTGRES_URL");
+        return;
+    };
+    let database = paystate_store_postgres::testing::TestDatabase::create(&base).await.unwrap();
+    let url = database.url.clone();
+    let result = tokio::spawn(async move { hammer_two_instances(&url).await }).await;
+    let _ = database.drop_database().await;
+    if let Err(error) = result {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+async fn hammer_two_instances(url: &str) {
+    let tenant = json_of(&paystate(&["tenant", "create", "Shared", "--json"], url));
+    let key = tenant["api_key"].as_str().unwrap().to_owned();
+    let (a, b) = (serve(url).await, serve(url).await);
+    // `migrate` is safe while instances serve.
+    assert!(paystate(&["migrate"], url).status.success());
+    let client = reqwest::Client::new();
+    let mut payments = Vec::new();
+    for i in 0..4 {
+        let order: Value = client
+            .post(format!("{}/v1/orders", a.base))
+            .bearer_auth(&key)
+            .json(&json!({"reference": format!("MI-{i}"), "currency": "EUR", "total_amount": 100}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let payment: Value = client
+            .post(format!("{}/v1/payments", b.base))
+            .bearer_auth(&key)
+            .json(&json!({"order_id": order["id"], "amount": 100}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        payments.push(payment["id"].as_str().unwrap().to_owned());
+    }
+    let chain = ["pending", "authorized", "paid", "reversed"];
+    let mut tasks = Vec::new();
+    for task in 0..16usize {
+        let (client, key, payments) = (client.clone(), key.clone(), payments.clone());
+        let base = if task % 2 == 0 { a.base.clone() } else { b.base.clone() };
+        tasks.push(tokio::spawn(async move {
+            for i in 0..60usize {
+                let payment = &payments[(i + task) % payments.len()];
+                // Every payment gets every status, in a different order from each task.
+                let status = chain[(i / payments.len() + task) % chain.len()];
+                let response = client
+                    .post(format!("{base}/v1/payments/{payment}/status"))
+                    .bearer_auth(&key)
+                    .json(&json!({"status": status}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "{status} on {payment}");
+            }
+            // Refunds race across instances too and never overdraw.
+            let refund = client
+                .post(format!("{base}/v1/payments/{}/refunds", payments[task % payments.len()]))
+                .bearer_auth(&key)
+                .json(&json!({"amount": 30}))
+                .send()
+                .await
+                .unwrap();
+            assert!([200, 409, 422].contains(&refund.status().as_u16()), "{}", refund.status());
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for payment in &payments {
+        let state: Value = client
+            .get(format!("{}/v1/payments/{payment}", a.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(state["status"], "reversed", "{state}");
+        assert!(state["amount_refunded"].as_i64().unwrap() <= 100);
+    }
+    let events: Value = client
+        .get(format!("{}/v1/events?limit=1000", b.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = events["data"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "gap-free and ordered");
+    for payment in &payments {
+        let statuses: Vec<&str> = events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["payment_id"] == payment.as_str() && e["type"] == "payment.status_changed")
+            .map(|e| e["data"]["status"].as_str().unwrap())
+            .collect();
+        let positions: Vec<usize> = statuses.iter().map(|s| chain.iter().position(|c| c == s).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "never backwards: {statuses:?}");
+    }
+}
