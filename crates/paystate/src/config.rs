@@ -13,6 +13,29 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub omnicasa_prefix: Option<String>,
     pub log_format: Option<String>,
+    pub db_max_connections: Option<u32>,
+    pub db_statement_timeout_ms: Option<u64>,
+}
+
+/// Where the data lives, and how to talk to it.
+pub struct Database {
+    pub url: String,
+    pub max_connections: Option<u32>,
+    pub statement_timeout_ms: Option<u64>,
+}
+
+impl Database {
+    fn postgres_options(&self) -> Result<paystate_store_postgres::PostgresOptions> {
+        let mut options = paystate_store_postgres::PostgresOptions::from_url(&self.url)?;
+        if let Some(max) = self.max_connections {
+            anyhow::ensure!(max > 0, "--db-max-connections must be at least 1");
+            options.max_connections = max;
+        }
+        if let Some(ms) = self.statement_timeout_ms {
+            options.statement_timeout = std::time::Duration::from_millis(ms);
+        }
+        Ok(options)
+    }
 }
 
 impl Settings {
@@ -28,9 +51,10 @@ fn is_postgres(url: &str) -> bool {
 }
 
 /// Opens the store the URL names, applying migrations.
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+pub async fn open_store(database: &Database) -> Result<Arc<dyn Store>> {
+    let url = database.url.as_str();
     if is_postgres(url) {
-        let options = paystate_store_postgres::PostgresOptions::from_url(url)?;
+        let options = database.postgres_options()?;
         let store = paystate_store_postgres::PostgresStore::open(options)
             .await
             .context("cannot open the PostgreSQL database")?;
@@ -46,9 +70,10 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
 }
 
 /// Applies pending migrations; answers the schema version.
-pub async fn migrate(url: &str) -> Result<i64> {
+pub async fn migrate(database: &Database) -> Result<i64> {
+    let url = database.url.as_str();
     if is_postgres(url) {
-        let options = paystate_store_postgres::PostgresOptions::from_url(url)?;
+        let options = database.postgres_options()?;
         Ok(paystate_store_postgres::PostgresStore::migrate_only(options)
             .await
             .context("cannot migrate the PostgreSQL database")?)

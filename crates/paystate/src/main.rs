@@ -23,6 +23,12 @@ struct Cli {
     /// Database URL: a SQLite file (sqlite://paystate.db, the default) or postgres://…
     #[arg(long, global = true, env = "PAYSTATE_DATABASE_URL")]
     database_url: Option<String>,
+    /// PostgreSQL: the most connections this instance opens.
+    #[arg(long, global = true, env = "PAYSTATE_DB_MAX_CONNECTIONS")]
+    db_max_connections: Option<u32>,
+    /// PostgreSQL: cut off any statement (a lock wait included) after this many milliseconds.
+    #[arg(long, global = true, env = "PAYSTATE_DB_STATEMENT_TIMEOUT_MS")]
+    db_statement_timeout_ms: Option<u64>,
     /// Log format: text or json.
     #[arg(long, global = true, env = "PAYSTATE_LOG_FORMAT")]
     log_format: Option<String>,
@@ -124,20 +130,25 @@ async fn run(cli: Cli) -> Result<()> {
     let database_url =
         cli.database_url.or(settings.database_url.clone()).unwrap_or_else(|| "sqlite://paystate.db".into());
     let log_format = cli.log_format.or(settings.log_format.clone()).unwrap_or_else(|| "text".into());
+    let database = config::Database {
+        url: database_url,
+        max_connections: cli.db_max_connections.or(settings.db_max_connections),
+        statement_timeout_ms: cli.db_statement_timeout_ms.or(settings.db_statement_timeout_ms),
+    };
     init_logging(&log_format)?;
     match cli.command {
         Command::Serve(args) => {
             let listen = args.listen.or(settings.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
             let prefix = args.omnicasa_prefix.or(settings.omnicasa_prefix.clone());
-            serve(&database_url, &listen, prefix).await
+            serve(&database, &listen, prefix).await
         }
         Command::Migrate => {
-            let version = config::migrate(&database_url).await?;
+            let version = config::migrate(&database).await?;
             println!("schema is at version {version}");
             Ok(())
         }
         Command::Tenant(TenantCommand::Create { name, json }) => {
-            let ledger = Ledger::new(config::open_store(&database_url).await?);
+            let ledger = Ledger::new(config::open_store(&database).await?);
             let (tenant, key) = ledger.create_tenant(&name).await?;
             if json {
                 println!("{}", serde_json::json!({"tenant_id": tenant.id, "api_key": key.token, "key_id": key.id}));
@@ -149,13 +160,13 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Key(command) => key_command(&database_url, command).await,
+        Command::Key(command) => key_command(&database, command).await,
     }
 }
 
-async fn key_command(database_url: &str, command: KeyCommand) -> Result<()> {
+async fn key_command(database: &config::Database, command: KeyCommand) -> Result<()> {
     let tenant_id = |raw: &str| TenantId::parse(raw).with_context(|| format!("{raw:?} is not a tenant id (ten_…)"));
-    let ledger = Ledger::new(config::open_store(database_url).await?);
+    let ledger = Ledger::new(config::open_store(database).await?);
     match command {
         KeyCommand::Create { tenant, scope, dialect, expires_at, label, json } => {
             let scope = Scope::parse(&scope).context("unknown scope")?;
@@ -212,8 +223,8 @@ async fn key_command(database_url: &str, command: KeyCommand) -> Result<()> {
     Ok(())
 }
 
-async fn serve(database_url: &str, listen: &str, omnicasa_prefix: Option<String>) -> Result<()> {
-    let store: Arc<dyn Store> = config::open_store(database_url).await?;
+async fn serve(database: &config::Database, listen: &str, omnicasa_prefix: Option<String>) -> Result<()> {
+    let store: Arc<dyn Store> = config::open_store(database).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let config = paystate_http::HttpConfig { omnicasa_prefix, ..Default::default() };
