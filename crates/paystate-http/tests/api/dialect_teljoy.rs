@@ -694,7 +694,10 @@ async fn the_endpoint_is_in_the_openapi_document(app: TestApp) {
         let operation = &openapi["paths"][path]["post"];
         assert!(operation.is_object(), "{path}");
         assert_eq!(operation["parameters"][0]["name"], "payment-id");
-        assert!(operation["responses"]["409"].is_object());
+        assert!(operation["operationId"].as_str().unwrap().starts_with("teljoy_"), "{path}");
+        for code in ["200", "400", "401", "403", "404", "409", "415", "500"] {
+            assert!(operation["responses"][code]["description"].is_string(), "{path} {code}");
+        }
     }
     let schemas = &openapi["components"]["schemas"];
     for name in ["TeljoyStatusRequest", "TeljoyStatusResponse", "TeljoyProblem"] {

@@ -78,7 +78,7 @@ pub fn router() -> Router<AppState> {
 /// `trust_Seed` (base64 of the order's product list in JSON) are consistency checks, not
 /// authentication; the API key is. A report that contradicts a settled status is recorded, the
 /// payment is flagged for review, and the answer is 409.
-#[utoipa::path(post, path = "/api/v1/status/{payment-id}", tag = "teljoy",
+#[utoipa::path(post, path = "/api/v1/status/{payment-id}", tag = "teljoy", operation_id = "teljoy_update_status_v1",
     params(("payment-id" = String, Path, description = "the payment's id or external id")),
     request_body(content = TeljoyStatusRequest, content_type = "application/json"),
     responses(
@@ -88,8 +88,8 @@ pub fn router() -> Router<AppState> {
         (status = 403, body = TeljoyProblem, content_type = "application/problem+json", description = "a read-only key, or one limited to another API"),
         (status = 404, body = TeljoyProblem, content_type = "application/problem+json", description = "no such payment for this key's tenant"),
         (status = 409, body = TeljoyProblem, content_type = "application/problem+json", description = "contradicts the payment's settled status; recorded and flagged for review"),
-        (status = 415, body = TeljoyProblem, content_type = "application/problem+json"),
-        (status = 500, body = TeljoyProblem, content_type = "application/problem+json"),
+        (status = 415, body = TeljoyProblem, content_type = "application/problem+json", description = "the body is not JSON"),
+        (status = 500, body = TeljoyProblem, content_type = "application/problem+json", description = "an internal failure"),
     ),
     security(("teljoy_api_key" = [])))]
 pub async fn update_status_v1(State(state): State<AppState>, request: Request) -> Response {
@@ -97,16 +97,18 @@ pub async fn update_status_v1(State(state): State<AppState>, request: Request) -
 }
 
 /// Update Payment Status, at the path the WooCommerce plugins call; the same as `/api/v1/status/{payment-id}`.
-#[utoipa::path(post, path = "/api/status/{payment-id}", tag = "teljoy",
+#[utoipa::path(post, path = "/api/status/{payment-id}", tag = "teljoy", operation_id = "teljoy_update_status",
     params(("payment-id" = String, Path, description = "the payment's id or external id")),
     request_body(content = TeljoyStatusRequest, content_type = "application/json"),
     responses(
-        (status = 200, body = TeljoyStatusResponse),
-        (status = 400, body = TeljoyProblem, content_type = "application/problem+json"),
-        (status = 401, body = TeljoyProblem, content_type = "application/problem+json"),
-        (status = 404, body = TeljoyProblem, content_type = "application/problem+json"),
-        (status = 409, body = TeljoyProblem, content_type = "application/problem+json"),
-        (status = 500, body = TeljoyProblem, content_type = "application/problem+json"),
+        (status = 200, body = TeljoyStatusResponse, description = "accepted: applied, already so, or an earlier status delivered late"),
+        (status = 400, body = TeljoyProblem, content_type = "application/problem+json", description = "validation errors, by property"),
+        (status = 401, body = TeljoyProblem, content_type = "application/problem+json", description = "unknown or wrong API key"),
+        (status = 403, body = TeljoyProblem, content_type = "application/problem+json", description = "a read-only key, or one limited to another API"),
+        (status = 404, body = TeljoyProblem, content_type = "application/problem+json", description = "no such payment for this key's tenant"),
+        (status = 409, body = TeljoyProblem, content_type = "application/problem+json", description = "contradicts the payment's settled status; recorded and flagged for review"),
+        (status = 415, body = TeljoyProblem, content_type = "application/problem+json", description = "the body is not JSON"),
+        (status = 500, body = TeljoyProblem, content_type = "application/problem+json", description = "an internal failure"),
     ),
     security(("teljoy_api_key" = [])))]
 pub async fn update_status(State(state): State<AppState>, request: Request) -> Response {

@@ -43,7 +43,7 @@ impl Errors {
 }
 
 /// The status update as bound from the body.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Default, Clone, PartialEq, Eq)]
 pub struct StatusUpdate {
     pub api_key: Option<String>,
     pub id: Option<String>,
@@ -51,6 +51,20 @@ pub struct StatusUpdate {
     pub trust_seed: Option<String>,
     pub trust_value: Option<String>,
     pub alt_trust_value: Option<String>,
+}
+
+/// Never prints the API key.
+impl std::fmt::Debug for StatusUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusUpdate")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("trust_seed", &self.trust_seed)
+            .field("trust_value", &self.trust_value)
+            .field("alt_trust_value", &self.alt_trust_value)
+            .finish()
+    }
 }
 
 impl StatusUpdate {
@@ -334,6 +348,7 @@ mod tests {
         assert_eq!(update.status.as_deref(), Some("Completed"));
         assert_eq!(update.api_key.as_deref(), Some("k"));
         assert_eq!(update.id.as_deref(), Some("p"));
+        assert!(!format!("{update:?}").contains("\"k\""), "the key is not printed");
 
         let body = json!({"status": 5, "trust_Seed": "a", "trust_seed": "b", "id": "", "apiKey": null});
         let update = bind(body.as_object().unwrap(), &mut errors);
