@@ -1,0 +1,321 @@
+//! The Teljoy dialect: `POST /api/v1/status/{payment-id}` (also `/api/status/{payment-id}`, which
+//! the WooCommerce plugins call). A merchant's shop reports the WooCommerce status of an order's
+//! payment; paystate runs it through the canonical status machine and answers
+//! `{"success": true}`, or ASP.NET Core problem details.
+//!
+//! The order of checks follows ASP.NET: the media type, then the body's validation (all messages
+//! at once, no data read), then the API key (`api-key` header or `apiKey` property), then the
+//! payment (404 beyond the caller's tenant), then, under the payment's lock, the consistency
+//! checks `trust_Value` and `trust_Seed` and the status command itself.
+
+mod errors;
+pub mod transformers;
+
+use crate::AppState;
+use crate::auth::{AuthFailure, authenticate};
+use crate::extract::{body_bytes, has_nul};
+use crate::observe::RequestId;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use errors::Failure;
+use futures::FutureExt;
+use paystate_domain::{Outcome, Payment, Source};
+use paystate_ledger::{apply, find_payment};
+use paystate_store::{Scope, StoreError};
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+use transformers::{
+    API_KEY, Errors, ID, STATUS, SeedError, StatusUpdate, TRUST_SEED, TRUST_VALUE, TeljoyProblem, TeljoyStatusRequest,
+    TeljoyStatusResponse, WooStatus,
+};
+
+/// The header the document names for the key.
+const API_KEY_HEADER: &str = "api-key";
+/// How often a report is retried when its payment changed between read and write.
+const VERSION_RETRIES: usize = 5;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(update_status_v1, update_status),
+    components(schemas(TeljoyStatusRequest, TeljoyStatusResponse, TeljoyProblem)),
+    modifiers(&ApiKeyHeader)
+)]
+pub struct Doc;
+
+struct ApiKeyHeader;
+
+impl utoipa::Modify for ApiKeyHeader {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "teljoy_api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                API_KEY_HEADER,
+                "A paystate API key (scope write or admin), possibly limited to the teljoy dialect; it may \
+                 instead travel as the body's apiKey property.",
+            ))),
+        );
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/status/{payment-id}", post(update_status_v1).fallback(method_not_allowed))
+        .route("/api/status/{payment-id}", post(update_status).fallback(method_not_allowed))
+}
+
+/// Update Payment Status: reports the WooCommerce status of the payment's order.
+///
+/// `{payment-id}` is the payment's paystate id or its external id (the provider's UUID).
+/// WooCommerce statuses map to paystate's: `pending` and `on-hold` to pending, `processing` and
+/// `completed` to paid, `cancelled` to canceled, `failed` to failed, and `refunded` to a refund
+/// of all that remains of a paid payment. `trust_Value` (MD5 hex of the order id) and
+/// `trust_Seed` (base64 of the order's product list in JSON) are consistency checks, not
+/// authentication; the API key is. A report that contradicts a settled status is recorded, the
+/// payment is flagged for review, and the answer is 409.
+#[utoipa::path(post, path = "/api/v1/status/{payment-id}", tag = "teljoy", operation_id = "teljoy_update_status_v1",
+    params(("payment-id" = String, Path, description = "the payment's id or external id")),
+    request_body(content = TeljoyStatusRequest, content_type = "application/json"),
+    responses(
+        (status = 200, body = TeljoyStatusResponse, description = "accepted: applied, already so, or an earlier status delivered late"),
+        (status = 400, body = TeljoyProblem, content_type = "application/problem+json", description = "validation errors, by property"),
+        (status = 401, body = TeljoyProblem, content_type = "application/problem+json", description = "unknown or wrong API key"),
+        (status = 403, body = TeljoyProblem, content_type = "application/problem+json", description = "a read-only key, or one limited to another API"),
+        (status = 404, body = TeljoyProblem, content_type = "application/problem+json", description = "no such payment for this key's tenant"),
+        (status = 409, body = TeljoyProblem, content_type = "application/problem+json", description = "contradicts the payment's settled status; recorded and flagged for review"),
+        (status = 415, body = TeljoyProblem, content_type = "application/problem+json", description = "the body is not JSON"),
+        (status = 500, body = TeljoyProblem, content_type = "application/problem+json", description = "an internal failure"),
+    ),
+    security(("teljoy_api_key" = [])))]
+pub async fn update_status_v1(State(state): State<AppState>, request: Request) -> Response {
+    handle(state, request).await
+}
+
+/// Update Payment Status, at the path the WooCommerce plugins call; the same as `/api/v1/status/{payment-id}`.
+#[utoipa::path(post, path = "/api/status/{payment-id}", tag = "teljoy", operation_id = "teljoy_update_status",
+    params(("payment-id" = String, Path, description = "the payment's id or external id")),
+    request_body(content = TeljoyStatusRequest, content_type = "application/json"),
+    responses(
+        (status = 200, body = TeljoyStatusResponse, description = "accepted: applied, already so, or an earlier status delivered late"),
+        (status = 400, body = TeljoyProblem, content_type = "application/problem+json", description = "validation errors, by property"),
+        (status = 401, body = TeljoyProblem, content_type = "application/problem+json", description = "unknown or wrong API key"),
+        (status = 403, body = TeljoyProblem, content_type = "application/problem+json", description = "a read-only key, or one limited to another API"),
+        (status = 404, body = TeljoyProblem, content_type = "application/problem+json", description = "no such payment for this key's tenant"),
+        (status = 409, body = TeljoyProblem, content_type = "application/problem+json", description = "contradicts the payment's settled status; recorded and flagged for review"),
+        (status = 415, body = TeljoyProblem, content_type = "application/problem+json", description = "the body is not JSON"),
+        (status = 500, body = TeljoyProblem, content_type = "application/problem+json", description = "an internal failure"),
+    ),
+    security(("teljoy_api_key" = [])))]
+pub async fn update_status(State(state): State<AppState>, request: Request) -> Response {
+    handle(state, request).await
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    let mut response = Failure::method_not_allowed().respond(&trace_id(request.extensions()));
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+fn trace_id(extensions: &axum::http::Extensions) -> String {
+    extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+}
+
+async fn handle(state: AppState, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let trace = trace_id(&parts.extensions);
+    // A path that does not decode names no payment: answered 404 once the caller is known.
+    let path_id = Path::<String>::from_request_parts(&mut parts, &state).await.ok().map(|Path(id)| id);
+    match run(&state, &parts.headers, body, path_id, &trace).await {
+        Ok(()) => {
+            let mut response = axum::Json(TeljoyStatusResponse { success: true }).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+            response
+        }
+        Err(failure) => failure.respond(&trace),
+    }
+}
+
+/// A report that passed validation: what the job needs.
+#[derive(Clone)]
+struct Report {
+    object: Map<String, Value>,
+    update: StatusUpdate,
+    status: WooStatus,
+    /// `Ok` when the seed decoded, `Err` when it did not, `None` when none was given.
+    seed: Option<Result<Value, SeedError>>,
+}
+
+async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    path_id: Option<String>,
+    trace: &str,
+) -> Result<(), Failure> {
+    if !is_json(headers) {
+        return Err(Failure::unsupported_media_type());
+    }
+    let bytes = body_bytes(headers, body).await.map_err(|_| Failure::too_large())?;
+    if bytes.is_empty() {
+        return Err(Failure::invalid("", "A non-empty request body is required."));
+    }
+    if has_nul(&bytes) {
+        return Err(Failure::invalid("$", "NUL characters are not accepted."));
+    }
+    let object = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => return Err(Failure::invalid("$", "The request body must be a JSON object.")),
+        Err(_) => return Err(Failure::invalid("$", "The request body is not valid JSON.")),
+    };
+
+    let mut errors = Errors::default();
+    let update = transformers::bind(&object, &mut errors);
+    let key = presented_key(headers, update.api_key.as_deref(), &mut errors);
+    let status = match update.status.as_deref() {
+        None if !errors.0.contains_key(STATUS) => {
+            errors.required(STATUS);
+            None
+        }
+        None => None,
+        Some(text) => {
+            let parsed = WooStatus::parse(text);
+            if parsed.is_none() {
+                errors.add(STATUS, WooStatus::allowed_message());
+            }
+            parsed
+        }
+    };
+    let (Some(key), Some(status), true) = (key, status, errors.is_empty()) else {
+        return Err(Failure::validation(errors));
+    };
+
+    let caller = match authenticate(state, &key, Source::Teljoy, trace).await {
+        Ok(caller) => caller,
+        Err(AuthFailure::Unauthorized) => return Err(Failure::unauthorized()),
+        Err(AuthFailure::WrongDialect) => return Err(Failure::forbidden("This API key is limited to another API.")),
+        Err(AuthFailure::Unavailable) => return Err(Failure::unavailable()),
+    };
+    if caller.require(Scope::Write).is_err() {
+        return Err(Failure::forbidden("This API key may only read; reporting a status needs scope write."));
+    }
+    // No payment has an id or external id outside these bounds: no need to ask the database.
+    let Some(path_id) = path_id.filter(|id| paystate_domain::order::validate_reference("id", id).is_ok()) else {
+        return Err(Failure::not_found());
+    };
+
+    let seed = update.trust_seed.as_deref().map(transformers::decode_seed);
+    let report = Report { object, update, status, seed };
+    let actor = caller.actor(Source::Teljoy, None);
+    let mut attempt = 0;
+    let (payment, outcome) = loop {
+        attempt += 1;
+        let (actor, path_id, report) = (actor.clone(), path_id.clone(), report.clone());
+        let result = state
+            .ledger
+            .transaction(move |tx| {
+                async move {
+                    let payment = find_payment(tx, &actor.tenant_id, &path_id).await?;
+                    let tenant = tx.tenant(&actor.tenant_id).await?.ok_or(StoreError::NotFound)?;
+                    let order = tx.order(&actor.tenant_id, &payment.order_id).await?.ok_or(StoreError::NotFound)?;
+                    let verify = tenant.setting(&["teljoy", "verify_trust"]) != Some(&Value::Bool(false));
+                    let errors = check(&report, &path_id, &payment, &order.reference, verify);
+                    if !errors.is_empty() {
+                        return Ok(Err(errors));
+                    }
+                    let decoded = report.seed.as_ref().and_then(|seed| seed.as_ref().ok());
+                    let mut actor = actor;
+                    actor.request_body = Some(transformers::audit_body(&report.object, decoded));
+                    apply(tx, &actor, &payment, &report.status.command(), None).await.map(Ok)
+                }
+                .boxed()
+            })
+            .await;
+        match result {
+            Err(StoreError::VersionConflict) if attempt < VERSION_RETRIES => continue,
+            Err(error) => return Err(error.into()),
+            Ok(Err(errors)) => return Err(Failure::validation(errors)),
+            Ok(Ok(done)) => break done,
+        }
+    };
+    state.metrics.report(Source::Teljoy, outcome, payment.status);
+    match outcome {
+        Outcome::Applied | Outcome::Unchanged | Outcome::Stale => Ok(()),
+        Outcome::Conflict { current, .. } => Err(Failure::conflict(format!(
+            "The payment is {current}; the status \"{}\" contradicts it. The report is recorded and the payment \
+             is flagged for review.",
+            status.as_str()
+        ))),
+    }
+}
+
+/// The checks that need the payment: the body's `id`, and the trust values when the tenant
+/// verifies them (`settings.teljoy.verify_trust`, true unless set to false).
+fn check(report: &Report, path_id: &str, payment: &Payment, order_reference: &str, verify: bool) -> Errors {
+    let mut errors = Errors::default();
+    if let Some(id) = report.update.id.as_deref() {
+        let same = id == path_id || id == payment.id.as_str() || payment.external_id.as_deref() == Some(id);
+        if !same {
+            errors.add(ID, "The id field must equal the payment id in the path.");
+        }
+    }
+    if !verify {
+        return errors;
+    }
+    match report.update.trust_value.as_deref() {
+        None => errors.required(TRUST_VALUE),
+        Some(value) if !transformers::trust_value_matches(value, order_reference) => {
+            errors.add(TRUST_VALUE, "The trust_Value field must be the MD5 hex of the order id.");
+        }
+        Some(_) => {}
+    }
+    match &report.seed {
+        None => errors.required(TRUST_SEED),
+        Some(Err(error)) => errors.add(TRUST_SEED, error.message()),
+        Some(Ok(_)) => {}
+    }
+    errors
+}
+
+/// The key from the `api-key` header or the `apiKey` property; both may be sent if they agree.
+fn presented_key(headers: &HeaderMap, in_body: Option<&str>, errors: &mut Errors) -> Option<String> {
+    let mut values = headers.get_all(API_KEY_HEADER).iter();
+    let in_header = values.next().map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_owned());
+    if values.next().is_some() {
+        errors.add(API_KEY, "The api-key header must be sent once.");
+        return None;
+    }
+    match (in_header.filter(|k| !k.is_empty()), in_body) {
+        (None, None) => {
+            if !errors.0.contains_key(API_KEY) {
+                errors.required(API_KEY);
+            }
+            None
+        }
+        (Some(header), None) => Some(header),
+        (None, Some(body)) => Some(body.to_owned()),
+        (Some(header), Some(body)) => {
+            if bool::from(header.as_bytes().ct_eq(body.as_bytes())) {
+                Some(header)
+            } else {
+                errors.add(API_KEY, "The apiKey field must equal the api-key header.");
+                None
+            }
+        }
+    }
+}
+
+/// JSON as ASP.NET's JSON input formatter takes it: application/json, text/json, application/*+json.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json"
+        || essence == "text/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
