@@ -48,7 +48,7 @@ fn page(mut data: Vec<StoredEvent>, after: i64, limit: u32) -> EventPage {
     EventPage { data, has_more, next_after, next_cursor: has_more.then(|| next_after.to_string()) }
 }
 
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery),
+#[utoipa::path(get, operation_id = "events_list", path = "/v1/events", tag = "events", params(EventQuery),
     responses((status = 200, body = EventPage), (status = 400, body = Problem)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -63,7 +63,7 @@ pub async fn list(
     Ok(axum::Json(page(events, after, limit)))
 }
 
-#[utoipa::path(get, path = "/v1/payments/{id}/events", tag = "events", params(EventQuery),
+#[utoipa::path(get, operation_id = "events_of_payment", path = "/v1/payments/{id}/events", tag = "events", params(EventQuery),
     responses((status = 200, body = EventPage), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn of_payment(
     State(state): State<AppState>,

@@ -60,7 +60,7 @@ pub struct IssuedKeyView {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api keys", request_body = CreateKey,
+#[utoipa::path(post, operation_id = "keys_create", path = "/v1/api-keys", tag = "api keys", request_body = CreateKey,
     responses((status = 201, body = IssuedKeyView), (status = 403, body = Problem)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -83,7 +83,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api keys", responses((status = 200, body = super::ListOf<KeyView>)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "keys_list", path = "/v1/api-keys", tag = "api keys", responses((status = 200, body = super::ListOf<KeyView>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -93,7 +93,7 @@ pub async fn list(
     Ok(axum::Json(super::ListOf { data, has_more: false, next_cursor: None }))
 }
 
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api keys", responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+#[utoipa::path(delete, operation_id = "keys_revoke", path = "/v1/api-keys/{id}", tag = "api keys", responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -35,7 +35,7 @@ fn method_id(raw: &str) -> ApiResult<MethodId> {
     MethodId::parse(raw).ok_or_else(ApiError::not_found)
 }
 
-#[utoipa::path(post, path = "/v1/payment-methods", tag = "payment methods", request_body = CreateMethod,
+#[utoipa::path(post, operation_id = "methods_create", path = "/v1/payment-methods", tag = "payment methods", request_body = CreateMethod,
     responses((status = 201, body = PaymentMethod), (status = 409, body = Problem)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -48,7 +48,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(method)).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/payment-methods", tag = "payment methods",
+#[utoipa::path(get, operation_id = "methods_list", path = "/v1/payment-methods", tag = "payment methods",
     responses((status = 200, body = super::ListOf<PaymentMethod>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -58,7 +58,7 @@ pub async fn list(
     Ok(axum::Json(super::ListOf { data, has_more: false, next_cursor: None }))
 }
 
-#[utoipa::path(get, path = "/v1/payment-methods/{id}", tag = "payment methods",
+#[utoipa::path(get, operation_id = "methods_get", path = "/v1/payment-methods/{id}", tag = "payment methods",
     responses((status = 200, body = PaymentMethod), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -68,7 +68,7 @@ pub async fn get(
     Ok(axum::Json(state.ledger.method(&caller.tenant_id, &method_id(&id)?).await?))
 }
 
-#[utoipa::path(patch, path = "/v1/payment-methods/{id}", tag = "payment methods", request_body = PatchMethod,
+#[utoipa::path(patch, operation_id = "methods_patch", path = "/v1/payment-methods/{id}", tag = "payment methods", request_body = PatchMethod,
     responses((status = 200, body = PaymentMethod), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<AppState>,

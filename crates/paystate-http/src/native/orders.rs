@@ -54,7 +54,7 @@ pub struct OrderQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = CreateOrder,
+#[utoipa::path(post, operation_id = "orders_create", path = "/v1/orders", tag = "orders", request_body = CreateOrder,
     responses((status = 201, body = Order), (status = 400, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn create(
@@ -74,7 +74,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(order)).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path, description = "order id or reference")),
+#[utoipa::path(get, operation_id = "orders_get", path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path, description = "order id or reference")),
     responses((status = 200, body = Order), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -84,7 +84,7 @@ pub async fn get(
     Ok(axum::Json(state.ledger.order(&caller.tenant_id, &id).await?))
 }
 
-#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(OrderQuery),
+#[utoipa::path(get, operation_id = "orders_list", path = "/v1/orders", tag = "orders", params(OrderQuery),
     responses((status = 200, body = ListOf<Order>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -96,7 +96,7 @@ pub async fn list(
     Ok(axum::Json(state.ledger.orders(&caller.tenant_id, filter, page).await?.into()))
 }
 
-#[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders", request_body = PatchOrder,
+#[utoipa::path(patch, operation_id = "orders_patch", path = "/v1/orders/{id}", tag = "orders", request_body = PatchOrder,
     responses((status = 200, body = Order), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -109,7 +109,7 @@ pub async fn patch(
     Ok(axum::Json(state.ledger.patch_order(&caller.actor(Source::Native, Some(raw)), &id, patch).await?))
 }
 
-#[utoipa::path(post, path = "/v1/orders/{id}/state", tag = "orders", request_body = SetOrderState,
+#[utoipa::path(post, operation_id = "orders_set_state", path = "/v1/orders/{id}/state", tag = "orders", request_body = SetOrderState,
     responses((status = 200, body = Order), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn set_state(
     State(state): State<AppState>,

@@ -119,7 +119,7 @@ fn reason(text: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
-#[utoipa::path(post, path = "/v1/payments", tag = "payments", request_body = CreatePayment,
+#[utoipa::path(post, operation_id = "payments_create", path = "/v1/payments", tag = "payments", request_body = CreatePayment,
     responses((status = 201, body = Payment), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn create(
@@ -156,7 +156,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(payment)).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments", params(("id" = String, Path, description = "payment id or external id")),
+#[utoipa::path(get, operation_id = "payments_get", path = "/v1/payments/{id}", tag = "payments", params(("id" = String, Path, description = "payment id or external id")),
     responses((status = 200, body = Payment), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -166,7 +166,7 @@ pub async fn get(
     Ok(axum::Json(state.ledger.payment(&caller.tenant_id, &id).await?))
 }
 
-#[utoipa::path(get, path = "/v1/payments", tag = "payments", params(PaymentQuery),
+#[utoipa::path(get, operation_id = "payments_list", path = "/v1/payments", tag = "payments", params(PaymentQuery),
     responses((status = 200, body = ListOf<Payment>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -194,7 +194,7 @@ pub async fn list(
     Ok(axum::Json(state.ledger.payments(&caller.tenant_id, filter, page).await?.into()))
 }
 
-#[utoipa::path(patch, path = "/v1/payments/{id}", tag = "payments", request_body = PatchPayment,
+#[utoipa::path(patch, operation_id = "payments_patch", path = "/v1/payments/{id}", tag = "payments", request_body = PatchPayment,
     responses((status = 200, body = Payment), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -217,7 +217,7 @@ pub async fn patch(
     run(&state, &caller, &id, PaymentCommand::Update(patch), None, raw).await
 }
 
-#[utoipa::path(delete, path = "/v1/payments/{id}", tag = "payments",
+#[utoipa::path(delete, operation_id = "payments_delete", path = "/v1/payments/{id}", tag = "payments",
     responses((status = 200, body = Payment), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -227,7 +227,7 @@ pub async fn delete(
     run(&state, &caller, &id, PaymentCommand::Delete, None, String::new()).await
 }
 
-#[utoipa::path(post, path = "/v1/payments/{id}/status", tag = "payments", request_body = ReportStatus,
+#[utoipa::path(post, operation_id = "payments_report_status", path = "/v1/payments/{id}/status", tag = "payments", request_body = ReportStatus,
     responses((status = 200, body = Payment, description = "applied, unchanged or stale: see the paystate-outcome header"),
         (status = 409, body = Problem, description = "contradicts a settled status; the payment is flagged for review")),
     security(("bearer" = [])))]
@@ -242,7 +242,7 @@ pub async fn report_status(
     run(&state, &caller, &id, command, reason(value.reason)?, raw).await
 }
 
-#[utoipa::path(post, path = "/v1/payments/{id}/refunds", tag = "payments", request_body = Adjust,
+#[utoipa::path(post, operation_id = "payments_refund", path = "/v1/payments/{id}/refunds", tag = "payments", request_body = Adjust,
     responses((status = 200, body = Payment), (status = 409, body = Problem), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn refund(
     State(state): State<AppState>,
@@ -253,7 +253,7 @@ pub async fn refund(
     adjust(state, caller, id, body, Adjustment::Refund).await
 }
 
-#[utoipa::path(post, path = "/v1/payments/{id}/chargebacks", tag = "payments", request_body = Adjust,
+#[utoipa::path(post, operation_id = "payments_chargeback", path = "/v1/payments/{id}/chargebacks", tag = "payments", request_body = Adjust,
     responses((status = 200, body = Payment), (status = 409, body = Problem), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn chargeback(
     State(state): State<AppState>,
@@ -276,7 +276,7 @@ async fn adjust(
     run(&state, &caller, &id, command, reason(value.reason)?, raw).await
 }
 
-#[utoipa::path(post, path = "/v1/payments/{id}/resolve", tag = "payments", request_body = Resolve,
+#[utoipa::path(post, operation_id = "payments_resolve", path = "/v1/payments/{id}/resolve", tag = "payments", request_body = Resolve,
     responses((status = 200, body = Payment), (status = 403, body = Problem), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn resolve(
     State(state): State<AppState>,

@@ -9,13 +9,13 @@ use axum::extract::State;
 use paystate_domain::Tenant;
 use paystate_store::Scope;
 
-#[utoipa::path(get, path = "/v1/tenant", tag = "tenant", responses((status = 200, body = Tenant)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "tenant_get", path = "/v1/tenant", tag = "tenant", responses((status = 200, body = Tenant)), security(("bearer" = [])))]
 pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<axum::Json<Tenant>> {
     Ok(axum::Json(state.ledger.tenant(&caller.tenant_id).await?))
 }
 
 /// An RFC 7396 merge patch of `name` and `settings` (admin).
-#[utoipa::path(patch, path = "/v1/tenant", tag = "tenant", request_body(content = Object, content_type = "application/merge-patch+json"),
+#[utoipa::path(patch, operation_id = "tenant_patch", path = "/v1/tenant", tag = "tenant", request_body(content = Object, content_type = "application/merge-patch+json"),
     responses((status = 200, body = Tenant), (status = 400, body = Problem), (status = 403, body = Problem)), security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<AppState>,
