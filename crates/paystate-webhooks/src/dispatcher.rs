@@ -107,6 +107,7 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
 /// The client every attempt goes through: no redirects, no proxies, the SSRF guard as resolver,
 /// a timeout, and rustls on the ring provider with the webpki roots.
 pub fn http_client(config: &DispatcherConfig) -> Result<reqwest::Client, crate::WebhookError> {
+    crate::install_default_crypto_provider();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());

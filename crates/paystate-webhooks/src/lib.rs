@@ -45,3 +45,12 @@ impl From<DomainError> for WebhookError {
 }
 
 pub type WebhookResult<T> = Result<T, WebhookError>;
+
+/// Makes rustls's ring provider the process default, once. reqwest is built without a provider
+/// of its own (see the workspace manifest), so any `reqwest::Client` built with its defaults
+/// (rather than the webhook client, which brings its provider along) needs this first. Call it
+/// at start-up; later calls do nothing.
+pub fn install_default_crypto_provider() {
+    // An error only says that a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
