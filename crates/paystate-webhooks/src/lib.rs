@@ -30,12 +30,18 @@ pub enum WebhookError {
     Store(#[from] StoreError),
     /// The endpoint URL is not acceptable (scheme, credentials, or a refused host).
     #[error("url {0}")]
-    InvalidUrl(#[from] ssrf::InvalidUrl),
+    InvalidUrl(ssrf::InvalidUrl),
     #[error(transparent)]
     Sealing(#[from] SealingError),
     /// The HTTP client could not be built.
     #[error("cannot build the webhook HTTP client: {0}")]
     Client(String),
+}
+
+impl From<ssrf::InvalidUrl> for WebhookError {
+    fn from(invalid: ssrf::InvalidUrl) -> Self {
+        Self::InvalidUrl(invalid)
+    }
 }
 
 impl From<DomainError> for WebhookError {

@@ -226,6 +226,10 @@ async fn endpoints_are_managed_and_the_secret_is_shown_once(app: TestApp) {
     let foreign = app.request(Method::GET, &format!("/v1/webhook-endpoints/{id}"), &other_key).send().await.unwrap();
     assert_problem(foreign, 404, "not-found").await;
 
+    // The dispatcher's own source is no dialect a key may be limited to.
+    let system_key = app.post("/v1/api-keys", json!({"scope": "write", "dialect": "system"})).await;
+    assert_problem(system_key, 400, "invalid-request").await;
+
     let deleted =
         app.request(Method::DELETE, &format!("/v1/webhook-endpoints/{id}"), &app.admin_key).send().await.unwrap();
     assert_eq!(deleted.status(), 204);
