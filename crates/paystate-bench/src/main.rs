@@ -63,6 +63,7 @@ fn main() -> Result<()> {
         cli.seconds = cli.seconds.min(2);
         cli.connections = cli.connections.min(16);
     }
+    paystate_webhooks::install_default_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command.clone() {
         Some(Command::EchoServer { listen }) => runtime.block_on(load::echo_server(&listen)),

@@ -1,6 +1,6 @@
 //! The audit trail: every accepted command appends immutable events.
 
-use crate::{KeyId, Order, Payment, TenantId};
+use crate::{KeyId, Order, Payment, TenantId, WebhookEndpoint};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -15,10 +15,13 @@ pub enum Source {
     Gormic,
     Teljoy,
     Cli,
+    /// paystate itself, acting without a request (the webhook dispatcher disabling an endpoint).
+    System,
 }
 
 impl Source {
-    pub const ALL: [Source; 6] = [Self::Native, Self::Omnicasa, Self::Norce, Self::Gormic, Self::Teljoy, Self::Cli];
+    pub const ALL: [Source; 7] =
+        [Self::Native, Self::Omnicasa, Self::Norce, Self::Gormic, Self::Teljoy, Self::Cli, Self::System];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,6 +31,7 @@ impl Source {
             Self::Gormic => "gormic",
             Self::Teljoy => "teljoy",
             Self::Cli => "cli",
+            Self::System => "system",
         }
     }
 
@@ -89,10 +93,13 @@ pub enum EventType {
     OrderCreated,
     #[serde(rename = "order.updated")]
     OrderUpdated,
+    /// The webhook dispatcher disabled an endpoint (it answered 410, or failed for days).
+    #[serde(rename = "webhook_endpoint.disabled")]
+    WebhookEndpointDisabled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 12] = [
         Self::PaymentCreated,
         Self::PaymentStatusChanged,
         Self::PaymentRefunded,
@@ -104,6 +111,7 @@ impl EventType {
         Self::PaymentResolved,
         Self::OrderCreated,
         Self::OrderUpdated,
+        Self::WebhookEndpointDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +127,7 @@ impl EventType {
             Self::PaymentResolved => "payment.resolved",
             Self::OrderCreated => "order.created",
             Self::OrderUpdated => "order.updated",
+            Self::WebhookEndpointDisabled => "webhook_endpoint.disabled",
         }
     }
 
@@ -138,6 +147,8 @@ impl fmt::Display for EventType {
 pub enum Subject {
     Payment(Box<Payment>),
     Order(Box<Order>),
+    /// A webhook endpoint (never its secrets); such an event belongs to no order.
+    Endpoint(Box<WebhookEndpoint>),
 }
 
 /// An event as a decision produces it; the store numbers it and stamps it with the actor.
@@ -159,17 +170,23 @@ impl EventDraft {
         Self { kind, subject: Subject::Order(Box::new(order.clone())), detail }
     }
 
+    pub fn endpoint(kind: EventType, endpoint: &WebhookEndpoint, detail: serde_json::Value) -> Self {
+        Self { kind, subject: Subject::Endpoint(Box::new(endpoint.clone())), detail }
+    }
+
     pub fn payment_id(&self) -> Option<&crate::PaymentId> {
         match &self.subject {
             Subject::Payment(p) => Some(&p.id),
-            Subject::Order(_) => None,
+            Subject::Order(_) | Subject::Endpoint(_) => None,
         }
     }
 
-    pub fn order_id(&self) -> &crate::OrderId {
+    /// The order the event is about; `None` for an event about a webhook endpoint.
+    pub fn order_id(&self) -> Option<&crate::OrderId> {
         match &self.subject {
-            Subject::Payment(p) => &p.order_id,
-            Subject::Order(o) => &o.id,
+            Subject::Payment(p) => Some(&p.order_id),
+            Subject::Order(o) => Some(&o.id),
+            Subject::Endpoint(_) => None,
         }
     }
 
@@ -178,6 +195,7 @@ impl EventDraft {
         match &self.subject {
             Subject::Payment(p) => serde_json::to_value(p),
             Subject::Order(o) => serde_json::to_value(o),
+            Subject::Endpoint(e) => serde_json::to_value(e),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -192,7 +210,8 @@ pub struct StoredEvent {
     #[serde(rename = "type")]
     pub kind: EventType,
     pub payment_id: Option<crate::PaymentId>,
-    pub order_id: crate::OrderId,
+    /// Null only for events about a webhook endpoint.
+    pub order_id: Option<crate::OrderId>,
     pub source: Source,
     pub actor: String,
     pub request_id: String,

@@ -69,6 +69,9 @@ prefixed_id!(
 prefixed_id!(
     /// A webhook endpoint that subscribes to a tenant's events.
     EndpointId, "we_");
+prefixed_id!(
+    /// One webhook delivery: an event (or a test message) bound for one endpoint.
+    DeliveryId, "wd_");
 
 #[cfg(test)]
 mod tests {

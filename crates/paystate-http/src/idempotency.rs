@@ -25,6 +25,11 @@ pub const RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 /// After this long an unfinished claim is taken to be abandoned by a crashed process.
 const ABANDONED_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
+/// A response extension: the body to keep for replays instead of the one sent, for responses
+/// that show a secret once (a replay must not show it again, and the store must not keep it).
+#[derive(Clone, Debug)]
+pub struct ReplayBody(pub Vec<u8>);
+
 fn valid_key(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;
     ((1..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic())).then(|| text.to_owned())
@@ -104,7 +109,7 @@ async fn finish(state: &AppState, caller: &Caller, key: String, response: Respon
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("application/json")
                 .to_owned(),
-            body: bytes.to_vec(),
+            body: parts.extensions.get::<ReplayBody>().map_or_else(|| bytes.to_vec(), |replay| replay.0.clone()),
         };
         store.write(move |tx| async move { tx.complete_idempotency(&tenant, &key, &stored).await }.boxed()).await
     };

@@ -15,7 +15,9 @@ pub mod problem;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use paystate_ledger::Ledger;
+use paystate_webhooks::{DispatcherConfig, SealingKey, Webhooks};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -26,11 +28,35 @@ pub struct HttpConfig {
     pub omnicasa_prefix: Option<String>,
     /// Identifies this running instance (Gormic's `instanceId`).
     pub instance_id: String,
+    pub webhooks: WebhookSettings,
+}
+
+/// Outgoing webhooks: how secrets are sealed, which receivers are allowed, and whether `serve`
+/// runs a dispatcher.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// Seals the endpoints' signing secrets; every instance on one database needs the same.
+    pub sealing_key: SealingKey,
+    /// Allow endpoints on loopback, private, link-local and CGNAT addresses. Applies to the
+    /// URLs the API accepts and to the dispatcher `serve` runs (overriding its own setting).
+    pub allow_private_networks: bool,
+    /// Run a dispatcher inside [`serve`]; `None` leaves deliveries to `paystate worker`s.
+    pub dispatcher: Option<DispatcherConfig>,
 }
 
 impl Default for HttpConfig {
+    /// No dispatcher, and a sealing key that lives as long as the process: for tests and
+    /// embedding. The binary always configures a persistent key.
     fn default() -> Self {
-        HttpConfig { omnicasa_prefix: None, instance_id: uuid::Uuid::now_v7().to_string() }
+        HttpConfig {
+            omnicasa_prefix: None,
+            instance_id: uuid::Uuid::now_v7().to_string(),
+            webhooks: WebhookSettings {
+                sealing_key: SealingKey::generate().expect("the operating system provides randomness"),
+                allow_private_networks: false,
+                dispatcher: None,
+            },
+        }
     }
 }
 
@@ -38,13 +64,19 @@ impl Default for HttpConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub ledger: Ledger,
+    pub webhooks: Webhooks,
     pub metrics: Arc<observe::Metrics>,
     pub config: Arc<HttpConfig>,
 }
 
 impl AppState {
     pub fn new(ledger: Ledger, config: HttpConfig) -> Self {
-        AppState { ledger, metrics: Arc::new(observe::Metrics::default()), config: Arc::new(config) }
+        let webhooks = Webhooks::new(
+            ledger.store().clone(),
+            config.webhooks.sealing_key.clone(),
+            config.webhooks.allow_private_networks,
+        );
+        AppState { ledger, webhooks, metrics: Arc::new(observe::Metrics::default()), config: Arc::new(config) }
     }
 }
 
@@ -70,12 +102,35 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     problem::ApiError::internal().into_response()
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// Serves until `shutdown` resolves, then finishes the requests in flight (and the webhook
+/// dispatcher, when one runs here, finishes the batch it is sending).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let shutdown = shutdown.shared();
     tokio::spawn(idempotency::purge_periodically(state.clone()));
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let dispatcher = match &state.config.webhooks.dispatcher {
+        Some(config) => {
+            let config = DispatcherConfig {
+                allow_private_networks: state.config.webhooks.allow_private_networks,
+                ..config.clone()
+            };
+            let dispatcher = paystate_webhooks::Dispatcher::new(
+                state.ledger.store().clone(),
+                state.config.webhooks.sealing_key.clone(),
+                config,
+                state.metrics.webhooks.clone(),
+            )
+            .map_err(std::io::Error::other)?;
+            Some(tokio::spawn(dispatcher.run(shutdown.clone())))
+        }
+        None => None,
+    };
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    if let Some(dispatcher) = dispatcher {
+        let _ = dispatcher.await;
+    }
+    Ok(())
 }

@@ -48,6 +48,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     transitions: Family<TransitionLabels, Counter>,
+    /// The webhook dispatcher's metrics (updated by a dispatcher running inside `serve`).
+    pub webhooks: paystate_webhooks::WebhookMetrics,
 }
 
 impl Default for Metrics {
@@ -63,7 +65,9 @@ impl Default for Metrics {
             "Payment status reports by source dialect, outcome (applied, unchanged, stale, conflict) and resulting status",
             transitions.clone(),
         );
-        Metrics { registry, requests, latency, transitions }
+        let webhooks = paystate_webhooks::WebhookMetrics::default();
+        webhooks.register(&mut registry);
+        Metrics { registry, requests, latency, transitions, webhooks }
     }
 }
 

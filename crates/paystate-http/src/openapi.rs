@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::native::{events, keys, methods, orders, payments, tenant};
+use crate::native::{events, keys, methods, orders, payments, tenant, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -15,6 +15,9 @@ use utoipa::{Modify, OpenApi};
         events::list, events::of_payment,
         tenant::get, tenant::patch,
         keys::create, keys::list, keys::revoke,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete,
+        webhooks::rotate_secret, webhooks::endpoint_deliveries, webhooks::event_deliveries,
+        webhooks::get_delivery, webhooks::retry, webhooks::retry_failed, webhooks::test,
     ),
     modifiers(&BearerAuth)
 )]

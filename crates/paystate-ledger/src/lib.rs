@@ -142,9 +142,13 @@ impl Ledger {
     }
 
     pub async fn revoke_key(&self, tenant: &TenantId, key: &KeyId) -> StoreResult<()> {
-        let (tenant, key) = (tenant.clone(), key.clone());
+        let (tenant, id) = (tenant.clone(), key.clone());
         let found =
-            self.store.write(move |tx| async move { tx.revoke_api_key(&tenant, &key, now()).await }.boxed()).await?;
+            self.store.write(move |tx| async move { tx.revoke_api_key(&tenant, &id, now()).await }.boxed()).await?;
+        // Forget the key only once the revocation is committed, so no request re-caches it as active.
+        if let Ok(mut cache) = self.keys.lock() {
+            cache.remove(key);
+        }
         if found { Ok(()) } else { Err(StoreError::NotFound) }
     }
 

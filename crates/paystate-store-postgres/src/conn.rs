@@ -10,16 +10,18 @@ use crate::error::{check_opt_text, check_text, json_text, map_error};
 use async_trait::async_trait;
 use chrono::SubsecRound;
 use paystate_domain::{
-    Actor, EventDraft, EventId, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod, Source,
-    StoredEvent, Tenant, TenantId, Timestamp,
+    Actor, DeliveryId, EndpointId, EventDraft, EventId, EventSelection, KeyId, MethodId, Order, OrderId, Payment,
+    PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp, WebhookEndpoint,
 };
 use paystate_store::{
-    ApiKeyRecord, ClaimOutcome, EventFilter, IdempotencyClaim, OrderFilter, PageRequest, PaymentFilter, Reader, Scope,
-    StoreError, StoreResult, StoredResponse, Tx,
+    ApiKeyRecord, AttemptOutcome, AttemptRecord, ClaimOutcome, ClaimedDelivery, DeliveryFilter, DeliveryRecord,
+    DeliveryState, EndpointRecord, EventFilter, IdempotencyClaim, NextStep, OrderFilter, OutboxStats, PageRequest,
+    PaymentFilter, Reader, Scope, StoreError, StoreResult, StoredResponse, Tx,
 };
 use serde::de::DeserializeOwned;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, Transaction};
+use std::collections::HashMap;
 
 /// Whether the transaction serves a read job (a read-only snapshot) or a write job.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -62,7 +64,7 @@ type EventRow = (
     i64,
     String,
     Option<String>,
-    String,
+    Option<String>,
     String,
     String,
     String,
@@ -100,7 +102,7 @@ fn event_record(row: EventRow) -> StoreResult<StoredEvent> {
         kind: paystate_domain::EventType::parse(&kind)
             .ok_or_else(|| StoreError::Backend(format!("bad event type {kind}")))?,
         payment_id: payment_id.map(PaymentId::from_trusted),
-        order_id: OrderId::from_trusted(order_id),
+        order_id: order_id.map(OrderId::from_trusted),
         source: Source::parse(&source).ok_or_else(|| StoreError::Backend(format!("bad source {source}")))?,
         actor,
         request_id,
@@ -109,6 +111,145 @@ fn event_record(row: EventRow) -> StoreResult<StoredEvent> {
         detail,
         created_at,
     })
+}
+
+/// The columns of `webhook_endpoints`, in the order of [`EndpointRow`].
+macro_rules! endpoint_columns {
+    () => {
+        "id, tenant_id, url, events, description, enabled, disabled_reason, disabled_at, failing_since, secret, \
+         previous_secret, previous_expires_at, created_at, updated_at"
+    };
+}
+
+/// The columns of `webhook_deliveries`, in the order of [`DeliveryRow`].
+macro_rules! delivery_columns {
+    () => {
+        "id, tenant_id, endpoint_id, event_id, event_type, payload, state, attempts, step, next_attempt_at, \
+         last_attempt_at, created_at, updated_at"
+    };
+}
+
+type EndpointRow = (
+    String,
+    String,
+    String,
+    Json<Vec<String>>,
+    Option<String>,
+    bool,
+    Option<String>,
+    Option<Timestamp>,
+    Option<Timestamp>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<Timestamp>,
+    Timestamp,
+    Timestamp,
+);
+
+fn endpoint_record(row: EndpointRow) -> EndpointRecord {
+    let (
+        id,
+        tenant_id,
+        url,
+        Json(events),
+        description,
+        enabled,
+        disabled_reason,
+        disabled_at,
+        failing_since,
+        secret,
+        previous_secret,
+        previous_expires_at,
+        created_at,
+        updated_at,
+    ) = row;
+    EndpointRecord {
+        endpoint: WebhookEndpoint {
+            id: EndpointId::from_trusted(id),
+            tenant_id: TenantId::from_trusted(tenant_id),
+            url,
+            events: EventSelection::from_trusted(events),
+            description,
+            enabled,
+            disabled_reason,
+            disabled_at,
+            failing_since,
+            created_at,
+            updated_at,
+        },
+        secret,
+        previous_secret,
+        previous_expires_at,
+    }
+}
+
+type DeliveryRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i32,
+    i32,
+    Option<Timestamp>,
+    Option<Timestamp>,
+    Timestamp,
+    Timestamp,
+);
+
+fn delivery_record(row: DeliveryRow) -> StoreResult<DeliveryRecord> {
+    let (
+        id,
+        tenant_id,
+        endpoint_id,
+        event_id,
+        event_type,
+        payload,
+        state,
+        attempts,
+        step,
+        next_attempt_at,
+        last_attempt_at,
+        created_at,
+        updated_at,
+    ) = row;
+    Ok(DeliveryRecord {
+        id: DeliveryId::from_trusted(id),
+        tenant_id: TenantId::from_trusted(tenant_id),
+        endpoint_id: EndpointId::from_trusted(endpoint_id),
+        event_id: EventId::from_trusted(event_id),
+        event_type,
+        payload,
+        state: DeliveryState::parse(&state)
+            .ok_or_else(|| StoreError::Backend(format!("bad delivery state {state}")))?,
+        attempts: u32::try_from(attempts).unwrap_or_default(),
+        step: u32::try_from(step).unwrap_or_default(),
+        next_attempt_at,
+        last_attempt_at,
+        created_at,
+        updated_at,
+    })
+}
+
+type AttemptRow = (String, Timestamp, Option<i32>, i32, Option<String>, Option<String>);
+
+fn attempt_record(row: AttemptRow) -> AttemptRecord {
+    let (delivery_id, at, status_code, latency_ms, response_excerpt, error) = row;
+    AttemptRecord {
+        delivery_id: DeliveryId::from_trusted(delivery_id),
+        at,
+        status_code: status_code.and_then(|code| u16::try_from(code).ok()),
+        latency_ms: u32::try_from(latency_ms).unwrap_or_default(),
+        response_excerpt,
+        error,
+    }
+}
+
+/// A counter as an INTEGER column holds it.
+fn count(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
 }
 
 /// Whether any of these lookup values holds a NUL byte: no stored row can match one, and
@@ -141,39 +282,95 @@ impl PgConn {
 
     /// Numbers and writes the events the job queued, in the job's transaction. The tenant's
     /// counter row stays locked until COMMIT, so a concurrent job of the same tenant numbers its
-    /// events after this one commits (or rolls back, leaving no gap).
+    /// events after this one commits (or rolls back, leaving no gap). Each event gets one webhook
+    /// delivery per enabled endpoint of its tenant subscribed to its type, in this same
+    /// transaction (the transactional outbox).
     pub(crate) async fn flush_events(&mut self) -> StoreResult<()> {
+        let mut subscribers: HashMap<TenantId, Vec<WebhookEndpoint>> = HashMap::new();
         for (actor, draft) in std::mem::take(&mut self.queued) {
             let request_body = actor.request_body.as_deref();
             check_text("request_id", &actor.request_id)?;
             check_opt_text("request_body", request_body)?;
-            let (data, detail) = (json_text("data", &draft.data())?, json_text("detail", &draft.detail)?);
-            let written = sqlx::query(
+            let data = draft.data();
+            let (data_text, detail) = (json_text("data", &data)?, json_text("detail", &draft.detail)?);
+            let (event_id, created_at) = (EventId::generate(), paystate_store::now());
+            let written = sqlx::query_scalar::<_, i64>(
                 "WITH next AS (UPDATE tenants SET event_seq = event_seq + 1 WHERE id = $2 RETURNING event_seq) \
                  INSERT INTO events (id, tenant_id, seq, type, payment_id, order_id, source, actor, request_id, \
                  request_body, data, detail, created_at) \
-                 SELECT $1, $2, next.event_seq, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12 FROM next",
+                 SELECT $1, $2, next.event_seq, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12 FROM next \
+                 RETURNING seq",
             )
-            .bind(EventId::generate().as_str())
+            .bind(event_id.as_str())
             .bind(actor.tenant_id.as_str())
             .bind(draft.kind.as_str())
             .bind(draft.payment_id().map(|id| id.as_str()))
-            .bind(draft.order_id().as_str())
+            .bind(draft.order_id().map(|id| id.as_str()))
             .bind(actor.source.as_str())
             .bind(actor.name())
             .bind(&actor.request_id)
             .bind(request_body)
-            .bind(data)
+            .bind(data_text)
             .bind(detail)
-            .bind(paystate_store::now())
-            .execute(self.conn())
+            .bind(created_at)
+            .fetch_optional(self.conn())
             .await;
-            let written = written.map_err(|e| self.failed(e))?;
-            if written.rows_affected() != 1 {
+            let Some(seq) = written.map_err(|e| self.failed(e))? else {
                 return Err(StoreError::Backend(format!("an event names the unknown tenant {}", actor.tenant_id)));
+            };
+            if !subscribers.contains_key(&actor.tenant_id) {
+                let enabled = self.enabled_endpoints(&actor.tenant_id).await?;
+                subscribers.insert(actor.tenant_id.clone(), enabled);
+            }
+            let kind = draft.kind.as_str();
+            let wanted: Vec<WebhookEndpoint> =
+                subscribers[&actor.tenant_id].iter().filter(|e| e.wants(kind)).cloned().collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let payload = paystate_store::event_payload(kind, seq, &created_at, &data);
+            for endpoint in &wanted {
+                let delivery = paystate_store::new_delivery(endpoint, &event_id, kind, payload.clone(), created_at);
+                self.write_delivery(&delivery).await?;
             }
         }
         Ok(())
+    }
+
+    async fn enabled_endpoints(&mut self, tenant: &TenantId) -> StoreResult<Vec<WebhookEndpoint>> {
+        let rows = sqlx::query_as::<_, EndpointRow>(concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM webhook_endpoints WHERE tenant_id = $1 AND enabled ORDER BY id"
+        ))
+        .bind(tenant.as_str())
+        .fetch_all(self.conn())
+        .await;
+        Ok(rows.map_err(|e| self.failed(e))?.into_iter().map(|row| endpoint_record(row).endpoint).collect())
+    }
+
+    async fn write_delivery(&mut self, delivery: &DeliveryRecord) -> StoreResult<()> {
+        check_text("payload", &delivery.payload)?;
+        check_text("event_type", &delivery.event_type)?;
+        let query = sqlx::query(concat!(
+            "INSERT INTO webhook_deliveries (",
+            delivery_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(delivery.id.as_str())
+        .bind(delivery.tenant_id.as_str())
+        .bind(delivery.endpoint_id.as_str())
+        .bind(delivery.event_id.as_str())
+        .bind(&delivery.event_type)
+        .bind(&delivery.payload)
+        .bind(delivery.state.as_str())
+        .bind(count(delivery.attempts))
+        .bind(count(delivery.step))
+        .bind(delivery.next_attempt_at.as_ref().map(ts))
+        .bind(delivery.last_attempt_at.as_ref().map(ts))
+        .bind(ts(&delivery.created_at))
+        .bind(ts(&delivery.updated_at));
+        self.execute(query).await.map(drop)
     }
 
     /// Commits, unless a statement of the job failed: PostgreSQL would then roll back while
@@ -376,6 +573,118 @@ impl Reader for PgConn {
         .fetch_all(self.conn())
         .await;
         rows.map_err(|e| self.failed(e))?.into_iter().map(event_record).collect()
+    }
+    async fn endpoint(&mut self, tenant: &TenantId, id: &EndpointId) -> StoreResult<Option<EndpointRecord>> {
+        if unmatchable(&[tenant.as_str(), id.as_str()]) {
+            return Ok(None);
+        }
+        let sql = if self.mode == Mode::Write {
+            concat!(
+                "SELECT ",
+                endpoint_columns!(),
+                " FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE"
+            )
+        } else {
+            concat!("SELECT ", endpoint_columns!(), " FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2")
+        };
+        let row = sqlx::query_as::<_, EndpointRow>(sql)
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.conn())
+            .await;
+        Ok(row.map_err(|e| self.failed(e))?.map(endpoint_record))
+    }
+
+    async fn endpoints(&mut self, tenant: &TenantId, page: &PageRequest) -> StoreResult<Vec<EndpointRecord>> {
+        check_cursor(page)?;
+        if unmatchable(&[tenant.as_str()]) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query_as::<_, EndpointRow>(concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM webhook_endpoints WHERE tenant_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        ))
+        .bind(tenant.as_str())
+        .bind(page.after.as_deref())
+        .bind(i64::from(page.limit))
+        .fetch_all(self.conn())
+        .await;
+        Ok(rows.map_err(|e| self.failed(e))?.into_iter().map(endpoint_record).collect())
+    }
+
+    async fn delivery(&mut self, tenant: &TenantId, id: &DeliveryId) -> StoreResult<Option<DeliveryRecord>> {
+        if unmatchable(&[tenant.as_str(), id.as_str()]) {
+            return Ok(None);
+        }
+        let row = sqlx::query_as::<_, DeliveryRow>(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_optional(self.conn())
+        .await;
+        row.map_err(|e| self.failed(e))?.map(delivery_record).transpose()
+    }
+
+    async fn deliveries(
+        &mut self,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        check_cursor(page)?;
+        let endpoint = filter.endpoint_id.as_ref().map(|id| id.as_str());
+        let event = filter.event_id.as_ref().map(|id| id.as_str());
+        if unmatchable(&[tenant.as_str(), endpoint.unwrap_or_default(), event.unwrap_or_default()]) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query_as::<_, DeliveryRow>(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries WHERE tenant_id = $1 AND ($2::text IS NULL OR endpoint_id = $2) \
+             AND ($3::text IS NULL OR event_id = $3) AND ($4::text IS NULL OR state = $4) \
+             AND ($5::text IS NULL OR id > $5) ORDER BY id LIMIT $6"
+        ))
+        .bind(tenant.as_str())
+        .bind(endpoint)
+        .bind(event)
+        .bind(filter.state.map(|s| s.as_str()))
+        .bind(page.after.as_deref())
+        .bind(i64::from(page.limit))
+        .fetch_all(self.conn())
+        .await;
+        rows.map_err(|e| self.failed(e))?.into_iter().map(delivery_record).collect()
+    }
+
+    async fn delivery_attempts(&mut self, tenant: &TenantId, ids: &[DeliveryId]) -> StoreResult<Vec<AttemptRecord>> {
+        let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).filter(|id| !unmatchable(&[id])).collect();
+        if unmatchable(&[tenant.as_str()]) || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query_as::<_, AttemptRow>(
+            "SELECT a.delivery_id, a.at, a.status_code, a.latency_ms, a.response_excerpt, a.error \
+             FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
+             WHERE d.tenant_id = $1 AND a.delivery_id = ANY($2) ORDER BY a.delivery_id, a.id",
+        )
+        .bind(tenant.as_str())
+        .bind(ids)
+        .fetch_all(self.conn())
+        .await;
+        Ok(rows.map_err(|e| self.failed(e))?.into_iter().map(attempt_record).collect())
+    }
+
+    async fn outbox_stats(&mut self) -> StoreResult<OutboxStats> {
+        let row = sqlx::query_as::<_, (i64, Option<Timestamp>)>(
+            "SELECT COUNT(*), MIN(d.created_at) FROM webhook_deliveries d \
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.state = 'pending' AND e.enabled",
+        )
+        .fetch_one(self.conn())
+        .await;
+        let (pending, oldest_pending_at) = row.map_err(|e| self.failed(e))?;
+        Ok(OutboxStats { pending: u64::try_from(pending).unwrap_or_default(), oldest_pending_at })
     }
 }
 
@@ -640,6 +949,216 @@ impl Tx for PgConn {
 
     async fn purge_idempotency(&mut self, before: Timestamp) -> StoreResult<u64> {
         let query = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(ts(&before));
+        self.execute(query).await
+    }
+
+    async fn insert_endpoint(&mut self, record: &EndpointRecord) -> StoreResult<()> {
+        let e = &record.endpoint;
+        check_text("url", &e.url)?;
+        check_opt_text("description", e.description.as_deref())?;
+        let events = json_text("events", &e.events)?;
+        let query = sqlx::query(concat!(
+            "INSERT INTO webhook_endpoints (",
+            endpoint_columns!(),
+            ") VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ))
+        .bind(e.id.as_str())
+        .bind(e.tenant_id.as_str())
+        .bind(&e.url)
+        .bind(events)
+        .bind(e.description.as_deref())
+        .bind(e.enabled)
+        .bind(e.disabled_reason.as_deref())
+        .bind(e.disabled_at.as_ref().map(ts))
+        .bind(e.failing_since.as_ref().map(ts))
+        .bind(record.secret.as_slice())
+        .bind(record.previous_secret.as_deref())
+        .bind(record.previous_expires_at.as_ref().map(ts))
+        .bind(ts(&e.created_at))
+        .bind(ts(&e.updated_at));
+        self.execute(query).await.map(drop)
+    }
+
+    async fn update_endpoint(&mut self, record: &EndpointRecord) -> StoreResult<()> {
+        let e = &record.endpoint;
+        check_text("url", &e.url)?;
+        check_opt_text("description", e.description.as_deref())?;
+        let events = json_text("events", &e.events)?;
+        let query = sqlx::query(
+            "UPDATE webhook_endpoints SET url = $3, events = $4::jsonb, description = $5, enabled = $6, \
+             disabled_reason = $7, disabled_at = $8, failing_since = $9, secret = $10, previous_secret = $11, \
+             previous_expires_at = $12, updated_at = $13 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(e.tenant_id.as_str())
+        .bind(e.id.as_str())
+        .bind(&e.url)
+        .bind(events)
+        .bind(e.description.as_deref())
+        .bind(e.enabled)
+        .bind(e.disabled_reason.as_deref())
+        .bind(e.disabled_at.as_ref().map(ts))
+        .bind(e.failing_since.as_ref().map(ts))
+        .bind(record.secret.as_slice())
+        .bind(record.previous_secret.as_deref())
+        .bind(record.previous_expires_at.as_ref().map(ts))
+        .bind(ts(&e.updated_at));
+        if self.execute(query).await? == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    async fn delete_endpoint(&mut self, tenant: &TenantId, id: &EndpointId) -> StoreResult<bool> {
+        if unmatchable(&[tenant.as_str(), id.as_str()]) {
+            return Ok(false);
+        }
+        // Deliveries and their attempts go with it (ON DELETE CASCADE).
+        let query = sqlx::query("DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str());
+        Ok(self.execute(query).await? == 1)
+    }
+
+    async fn insert_delivery(&mut self, delivery: &DeliveryRecord) -> StoreResult<()> {
+        self.write_delivery(delivery).await
+    }
+
+    /// `FOR UPDATE SKIP LOCKED`: concurrent claimers each lock and lease different rows, and a
+    /// row another claimer leased and committed no longer qualifies when re-checked.
+    async fn claim_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let leased = sqlx::query_as::<_, (String, String)>(
+            "WITH due AS ( \
+                 SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+                 WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
+                 AND (d.lease_until IS NULL OR d.lease_until <= $1) AND e.enabled \
+                 ORDER BY d.next_attempt_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
+             UPDATE webhook_deliveries w SET lease_until = $2, lease_token = gen_random_uuid()::text \
+             FROM due WHERE w.id = due.id RETURNING w.id, w.lease_token",
+        )
+        .bind(ts(&now))
+        .bind(ts(&lease_until))
+        .bind(i64::from(limit))
+        .fetch_all(self.conn())
+        .await;
+        let leased = leased.map_err(|e| self.failed(e))?;
+        if leased.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = leased.iter().map(|(id, _)| id.as_str()).collect();
+        let rows = sqlx::query_as::<_, DeliveryRow>(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries WHERE id = ANY($1) ORDER BY next_attempt_at, id"
+        ))
+        .bind(&ids)
+        .fetch_all(self.conn())
+        .await;
+        let deliveries = rows.map_err(|e| self.failed(e))?;
+        let endpoint_rows = sqlx::query_as::<_, EndpointRow>(concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM webhook_endpoints WHERE id IN (SELECT endpoint_id FROM webhook_deliveries WHERE id = ANY($1))"
+        ))
+        .bind(&ids)
+        .fetch_all(self.conn())
+        .await;
+        let endpoints: HashMap<EndpointId, EndpointRecord> = endpoint_rows
+            .map_err(|e| self.failed(e))?
+            .into_iter()
+            .map(|row| {
+                let record = endpoint_record(row);
+                (record.endpoint.id.clone(), record)
+            })
+            .collect();
+        let tokens: HashMap<&str, &str> = leased.iter().map(|(id, token)| (id.as_str(), token.as_str())).collect();
+        let mut claimed = Vec::with_capacity(deliveries.len());
+        for row in deliveries {
+            let delivery = delivery_record(row)?;
+            let endpoint = endpoints.get(&delivery.endpoint_id).cloned().ok_or(StoreError::NotFound)?;
+            let lease_token = tokens.get(delivery.id.as_str()).copied().unwrap_or_default().to_owned();
+            claimed.push(ClaimedDelivery { delivery, endpoint, lease_token });
+        }
+        Ok(claimed)
+    }
+
+    async fn record_attempt(&mut self, outcome: &AttemptOutcome) -> StoreResult<bool> {
+        let attempt = &outcome.attempt;
+        check_opt_text("response_excerpt", attempt.response_excerpt.as_deref())?;
+        check_opt_text("error", attempt.error.as_deref())?;
+        let query = sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, at, status_code, latency_ms, response_excerpt, error) \
+             SELECT id, $3, $4, $5, $6, $7 FROM webhook_deliveries WHERE id = $1 AND tenant_id = $2",
+        )
+        .bind(attempt.delivery_id.as_str())
+        .bind(outcome.tenant_id.as_str())
+        .bind(ts(&attempt.at))
+        .bind(attempt.status_code.map(i32::from))
+        .bind(count(attempt.latency_ms))
+        .bind(attempt.response_excerpt.as_deref())
+        .bind(attempt.error.as_deref());
+        if self.execute(query).await? == 0 {
+            // Deleted with its endpoint meanwhile.
+            return Ok(false);
+        }
+        let (state, next_at, advance) = match outcome.next {
+            NextStep::Succeeded => (DeliveryState::Succeeded, None, 0),
+            NextStep::RetryAt(at) => (DeliveryState::Pending, Some(ts(&at)), 1),
+            NextStep::Failed => (DeliveryState::Failed, None, 1),
+        };
+        // The attempt counts whoever holds the delivery now; the state moves only for the holder.
+        let query =
+            sqlx::query("UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $2 WHERE id = $1")
+                .bind(attempt.delivery_id.as_str())
+                .bind(ts(&attempt.at));
+        self.execute(query).await?;
+        let query = sqlx::query(
+            "UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, step = step + $5, updated_at = $6, \
+             lease_until = NULL, lease_token = NULL WHERE id = $1 AND lease_token = $2",
+        )
+        .bind(attempt.delivery_id.as_str())
+        .bind(&outcome.lease_token)
+        .bind(state.as_str())
+        .bind(next_at)
+        .bind(advance)
+        .bind(paystate_store::now());
+        Ok(self.execute(query).await? == 1)
+    }
+
+    async fn retry_delivery(&mut self, tenant: &TenantId, id: &DeliveryId, now: Timestamp) -> StoreResult<bool> {
+        if unmatchable(&[tenant.as_str(), id.as_str()]) {
+            return Ok(false);
+        }
+        let query = sqlx::query(
+            "UPDATE webhook_deliveries SET state = 'pending', step = 0, next_attempt_at = $3, lease_until = NULL, \
+             lease_token = NULL, updated_at = $3 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(ts(&now));
+        Ok(self.execute(query).await? == 1)
+    }
+
+    async fn retry_failed_deliveries(
+        &mut self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        if unmatchable(&[tenant.as_str(), endpoint.as_str()]) {
+            return Ok(0);
+        }
+        let query = sqlx::query(
+            "UPDATE webhook_deliveries SET state = 'pending', step = 0, next_attempt_at = $4, lease_until = NULL, \
+             lease_token = NULL, updated_at = $4 \
+             WHERE tenant_id = $1 AND endpoint_id = $2 AND state = 'failed' AND created_at >= $3",
+        )
+        .bind(tenant.as_str())
+        .bind(endpoint.as_str())
+        .bind(ts(&since))
+        .bind(ts(&now));
         self.execute(query).await
     }
 }

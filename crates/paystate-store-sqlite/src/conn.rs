@@ -2,16 +2,18 @@
 
 use async_trait::async_trait;
 use paystate_domain::{
-    Actor, EventDraft, EventId, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod, Source,
-    StoredEvent, Tenant, TenantId, Timestamp,
+    Actor, DeliveryId, EndpointId, EventDraft, EventId, EventSelection, KeyId, MethodId, Order, OrderId, Payment,
+    PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp, WebhookEndpoint,
 };
 use paystate_store::{
-    ApiKeyRecord, ClaimOutcome, EventFilter, IdempotencyClaim, OrderFilter, PageRequest, PaymentFilter, Reader, Scope,
-    StoreError, StoreResult, StoredResponse, Tx,
+    ApiKeyRecord, AttemptOutcome, AttemptRecord, ClaimOutcome, ClaimedDelivery, DeliveryFilter, DeliveryRecord,
+    DeliveryState, EndpointRecord, EventFilter, IdempotencyClaim, NextStep, OrderFilter, OutboxStats, PageRequest,
+    PaymentFilter, Reader, Scope, StoreError, StoreResult, StoredResponse, Tx,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 
 pub(crate) struct SqliteConn {
     conn: Connection,
@@ -80,14 +82,19 @@ impl SqliteConn {
         self.queued.clear();
     }
 
-    /// Numbers and writes the events the job queued, in the job's transaction.
+    /// Numbers and writes the events the job queued, in the job's transaction, each with one
+    /// webhook delivery per enabled endpoint of its tenant that subscribes to its type (the
+    /// transactional outbox: the deliveries commit exactly when the event does).
     pub(crate) fn flush_events(&mut self) -> StoreResult<()> {
-        for (actor, draft) in std::mem::take(&mut self.queued) {
+        let queued = std::mem::take(&mut self.queued);
+        let mut subscribers: HashMap<TenantId, Vec<WebhookEndpoint>> = HashMap::new();
+        for (actor, draft) in queued {
             let seq: i64 = self
                 .conn
                 .prepare_cached("UPDATE tenants SET event_seq = event_seq + 1 WHERE id = ?1 RETURNING event_seq")
                 .and_then(|mut s| s.query_row([actor.tenant_id.as_str()], |row| row.get(0)))
                 .map_err(map_error)?;
+            let (event_id, created_at, data) = (EventId::generate(), paystate_store::now(), draft.data());
             self.conn
                 .prepare_cached(
                     "INSERT INTO events (id, tenant_id, seq, type, payment_id, order_id, source, actor, request_id, \
@@ -95,24 +102,90 @@ impl SqliteConn {
                 )
                 .and_then(|mut s| {
                     s.execute(params![
-                        EventId::generate().as_str(),
+                        event_id.as_str(),
                         actor.tenant_id.as_str(),
                         seq,
                         draft.kind.as_str(),
                         draft.payment_id().map(|id| id.as_str()),
-                        draft.order_id().as_str(),
+                        draft.order_id().map(|id| id.as_str()),
                         actor.source.as_str(),
                         actor.name(),
                         actor.request_id,
                         actor.request_body,
-                        draft.data().to_string(),
+                        data.to_string(),
                         draft.detail.to_string(),
-                        ts(&paystate_store::now()),
+                        ts(&created_at),
                     ])
                 })
                 .map_err(map_error)?;
+            if !subscribers.contains_key(&actor.tenant_id) {
+                let enabled = self.enabled_endpoints(&actor.tenant_id)?;
+                subscribers.insert(actor.tenant_id.clone(), enabled);
+            }
+            let kind = draft.kind.as_str();
+            let mut payload = None;
+            for endpoint in subscribers[&actor.tenant_id].iter().filter(|e| e.wants(kind)) {
+                let body =
+                    payload.get_or_insert_with(|| paystate_store::event_payload(kind, seq, &created_at, &data)).clone();
+                let delivery = paystate_store::new_delivery(endpoint, &event_id, kind, body, created_at);
+                self.write_delivery(&delivery)?;
+            }
         }
         Ok(())
+    }
+
+    fn enabled_endpoints(&self, tenant: &TenantId) -> StoreResult<Vec<WebhookEndpoint>> {
+        let rows = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = ?1 AND enabled = 1 ORDER BY id"
+            ))
+            .and_then(|mut s| s.query_map([tenant.as_str()], endpoint_from_row)?.collect::<Result<Vec<_>, _>>())
+            .map_err(map_error)?;
+        rows.into_iter().map(|row| endpoint_record(row).map(|r| r.endpoint)).collect()
+    }
+
+    fn write_delivery(&self, delivery: &DeliveryRecord) -> StoreResult<()> {
+        self.run(
+            &format!(
+                "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            ),
+            params![
+                delivery.id.as_str(),
+                delivery.tenant_id.as_str(),
+                delivery.endpoint_id.as_str(),
+                delivery.event_id.as_str(),
+                delivery.event_type,
+                delivery.payload,
+                delivery.state.as_str(),
+                delivery.attempts,
+                delivery.step,
+                delivery.next_attempt_at.as_ref().map(ts),
+                delivery.last_attempt_at.as_ref().map(ts),
+                ts(&delivery.created_at),
+                ts(&delivery.updated_at),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn delivery_by_id(&self, id: &str) -> StoreResult<Option<DeliveryRecord>> {
+        let row = self
+            .conn
+            .prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], delivery_from_row).optional())
+            .map_err(map_error)?;
+        row.map(delivery_record).transpose()
+    }
+
+    fn endpoint_by_id(&self, id: &str) -> StoreResult<Option<EndpointRecord>> {
+        let row = self
+            .conn
+            .prepare_cached(&format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], endpoint_from_row).optional())
+            .map_err(map_error)?;
+        row.map(endpoint_record).transpose()
     }
 
     fn one_doc<T: DeserializeOwned>(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Option<T>> {
@@ -175,8 +248,20 @@ fn key_record(row: KeyRow) -> StoreResult<ApiKeyRecord> {
 
 const KEY_COLUMNS: &str = "id, tenant_id, secret_hash, scope, dialect, label, created_at, expires_at, revoked_at";
 
-type EventRow =
-    (String, i64, String, Option<String>, String, String, String, String, Option<String>, String, String, String);
+type EventRow = (
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+);
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
     Ok((
@@ -203,7 +288,7 @@ fn event_record(row: EventRow) -> StoreResult<StoredEvent> {
         kind: paystate_domain::EventType::parse(&kind)
             .ok_or_else(|| StoreError::Backend(format!("bad event type {kind}")))?,
         payment_id: payment_id.map(PaymentId::from_trusted),
-        order_id: OrderId::from_trusted(order_id),
+        order_id: order_id.map(OrderId::from_trusted),
         source: Source::parse(&source).ok_or_else(|| StoreError::Backend(format!("bad source {source}")))?,
         actor,
         request_id,
@@ -212,6 +297,140 @@ fn event_record(row: EventRow) -> StoreResult<StoredEvent> {
         detail: from_doc(&detail)?,
         created_at: parse_ts(&created_at)?,
     })
+}
+
+const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, events, description, enabled, disabled_reason, disabled_at, \
+     failing_since, secret, previous_secret, previous_expires_at, created_at, updated_at";
+
+struct EndpointRow {
+    id: String,
+    tenant_id: String,
+    url: String,
+    events: String,
+    description: Option<String>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    disabled_at: Option<String>,
+    failing_since: Option<String>,
+    secret: Vec<u8>,
+    previous_secret: Option<Vec<u8>>,
+    previous_expires_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<EndpointRow> {
+    Ok(EndpointRow {
+        id: row.get(0)?,
+        tenant_id: row.get(1)?,
+        url: row.get(2)?,
+        events: row.get(3)?,
+        description: row.get(4)?,
+        enabled: row.get(5)?,
+        disabled_reason: row.get(6)?,
+        disabled_at: row.get(7)?,
+        failing_since: row.get(8)?,
+        secret: row.get(9)?,
+        previous_secret: row.get(10)?,
+        previous_expires_at: row.get(11)?,
+        created_at: row.get(12)?,
+        updated_at: row.get(13)?,
+    })
+}
+
+fn endpoint_record(row: EndpointRow) -> StoreResult<EndpointRecord> {
+    Ok(EndpointRecord {
+        endpoint: WebhookEndpoint {
+            id: EndpointId::from_trusted(row.id),
+            tenant_id: TenantId::from_trusted(row.tenant_id),
+            url: row.url,
+            events: EventSelection::from_trusted(from_doc(&row.events)?),
+            description: row.description,
+            enabled: row.enabled,
+            disabled_reason: row.disabled_reason,
+            disabled_at: opt_ts(row.disabled_at)?,
+            failing_since: opt_ts(row.failing_since)?,
+            created_at: parse_ts(&row.created_at)?,
+            updated_at: parse_ts(&row.updated_at)?,
+        },
+        secret: row.secret,
+        previous_secret: row.previous_secret,
+        previous_expires_at: opt_ts(row.previous_expires_at)?,
+    })
+}
+
+const DELIVERY_COLUMNS: &str = "id, tenant_id, endpoint_id, event_id, event_type, payload, state, attempts, step, \
+     next_attempt_at, last_attempt_at, created_at, updated_at";
+
+struct DeliveryRow {
+    id: String,
+    tenant_id: String,
+    endpoint_id: String,
+    event_id: String,
+    event_type: String,
+    payload: String,
+    state: String,
+    attempts: u32,
+    step: u32,
+    next_attempt_at: Option<String>,
+    last_attempt_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok(DeliveryRow {
+        id: row.get(0)?,
+        tenant_id: row.get(1)?,
+        endpoint_id: row.get(2)?,
+        event_id: row.get(3)?,
+        event_type: row.get(4)?,
+        payload: row.get(5)?,
+        state: row.get(6)?,
+        attempts: row.get(7)?,
+        step: row.get(8)?,
+        next_attempt_at: row.get(9)?,
+        last_attempt_at: row.get(10)?,
+        created_at: row.get(11)?,
+        updated_at: row.get(12)?,
+    })
+}
+
+fn delivery_record(row: DeliveryRow) -> StoreResult<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        id: DeliveryId::from_trusted(row.id),
+        tenant_id: TenantId::from_trusted(row.tenant_id),
+        endpoint_id: EndpointId::from_trusted(row.endpoint_id),
+        event_id: EventId::from_trusted(row.event_id),
+        event_type: row.event_type,
+        payload: row.payload,
+        state: DeliveryState::parse(&row.state)
+            .ok_or_else(|| StoreError::Backend(format!("bad delivery state {}", row.state)))?,
+        attempts: row.attempts,
+        step: row.step,
+        next_attempt_at: opt_ts(row.next_attempt_at)?,
+        last_attempt_at: opt_ts(row.last_attempt_at)?,
+        created_at: parse_ts(&row.created_at)?,
+        updated_at: parse_ts(&row.updated_at)?,
+    })
+}
+
+type AttemptRow = (String, String, Option<u16>, u32, Option<String>, Option<String>);
+
+fn attempt_record(row: AttemptRow) -> StoreResult<AttemptRecord> {
+    let (delivery_id, at, status_code, latency_ms, response_excerpt, error) = row;
+    Ok(AttemptRecord {
+        delivery_id: DeliveryId::from_trusted(delivery_id),
+        at: parse_ts(&at)?,
+        status_code,
+        latency_ms,
+        response_excerpt,
+        error,
+    })
+}
+
+fn ids_json(ids: &[DeliveryId]) -> String {
+    serde_json::Value::from(ids.iter().map(|id| id.as_str()).collect::<Vec<_>>()).to_string()
 }
 
 #[async_trait]
@@ -325,6 +544,90 @@ impl Reader for SqliteConn {
             })
             .map_err(map_error)?;
         rows.into_iter().map(event_record).collect()
+    }
+    async fn endpoint(&mut self, tenant: &TenantId, id: &EndpointId) -> StoreResult<Option<EndpointRecord>> {
+        Ok(self.endpoint_by_id(id.as_str())?.filter(|r| r.endpoint.tenant_id == *tenant))
+    }
+
+    async fn endpoints(&mut self, tenant: &TenantId, page: &PageRequest) -> StoreResult<Vec<EndpointRecord>> {
+        let rows = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = ?1 AND (?2 IS NULL OR id > ?2) \
+                 ORDER BY id LIMIT ?3"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![tenant.as_str(), page.after, page.limit], endpoint_from_row)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(map_error)?;
+        rows.into_iter().map(endpoint_record).collect()
+    }
+
+    async fn delivery(&mut self, tenant: &TenantId, id: &DeliveryId) -> StoreResult<Option<DeliveryRecord>> {
+        Ok(self.delivery_by_id(id.as_str())?.filter(|d| d.tenant_id == *tenant))
+    }
+
+    async fn deliveries(
+        &mut self,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let rows = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = ?1 \
+                 AND (?2 IS NULL OR endpoint_id = ?2) AND (?3 IS NULL OR event_id = ?3) AND (?4 IS NULL OR state = ?4) \
+                 AND (?5 IS NULL OR id > ?5) ORDER BY id LIMIT ?6"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    params![
+                        tenant.as_str(),
+                        filter.endpoint_id.as_ref().map(|id| id.as_str()),
+                        filter.event_id.as_ref().map(|id| id.as_str()),
+                        filter.state.map(|s| s.as_str()),
+                        page.after,
+                        page.limit
+                    ],
+                    delivery_from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(map_error)?;
+        rows.into_iter().map(delivery_record).collect()
+    }
+
+    async fn delivery_attempts(&mut self, tenant: &TenantId, ids: &[DeliveryId]) -> StoreResult<Vec<AttemptRecord>> {
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT a.delivery_id, a.at, a.status_code, a.latency_ms, a.response_excerpt, a.error \
+                 FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
+                 WHERE d.tenant_id = ?1 AND a.delivery_id IN (SELECT value FROM json_each(?2)) \
+                 ORDER BY a.delivery_id, a.id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![tenant.as_str(), ids_json(ids)], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
+                })?
+                .collect::<Result<Vec<AttemptRow>, _>>()
+            })
+            .map_err(map_error)?;
+        rows.into_iter().map(attempt_record).collect()
+    }
+
+    async fn outbox_stats(&mut self) -> StoreResult<OutboxStats> {
+        let (pending, oldest): (i64, Option<String>) = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*), MIN(d.created_at) FROM webhook_deliveries d \
+                 JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.state = 'pending' AND e.enabled = 1",
+            )
+            .and_then(|mut s| s.query_row([], |row| Ok((row.get(0)?, row.get(1)?))))
+            .map_err(map_error)?;
+        Ok(OutboxStats { pending: pending.max(0) as u64, oldest_pending_at: opt_ts(oldest)? })
     }
 }
 
@@ -520,5 +823,160 @@ impl Tx for SqliteConn {
 
     async fn purge_idempotency(&mut self, before: Timestamp) -> StoreResult<u64> {
         self.run("DELETE FROM idempotency_keys WHERE created_at < ?1", [ts(&before)]).map(|n| n as u64)
+    }
+
+    async fn insert_endpoint(&mut self, record: &EndpointRecord) -> StoreResult<()> {
+        let e = &record.endpoint;
+        self.run(
+            &format!(
+                "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            ),
+            params![
+                e.id.as_str(),
+                e.tenant_id.as_str(),
+                e.url,
+                to_doc(&e.events)?,
+                e.description,
+                e.enabled,
+                e.disabled_reason,
+                e.disabled_at.as_ref().map(ts),
+                e.failing_since.as_ref().map(ts),
+                record.secret,
+                record.previous_secret,
+                record.previous_expires_at.as_ref().map(ts),
+                ts(&e.created_at),
+                ts(&e.updated_at),
+            ],
+        )
+        .map(drop)
+    }
+
+    async fn update_endpoint(&mut self, record: &EndpointRecord) -> StoreResult<()> {
+        let e = &record.endpoint;
+        let changed = self.run(
+            "UPDATE webhook_endpoints SET url = ?3, events = ?4, description = ?5, enabled = ?6, disabled_reason = ?7, \
+             disabled_at = ?8, failing_since = ?9, secret = ?10, previous_secret = ?11, previous_expires_at = ?12, \
+             updated_at = ?13 WHERE tenant_id = ?1 AND id = ?2",
+            params![
+                e.tenant_id.as_str(),
+                e.id.as_str(),
+                e.url,
+                to_doc(&e.events)?,
+                e.description,
+                e.enabled,
+                e.disabled_reason,
+                e.disabled_at.as_ref().map(ts),
+                e.failing_since.as_ref().map(ts),
+                record.secret,
+                record.previous_secret,
+                record.previous_expires_at.as_ref().map(ts),
+                ts(&e.updated_at),
+            ],
+        )?;
+        if changed == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    async fn delete_endpoint(&mut self, tenant: &TenantId, id: &EndpointId) -> StoreResult<bool> {
+        // Deliveries and their attempts go with it (ON DELETE CASCADE).
+        let changed =
+            self.run("DELETE FROM webhook_endpoints WHERE tenant_id = ?1 AND id = ?2", [tenant.as_str(), id.as_str()])?;
+        Ok(changed == 1)
+    }
+
+    async fn insert_delivery(&mut self, delivery: &DeliveryRecord) -> StoreResult<()> {
+        self.write_delivery(delivery)
+    }
+
+    /// The single writer runs this job alone, so selecting and leasing are one atomic step.
+    async fn claim_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let ids: Vec<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+                 WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
+                 AND e.enabled = 1 ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+            )
+            .and_then(|mut s| s.query_map(params![ts(&now), limit], |row| row.get(0))?.collect())
+            .map_err(map_error)?;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let token = paystate_store::new_lease_token();
+            self.run(
+                "UPDATE webhook_deliveries SET lease_until = ?2, lease_token = ?3 WHERE id = ?1",
+                params![id, ts(&lease_until), token],
+            )?;
+            let delivery = self.delivery_by_id(&id)?.ok_or(StoreError::NotFound)?;
+            let endpoint = self.endpoint_by_id(delivery.endpoint_id.as_str())?.ok_or(StoreError::NotFound)?;
+            claimed.push(ClaimedDelivery { delivery, endpoint, lease_token: token });
+        }
+        Ok(claimed)
+    }
+
+    async fn record_attempt(&mut self, outcome: &AttemptOutcome) -> StoreResult<bool> {
+        let (tenant, attempt) = (outcome.tenant_id.as_str(), &outcome.attempt);
+        let delivery = attempt.delivery_id.as_str();
+        let logged = self.run(
+            "INSERT INTO webhook_attempts (delivery_id, at, status_code, latency_ms, response_excerpt, error) \
+             SELECT id, ?3, ?4, ?5, ?6, ?7 FROM webhook_deliveries WHERE id = ?1 AND tenant_id = ?2",
+            params![
+                delivery,
+                tenant,
+                ts(&attempt.at),
+                attempt.status_code,
+                attempt.latency_ms,
+                attempt.response_excerpt,
+                attempt.error
+            ],
+        )?;
+        if logged == 0 {
+            // Deleted with its endpoint meanwhile.
+            return Ok(false);
+        }
+        self.run(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ?2 WHERE id = ?1",
+            params![delivery, ts(&attempt.at)],
+        )?;
+        let (state, next_at, advance) = match outcome.next {
+            NextStep::Succeeded => (DeliveryState::Succeeded, None, 0),
+            NextStep::RetryAt(at) => (DeliveryState::Pending, Some(ts(&at)), 1),
+            NextStep::Failed => (DeliveryState::Failed, None, 1),
+        };
+        let moved = self.run(
+            "UPDATE webhook_deliveries SET state = ?3, next_attempt_at = ?4, step = step + ?5, lease_until = NULL, \
+             lease_token = NULL, updated_at = ?6 WHERE id = ?1 AND lease_token = ?2",
+            params![delivery, outcome.lease_token, state.as_str(), next_at, advance, ts(&paystate_store::now())],
+        )?;
+        Ok(moved == 1)
+    }
+
+    async fn retry_delivery(&mut self, tenant: &TenantId, id: &DeliveryId, now: Timestamp) -> StoreResult<bool> {
+        let changed = self.run(
+            "UPDATE webhook_deliveries SET state = 'pending', step = 0, next_attempt_at = ?3, lease_until = NULL, \
+             lease_token = NULL, updated_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant.as_str(), id.as_str(), ts(&now)],
+        )?;
+        Ok(changed == 1)
+    }
+
+    async fn retry_failed_deliveries(
+        &mut self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let changed = self.run(
+            "UPDATE webhook_deliveries SET state = 'pending', step = 0, next_attempt_at = ?4, lease_until = NULL, \
+             lease_token = NULL, updated_at = ?4 \
+             WHERE tenant_id = ?1 AND endpoint_id = ?2 AND state = 'failed' AND created_at >= ?3",
+            params![tenant.as_str(), endpoint.as_str(), ts(&since), ts(&now)],
+        )?;
+        Ok(changed as u64)
     }
 }

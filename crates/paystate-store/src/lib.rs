@@ -7,18 +7,20 @@
 
 mod error;
 mod records;
+mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
 pub use records::*;
+pub use webhooks::*;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use paystate_domain::{
-    Actor, EventDraft, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod, StoredEvent, Tenant,
-    TenantId, Timestamp,
+    Actor, DeliveryId, EndpointId, EventDraft, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod,
+    StoredEvent, Tenant, TenantId, Timestamp,
 };
 use std::any::Any;
 
@@ -43,6 +45,21 @@ pub trait Reader: Send {
     async fn method(&mut self, tenant: &TenantId, id: &MethodId) -> StoreResult<Option<PaymentMethod>>;
     async fn methods(&mut self, tenant: &TenantId) -> StoreResult<Vec<PaymentMethod>>;
     async fn events(&mut self, tenant: &TenantId, filter: &EventFilter) -> StoreResult<Vec<StoredEvent>>;
+    /// Inside a write job, the endpoint stays locked against concurrent writers until commit.
+    async fn endpoint(&mut self, tenant: &TenantId, id: &EndpointId) -> StoreResult<Option<EndpointRecord>>;
+    async fn endpoints(&mut self, tenant: &TenantId, page: &PageRequest) -> StoreResult<Vec<EndpointRecord>>;
+    async fn delivery(&mut self, tenant: &TenantId, id: &DeliveryId) -> StoreResult<Option<DeliveryRecord>>;
+    /// Deliveries in creation order (by id), after the page's cursor.
+    async fn deliveries(
+        &mut self,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// The attempts of these deliveries, by delivery and then in the order they were made.
+    async fn delivery_attempts(&mut self, tenant: &TenantId, ids: &[DeliveryId]) -> StoreResult<Vec<AttemptRecord>>;
+    /// Pending deliveries of enabled endpoints, across every tenant (the dispatcher's gauges).
+    async fn outbox_stats(&mut self) -> StoreResult<OutboxStats>;
 }
 
 /// Writes inside one transaction. Nothing is visible to others before the job returns `Ok` and
@@ -66,6 +83,8 @@ pub trait Tx: Reader {
     async fn update_method(&mut self, method: &PaymentMethod) -> StoreResult<()>;
     /// Queues an event; the backend numbers and writes every queued event when the job commits,
     /// so numbering follows commit order and no row lock is taken before the job's own reads.
+    /// With each event it writes one webhook delivery per enabled endpoint of the tenant that
+    /// subscribes to the event's type (the transactional outbox).
     fn record(&mut self, actor: &Actor, event: EventDraft);
     /// Claims an idempotency key for a request, or says why it cannot be claimed.
     async fn claim_idempotency(&mut self, claim: &IdempotencyClaim) -> StoreResult<ClaimOutcome>;
@@ -79,6 +98,40 @@ pub trait Tx: Reader {
     async fn release_idempotency(&mut self, tenant: &TenantId, key: &str) -> StoreResult<()>;
     /// Deletes idempotency records created before `before`; returns how many went.
     async fn purge_idempotency(&mut self, before: Timestamp) -> StoreResult<u64>;
+
+    async fn insert_endpoint(&mut self, endpoint: &EndpointRecord) -> StoreResult<()>;
+    /// Writes every field of the endpoint, its secrets included ([`StoreError::NotFound`] when missing).
+    async fn update_endpoint(&mut self, endpoint: &EndpointRecord) -> StoreResult<()>;
+    /// Deletes the endpoint with its deliveries and their attempts; false when there is none.
+    async fn delete_endpoint(&mut self, tenant: &TenantId, id: &EndpointId) -> StoreResult<bool>;
+    /// Adds a delivery outside the event flush (a test message).
+    async fn insert_delivery(&mut self, delivery: &DeliveryRecord) -> StoreResult<()>;
+    /// Leases up to `limit` pending deliveries due at `now` whose endpoint is enabled, oldest due
+    /// first, until `lease_until`. Concurrent claimers never get the same delivery while its
+    /// lease runs; a delivery whose lease ran out (its dispatcher died) is claimable again.
+    async fn claim_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Logs an attempt and, when the lease token still holds the delivery, moves it on (done,
+    /// rescheduled or failed) and releases the lease. False when the claim was lost (the lease
+    /// ran out and another dispatcher took it, or the delivery was retried by hand): the attempt
+    /// is logged all the same, but the delivery is left to its new holder.
+    async fn record_attempt(&mut self, outcome: &AttemptOutcome) -> StoreResult<bool>;
+    /// Starts a new round for one delivery, in whatever state: pending, due at `now`, schedule
+    /// from the start. False when the tenant has no such delivery.
+    async fn retry_delivery(&mut self, tenant: &TenantId, id: &DeliveryId, now: Timestamp) -> StoreResult<bool>;
+    /// Starts a new round for every failed delivery of the endpoint created at or after `since`;
+    /// answers how many.
+    async fn retry_failed_deliveries(
+        &mut self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
 }
 
 /// The current time, truncated to microseconds so that every backend stores it exactly.

@@ -15,6 +15,7 @@ pub struct Settings {
     pub log_format: Option<String>,
     pub db_max_connections: Option<u32>,
     pub db_statement_timeout_ms: Option<u64>,
+    pub webhooks_allow_private_networks: Option<bool>,
 }
 
 /// Where the data lives, and how to talk to it.
@@ -84,3 +85,36 @@ pub async fn migrate(database: &Database) -> Result<i64> {
             .context("cannot migrate the SQLite database")?)
     }
 }
+
+/// The key that seals webhook secrets: `PAYSTATE_SEALING_KEY`, or a key file created on first
+/// use next to the SQLite database (`paystate.sealing-key`), or in the working directory for
+/// PostgreSQL, where several instances must instead share `PAYSTATE_SEALING_KEY`.
+pub fn sealing_key(database_url: &str) -> Result<paystate_webhooks::SealingKey> {
+    use paystate_webhooks::sealing::KeyOrigin;
+    let file = if is_postgres(database_url) {
+        std::path::PathBuf::from(KEY_FILE)
+    } else {
+        let options = paystate_store_sqlite::SqliteOptions::from_url(database_url)?;
+        match options.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(KEY_FILE),
+            _ => std::path::PathBuf::from(KEY_FILE),
+        }
+    };
+    let (key, origin) = paystate_webhooks::SealingKey::load(&file).context("cannot load the sealing key")?;
+    match origin {
+        KeyOrigin::Environment => tracing::debug!("the sealing key comes from PAYSTATE_SEALING_KEY"),
+        KeyOrigin::NewFile(path) => tracing::info!(
+            path = %path.display(),
+            "created a sealing key file for webhook secrets; keep it (and back it up) with the database"
+        ),
+        KeyOrigin::File(path) => tracing::debug!(path = %path.display(), "read the sealing key file"),
+    }
+    if is_postgres(database_url) && std::env::var_os(paystate_webhooks::sealing::SEALING_KEY_VARIABLE).is_none() {
+        tracing::warn!(
+            "the sealing key is a local file; instances sharing this PostgreSQL database must all set the same PAYSTATE_SEALING_KEY"
+        );
+    }
+    Ok(key)
+}
+
+const KEY_FILE: &str = "paystate.sealing-key";

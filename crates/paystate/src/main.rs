@@ -1,4 +1,5 @@
-//! The `paystate` binary: serves the API and manages tenants, keys and the schema.
+//! The `paystate` binary: serves the API, sends webhooks, and manages tenants, keys, webhook
+//! endpoints and the schema.
 //!
 //! Thin by design: it parses flags, environment and an optional TOML file, opens the store the
 //! database URL names (a SQLite file by default, PostgreSQL for `postgres://` URLs), and hands
@@ -9,9 +10,10 @@ mod config;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use config::Settings;
-use paystate_domain::{KeyId, Source, TenantId};
+use paystate_domain::{EndpointId, KeyId, Source, TenantId};
 use paystate_ledger::Ledger;
 use paystate_store::{Scope, Store};
+use paystate_webhooks::{Dispatcher, DispatcherConfig, NewEndpoint, WebhookError, WebhookMetrics, Webhooks};
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -32,6 +34,9 @@ struct Cli {
     /// Log format: text or json.
     #[arg(long, global = true, env = "PAYSTATE_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Allow webhook endpoints on loopback, private, link-local and CGNAT addresses.
+    #[arg(long, global = true, env = "PAYSTATE_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", value_name = "BOOL")]
+    webhooks_allow_private_networks: Option<bool>,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +53,11 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage webhook endpoints.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// Send webhooks until SIGINT or SIGTERM, without serving HTTP (any number may run).
+    Worker,
 }
 
 #[derive(Args)]
@@ -58,6 +68,56 @@ struct ServeArgs {
     /// Also serve the Omnicasa route under this prefix (e.g. /api/v3).
     #[arg(long, env = "PAYSTATE_OMNICASA_PREFIX")]
     omnicasa_prefix: Option<String>,
+    /// Do not send webhooks from this process (leave them to `paystate worker`).
+    #[arg(long, env = "PAYSTATE_NO_WEBHOOK_DISPATCHER")]
+    no_webhook_dispatcher: bool,
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Create an endpoint and print its signing secret (shown once).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        url: String,
+        /// Comma-separated event types, or * for all.
+        #[arg(long, default_value = "*", value_delimiter = ',')]
+        events: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's endpoints (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an endpoint with its deliveries.
+    Delete {
+        #[arg(long)]
+        tenant: String,
+        endpoint_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new signing secret; the old one keeps signing for the grace period.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        endpoint_id: String,
+        /// Hours the old secret keeps signing (0 to 168).
+        #[arg(long, default_value_t = 24)]
+        grace_hours: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -109,6 +169,7 @@ enum KeyCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    paystate_webhooks::install_default_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -135,13 +196,17 @@ async fn run(cli: Cli) -> Result<()> {
         max_connections: cli.db_max_connections.or(settings.db_max_connections),
         statement_timeout_ms: cli.db_statement_timeout_ms.or(settings.db_statement_timeout_ms),
     };
+    let allow_private =
+        cli.webhooks_allow_private_networks.or(settings.webhooks_allow_private_networks).unwrap_or(false);
     init_logging(&log_format)?;
     match cli.command {
         Command::Serve(args) => {
             let listen = args.listen.or(settings.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
             let prefix = args.omnicasa_prefix.or(settings.omnicasa_prefix.clone());
-            serve(&database, &listen, prefix).await
+            serve(&database, &listen, prefix, allow_private, !args.no_webhook_dispatcher).await
         }
+        Command::Worker => worker(&database, allow_private).await,
+        Command::Webhook(command) => webhook_command(&database, allow_private, command).await,
         Command::Migrate => {
             let version = config::migrate(&database).await?;
             println!("schema is at version {version}");
@@ -223,11 +288,122 @@ async fn key_command(database: &config::Database, command: KeyCommand) -> Result
     Ok(())
 }
 
-async fn serve(database: &config::Database, listen: &str, omnicasa_prefix: Option<String>) -> Result<()> {
+async fn webhook_command(database: &config::Database, allow_private: bool, command: WebhookCommand) -> Result<()> {
+    let tenant_id = |raw: &str| TenantId::parse(raw).with_context(|| format!("{raw:?} is not a tenant id (ten_…)"));
+    let endpoint_id =
+        |raw: &str| EndpointId::parse(raw).with_context(|| format!("{raw:?} is not an endpoint id (we_…)"));
+    let store = config::open_store(database).await?;
+    let webhooks = Webhooks::new(store, config::sealing_key(&database.url)?, allow_private);
+    let explain = |error: WebhookError| match error {
+        WebhookError::Store(paystate_store::StoreError::NotFound) => anyhow::anyhow!("no such tenant or endpoint"),
+        other => anyhow::anyhow!(other),
+    };
+    match command {
+        WebhookCommand::Create { tenant, url, events, description, disabled, json } => {
+            let new = NewEndpoint { url, events, description, enabled: !disabled };
+            let issued = webhooks.create(&tenant_id(&tenant)?, new).await.map_err(explain)?;
+            let e = &issued.endpoint;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": e.id, "url": e.url, "events": e.events, "enabled": e.enabled, "secret": issued.secret.reveal()})
+                );
+            } else {
+                println!(
+                    "endpoint {}\nsecret   {}\n(the secret is shown once: store it now)",
+                    e.id,
+                    issued.secret.reveal()
+                );
+            }
+        }
+        WebhookCommand::List { tenant, json } => {
+            let tenant = tenant_id(&tenant)?;
+            let mut all = Vec::new();
+            let mut after = None;
+            loop {
+                let page = webhooks
+                    .endpoints(&tenant, paystate_store::PageRequest { after: after.clone(), limit: 100 })
+                    .await
+                    .map_err(explain)?;
+                all.extend(page.data);
+                if !page.has_more {
+                    break;
+                }
+                after = page.next_cursor;
+            }
+            if json {
+                println!("{}", serde_json::to_value(&all)?);
+            } else {
+                for e in &all {
+                    let state = if e.enabled { "enabled" } else { e.disabled_reason.as_deref().unwrap_or("disabled") };
+                    println!("{}  {:<8}  {}  {}", e.id, state, e.url, e.events.as_slice().join(","));
+                }
+            }
+        }
+        WebhookCommand::Delete { tenant, endpoint_id: raw, json } => {
+            let id = endpoint_id(&raw)?;
+            webhooks.delete(&tenant_id(&tenant)?, &id).await.map_err(explain)?;
+            if json {
+                println!("{}", serde_json::json!({"id": id, "deleted": true}));
+            } else {
+                println!("deleted {id}");
+            }
+        }
+        WebhookCommand::Rotate { tenant, endpoint_id: raw, grace_hours, json } => {
+            let grace = chrono::TimeDelta::try_hours(grace_hours).context("the grace period is out of range")?;
+            let issued = webhooks.rotate(&tenant_id(&tenant)?, &endpoint_id(&raw)?, grace).await.map_err(explain)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": issued.endpoint.id, "secret": issued.secret.reveal(), "previous_secret_expires_at": issued.previous_expires_at})
+                );
+            } else {
+                println!(
+                    "endpoint {}\nsecret   {}\n(the secret is shown once: store it now)",
+                    issued.endpoint.id,
+                    issued.secret.reveal()
+                );
+                if let Some(until) = issued.previous_expires_at {
+                    println!("the previous secret keeps signing until {until}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The production dispatcher settings, with the private-network switch.
+fn dispatcher_config(allow_private: bool) -> DispatcherConfig {
+    DispatcherConfig { allow_private_networks: allow_private, ..Default::default() }
+}
+
+async fn worker(database: &config::Database, allow_private: bool) -> Result<()> {
     let store: Arc<dyn Store> = config::open_store(database).await?;
+    let sealing = config::sealing_key(&database.url)?;
+    let dispatcher =
+        Dispatcher::new(store.clone(), sealing, dispatcher_config(allow_private), WebhookMetrics::default())?;
+    tracing::info!(database = store.backend(), "paystate worker is sending webhooks");
+    dispatcher.run(shutdown_signal()).await;
+    Ok(())
+}
+
+async fn serve(
+    database: &config::Database,
+    listen: &str,
+    omnicasa_prefix: Option<String>,
+    allow_private: bool,
+    dispatch: bool,
+) -> Result<()> {
+    let store: Arc<dyn Store> = config::open_store(database).await?;
+    let sealing_key = config::sealing_key(&database.url)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    let config = paystate_http::HttpConfig { omnicasa_prefix, ..Default::default() };
+    let webhooks = paystate_http::WebhookSettings {
+        sealing_key,
+        allow_private_networks: allow_private,
+        dispatcher: dispatch.then(|| dispatcher_config(allow_private)),
+    };
+    let config = paystate_http::HttpConfig { omnicasa_prefix, webhooks, ..Default::default() };
     let state = paystate_http::AppState::new(Ledger::new(store.clone()), config);
     tracing::info!(%address, database = store.backend(), "paystate is serving");
     paystate_http::serve(listener, state, shutdown_signal()).await.context("the server failed")?;

@@ -7,6 +7,7 @@ pub mod methods;
 pub mod orders;
 pub mod payments;
 pub mod tenant;
+pub mod webhooks;
 
 use crate::AppState;
 use axum::Router;
@@ -31,6 +32,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/tenant", get(tenant::get).patch(tenant::patch))
         .route("/v1/api-keys", post(keys::create).get(keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/v1/webhook-endpoints", post(webhooks::create).get(webhooks::list))
+        .route("/v1/webhook-endpoints/{id}", get(webhooks::get).patch(webhooks::patch).delete(webhooks::delete))
+        .route("/v1/webhook-endpoints/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/v1/webhook-endpoints/{id}/deliveries", get(webhooks::endpoint_deliveries))
+        .route("/v1/webhook-endpoints/{id}/retry-failed", post(webhooks::retry_failed))
+        .route("/v1/webhook-endpoints/{id}/test", post(webhooks::test))
+        .route("/v1/webhook-deliveries/{id}", get(webhooks::get_delivery))
+        .route("/v1/webhook-deliveries/{id}/retry", post(webhooks::retry))
+        .route("/v1/events/{id}/deliveries", get(webhooks::event_deliveries))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::idempotency))
         .route_layer(axum::middleware::from_fn_with_state(state, crate::auth::require_native_key))
 }

@@ -14,6 +14,8 @@ pub struct TestApp {
     pub tenant_id: TenantId,
     /// The tenant's first admin key.
     pub admin_key: String,
+    /// The key the server seals webhook secrets with (dispatchers of a test need it too).
+    pub sealing_key: paystate_webhooks::SealingKey,
     cleanup: Option<Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>>,
 }
 
@@ -70,9 +72,20 @@ impl TestApp {
         store: Arc<dyn Store>,
         cleanup: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
     ) -> TestApp {
+        paystate_webhooks::install_default_crypto_provider();
         let ledger = Ledger::new(store);
-        let config =
-            paystate_http::HttpConfig { omnicasa_prefix: Some("/api/v3".into()), instance_id: "test-instance".into() };
+        let sealing_key = paystate_webhooks::SealingKey::generate().unwrap();
+        // Webhook receivers of the tests listen on 127.0.0.1; tests start their own dispatchers.
+        let webhooks = paystate_http::WebhookSettings {
+            sealing_key: sealing_key.clone(),
+            allow_private_networks: true,
+            dispatcher: None,
+        };
+        let config = paystate_http::HttpConfig {
+            omnicasa_prefix: Some("/api/v3".into()),
+            instance_id: "test-instance".into(),
+            webhooks,
+        };
         let state = paystate_http::AppState::new(ledger.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
@@ -84,6 +97,7 @@ impl TestApp {
             ledger,
             tenant_id: tenant.id,
             admin_key: key.token,
+            sealing_key,
             cleanup: Some(cleanup),
         }
     }

@@ -15,3 +15,4 @@ mod isolation;
 mod native;
 mod ops;
 mod status_machine;
+mod webhooks;

@@ -46,6 +46,7 @@ impl Drop for Served {
 }
 
 async fn serve(database_url: &str) -> Served {
+    paystate_webhooks::install_default_crypto_provider();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_paystate"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -145,6 +146,7 @@ async fn hammer_two_instances(url: &str) {
     let tenant = json_of(&paystate(&["tenant", "create", "Shared", "--json"], url));
     let key = tenant["api_key"].as_str().unwrap().to_owned();
     let (a, b) = (serve(url).await, serve(url).await);
+    paystate_webhooks::install_default_crypto_provider();
     // `migrate` is safe while instances serve.
     assert!(paystate(&["migrate"], url).status.success());
     let client = reqwest::Client::new();

@@ -1,0 +1,373 @@
+//! `/v1/webhook-endpoints`, `/v1/webhook-deliveries` and `/v1/events/{id}/deliveries` (admin):
+//! manage webhook endpoints and their secrets, read the delivery log, retry and test.
+//!
+//! A secret is in the response that creates or rotates it, and nowhere else: an idempotent
+//! replay of that response shows `"secret": null` (rotate to get a new one).
+
+use super::{ListOf, Paging};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::extract::{Json, Query, present};
+use crate::idempotency::ReplayBody;
+use crate::problem::{ApiError, ApiResult, Problem};
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use paystate_domain::{DeliveryId, EndpointId, EventId, WebhookEndpoint};
+use paystate_store::{DeliveryFilter, DeliveryState, Scope};
+use paystate_webhooks::{Delivery, EndpointPatch, IssuedSecret, NewEndpoint, WebhookError};
+use serde::{Deserialize, Serialize};
+
+impl From<WebhookError> for ApiError {
+    fn from(error: WebhookError) -> Self {
+        match error {
+            WebhookError::Store(error) => error.into(),
+            WebhookError::InvalidUrl(invalid) => ApiError::invalid("url", invalid.0),
+            other => {
+                tracing::error!(error = %other, "webhook failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpoint {
+    /// http or https; private networks are refused unless the server allows them.
+    pub url: String,
+    /// Event types (`payment.status_changed`, …) or `["*"]` for all.
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+/// Changes to an endpoint; a missing field stays as it is, `"description": null` clears it.
+/// Enabling an endpoint forgets why it was disabled.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchEndpoint {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// How long the old secret keeps signing beside the new one: 0 to 604800, default 86400.
+    pub grace_period_seconds: Option<i64>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryFailed {
+    /// Failed deliveries created at or after this time are sent again.
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
+/// An endpoint with its signing secret, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EndpointWithSecret {
+    #[serde(flatten)]
+    pub endpoint: WebhookEndpoint,
+    /// `whsec_…`: verify signatures with it. Null in an idempotent replay.
+    pub secret: Option<String>,
+    /// Until when the previous secret also signs (after a rotation with a grace period).
+    pub previous_secret_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The answer's HTTP status; null when none came (connection refused, timeout, refused by
+    /// the SSRF guard).
+    pub status_code: Option<u16>,
+    pub latency_ms: u32,
+    /// The first bytes (at most 1 KiB) of the answer's body.
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    pub endpoint_id: String,
+    /// The `webhook-id` of every attempt.
+    pub event_id: String,
+    pub event_type: String,
+    /// pending, succeeded or failed.
+    pub state: String,
+    pub attempt_count: u32,
+    /// When the next attempt is due (pending deliveries): the retry schedule at work.
+    pub next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The body every attempt sends.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub attempts: Vec<AttemptView>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(delivery: Delivery) -> Self {
+        let record = delivery.record;
+        DeliveryView {
+            id: record.id.to_string(),
+            endpoint_id: record.endpoint_id.to_string(),
+            event_id: record.event_id.to_string(),
+            event_type: record.event_type,
+            state: record.state.as_str().into(),
+            attempt_count: record.attempts,
+            next_attempt_at: record.next_attempt_at,
+            last_attempt_at: record.last_attempt_at,
+            payload: serde_json::from_str(&record.payload).unwrap_or(serde_json::Value::String(record.payload)),
+            attempts: delivery
+                .attempts
+                .into_iter()
+                .map(|a| AttemptView {
+                    at: a.at,
+                    status_code: a.status_code,
+                    latency_ms: a.latency_ms,
+                    response_excerpt: a.response_excerpt,
+                    error: a.error,
+                })
+                .collect(),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    /// pending, succeeded or failed.
+    pub state: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Retried {
+    /// How many failed deliveries were queued again.
+    pub retried: u64,
+}
+
+fn endpoint_id(raw: &str) -> ApiResult<EndpointId> {
+    EndpointId::parse(raw).ok_or_else(ApiError::not_found)
+}
+
+/// The response that shows a secret, with a replay body that does not.
+fn with_secret(status: StatusCode, issued: IssuedSecret) -> ApiResult<Response> {
+    let mut view = EndpointWithSecret {
+        endpoint: issued.endpoint,
+        secret: Some(issued.secret.reveal()),
+        previous_secret_expires_at: issued.previous_expires_at,
+    };
+    let body = serde_json::to_vec(&view).map_err(|_| ApiError::internal())?;
+    view.secret = None;
+    let replay = serde_json::to_vec(&view).map_err(|_| ApiError::internal())?;
+    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+    response.extensions_mut().insert(ReplayBody(replay));
+    Ok(response)
+}
+
+fn deliveries_filter(query: &DeliveryQuery) -> ApiResult<(Option<DeliveryState>, paystate_store::PageRequest)> {
+    let state = query
+        .state
+        .as_deref()
+        .map(|s| {
+            DeliveryState::parse(s).ok_or_else(|| ApiError::invalid("state", "must be pending, succeeded or failed"))
+        })
+        .transpose()?;
+    let page = Paging { limit: query.limit, cursor: query.cursor.clone() }.page()?;
+    Ok((state, page))
+}
+
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = CreateEndpoint,
+    responses((status = 201, body = EndpointWithSecret), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Json<CreateEndpoint>,
+) -> ApiResult<Response> {
+    caller.require(Scope::Admin)?;
+    let CreateEndpoint { url, events, description, enabled } = body.value;
+    let new = NewEndpoint { url, events, description, enabled: enabled.unwrap_or(true) };
+    let issued = state.webhooks.create(&caller.tenant_id, new).await?;
+    with_secret(StatusCode::CREATED, issued)
+}
+
+#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", params(Paging),
+    responses((status = 200, body = ListOf<WebhookEndpoint>)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<axum::Json<ListOf<WebhookEndpoint>>> {
+    caller.require(Scope::Admin)?;
+    let page = state.webhooks.endpoints(&caller.tenant_id, paging.page()?).await?;
+    Ok(axum::Json(page.into()))
+}
+
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    responses((status = 200, body = WebhookEndpoint), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<WebhookEndpoint>> {
+    caller.require(Scope::Admin)?;
+    Ok(axum::Json(state.webhooks.endpoint(&caller.tenant_id, &endpoint_id(&id)?).await?))
+}
+
+#[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", request_body = PatchEndpoint,
+    responses((status = 200, body = WebhookEndpoint), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Json<PatchEndpoint>,
+) -> ApiResult<axum::Json<WebhookEndpoint>> {
+    caller.require(Scope::Admin)?;
+    let PatchEndpoint { url, events, description, enabled } = body.value;
+    let patch = EndpointPatch { url, events, description, enabled };
+    Ok(axum::Json(state.webhooks.update(&caller.tenant_id, &endpoint_id(&id)?, patch).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::Admin)?;
+    state.webhooks.delete(&caller.tenant_id, &endpoint_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks", request_body = RotateSecret,
+    responses((status = 200, body = EndpointWithSecret), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require(Scope::Admin)?;
+    // The body is optional: an empty one means the default grace period.
+    let options: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateSecret::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let grace = match options.grace_period_seconds {
+        Some(seconds) => chrono::TimeDelta::try_seconds(seconds)
+            .ok_or_else(|| ApiError::invalid("grace_period_seconds", "out of range"))?,
+        None => paystate_webhooks::service::DEFAULT_GRACE,
+    };
+    let issued = state.webhooks.rotate(&caller.tenant_id, &endpoint_id(&id)?, grace).await?;
+    with_secret(StatusCode::OK, issued)
+}
+
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks", params(DeliveryQuery),
+    responses((status = 200, body = ListOf<DeliveryView>), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn endpoint_deliveries(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(query): Query<DeliveryQuery>,
+) -> ApiResult<axum::Json<ListOf<DeliveryView>>> {
+    caller.require(Scope::Admin)?;
+    let (delivery_state, page) = deliveries_filter(&query)?;
+    let filter = DeliveryFilter { endpoint_id: Some(endpoint_id(&id)?), event_id: None, state: delivery_state };
+    let page = state.webhooks.deliveries(&caller.tenant_id, filter, page).await?;
+    Ok(axum::Json(ListOf {
+        data: page.data.into_iter().map(DeliveryView::from).collect(),
+        has_more: page.has_more,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/events/{id}/deliveries", tag = "webhooks", params(DeliveryQuery),
+    responses((status = 200, body = ListOf<DeliveryView>)), security(("bearer" = [])))]
+pub async fn event_deliveries(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(query): Query<DeliveryQuery>,
+) -> ApiResult<axum::Json<ListOf<DeliveryView>>> {
+    caller.require(Scope::Admin)?;
+    let (delivery_state, page) = deliveries_filter(&query)?;
+    let event = EventId::parse(&id).ok_or_else(ApiError::not_found)?;
+    let filter = DeliveryFilter { endpoint_id: None, event_id: Some(event), state: delivery_state };
+    let page = state.webhooks.deliveries(&caller.tenant_id, filter, page).await?;
+    Ok(axum::Json(ListOf {
+        data: page.data.into_iter().map(DeliveryView::from).collect(),
+        has_more: page.has_more,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/webhook-deliveries/{id}", tag = "webhooks",
+    responses((status = 200, body = DeliveryView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get_delivery(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<DeliveryView>> {
+    caller.require(Scope::Admin)?;
+    let id = DeliveryId::parse(&id).ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(state.webhooks.delivery(&caller.tenant_id, &id).await?.into()))
+}
+
+#[utoipa::path(post, path = "/v1/webhook-deliveries/{id}/retry", tag = "webhooks",
+    responses((status = 202, body = DeliveryView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<DeliveryView>)> {
+    caller.require(Scope::Admin)?;
+    let id = DeliveryId::parse(&id).ok_or_else(ApiError::not_found)?;
+    let delivery = state.webhooks.retry(&caller.tenant_id, &id).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(delivery.into())))
+}
+
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/retry-failed", tag = "webhooks", request_body = RetryFailed,
+    responses((status = 202, body = Retried), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Json<RetryFailed>,
+) -> ApiResult<(StatusCode, axum::Json<Retried>)> {
+    caller.require(Scope::Admin)?;
+    let retried = state.webhooks.retry_failed(&caller.tenant_id, &endpoint_id(&id)?, body.value.since).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(Retried { retried })))
+}
+
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/test", tag = "webhooks",
+    responses((status = 202, body = DeliveryView), (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn test(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<DeliveryView>)> {
+    caller.require(Scope::Admin)?;
+    let delivery = state.webhooks.send_test(&caller.tenant_id, &endpoint_id(&id)?).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(delivery.into())))
+}
