@@ -7,12 +7,14 @@
 
 mod error;
 mod records;
+mod statements;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
 pub use records::*;
+pub use statements::{Scoped, StatementLog};
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
