@@ -16,11 +16,13 @@ use paystate_domain::{
 use paystate_store::{
     ApiKeyRecord, AttemptOutcome, AttemptRecord, ClaimOutcome, ClaimedDelivery, DeliveryFilter, DeliveryRecord,
     DeliveryState, EndpointRecord, EventFilter, IdempotencyClaim, NextStep, OrderFilter, OutboxStats, PageRequest,
-    PaymentFilter, Reader, Scope, StoreError, StoreResult, StoredResponse, Tx,
+    PaymentFilter, Reader, Scope, StatementLog, StoreError, StoreResult, StoredResponse, Tx,
 };
 use serde::de::DeserializeOwned;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{FromRow, PgConnection, Postgres, Transaction};
 use std::collections::HashMap;
 
 /// Whether the transaction serves a read job (a read-only snapshot) or a write job.
@@ -39,6 +41,39 @@ pub(crate) struct PgConn {
     /// on regardless must not be reported as committed (SQLite, by contrast, keeps the
     /// transaction usable after a failed statement).
     aborted: Option<String>,
+    /// Where the job's statements are noted, when its request asked for them.
+    log: Option<StatementLog>,
+}
+
+/// Notes a statement in the job's statement log, when it keeps one.
+fn note(log: &Option<StatementLog>, sql: &str) {
+    if let Some(log) = log {
+        log.note(sql);
+    }
+}
+
+/// `sqlx::query`, noting the statement in the job's statement log.
+fn noted(log: &Option<StatementLog>, sql: &'static str) -> Query<'static, Postgres, PgArguments> {
+    note(log, sql);
+    sqlx::query(sql)
+}
+
+/// `sqlx::query_as`, noting the statement in the job's statement log.
+fn noted_as<O: for<'r> FromRow<'r, PgRow>>(
+    log: &Option<StatementLog>,
+    sql: &'static str,
+) -> QueryAs<'static, Postgres, O, PgArguments> {
+    note(log, sql);
+    sqlx::query_as(sql)
+}
+
+/// `sqlx::query_scalar`, noting the statement in the job's statement log.
+fn noted_scalar<O>(log: &Option<StatementLog>, sql: &'static str) -> QueryScalar<'static, Postgres, O, PgArguments>
+where
+    (O,): for<'r> FromRow<'r, PgRow>,
+{
+    note(log, sql);
+    sqlx::query_scalar(sql)
 }
 
 /// A statement that locks the rows it reads when run inside a write job. A read-only snapshot
@@ -265,7 +300,12 @@ fn check_cursor(page: &PageRequest) -> StoreResult<()> {
 
 impl PgConn {
     pub(crate) fn new(tx: Transaction<'static, Postgres>, mode: Mode) -> Self {
-        Self { tx, mode, queued: Vec::new(), aborted: None }
+        Self { tx, mode, queued: Vec::new(), aborted: None, log: None }
+    }
+
+    /// Notes the job's statements in `log` (or in none).
+    pub(crate) fn set_log(&mut self, log: Option<StatementLog>) {
+        self.log = log;
     }
 
     fn conn(&mut self) -> &mut PgConnection {
@@ -294,7 +334,8 @@ impl PgConn {
             let data = draft.data();
             let (data_text, detail) = (json_text("data", &data)?, json_text("detail", &draft.detail)?);
             let (event_id, created_at) = (EventId::generate(), paystate_store::now());
-            let written = sqlx::query_scalar::<_, i64>(
+            let written = noted_scalar::<i64>(
+                &self.log,
                 "WITH next AS (UPDATE tenants SET event_seq = event_seq + 1 WHERE id = $2 RETURNING event_seq) \
                  INSERT INTO events (id, tenant_id, seq, type, payment_id, order_id, source, actor, request_id, \
                  request_body, data, detail, created_at) \
@@ -338,11 +379,14 @@ impl PgConn {
     }
 
     async fn enabled_endpoints(&mut self, tenant: &TenantId) -> StoreResult<Vec<WebhookEndpoint>> {
-        let rows = sqlx::query_as::<_, EndpointRow>(concat!(
-            "SELECT ",
-            endpoint_columns!(),
-            " FROM webhook_endpoints WHERE tenant_id = $1 AND enabled ORDER BY id"
-        ))
+        let rows = noted_as::<EndpointRow>(
+            &self.log,
+            concat!(
+                "SELECT ",
+                endpoint_columns!(),
+                " FROM webhook_endpoints WHERE tenant_id = $1 AND enabled ORDER BY id"
+            ),
+        )
         .bind(tenant.as_str())
         .fetch_all(self.conn())
         .await;
@@ -352,11 +396,14 @@ impl PgConn {
     async fn write_delivery(&mut self, delivery: &DeliveryRecord) -> StoreResult<()> {
         check_text("payload", &delivery.payload)?;
         check_text("event_type", &delivery.event_type)?;
-        let query = sqlx::query(concat!(
-            "INSERT INTO webhook_deliveries (",
-            delivery_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ))
+        let query = noted(
+            &self.log,
+            concat!(
+                "INSERT INTO webhook_deliveries (",
+                delivery_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ),
+        )
         .bind(delivery.id.as_str())
         .bind(delivery.tenant_id.as_str())
         .bind(delivery.endpoint_id.as_str())
@@ -377,15 +424,18 @@ impl PgConn {
     /// answering COMMIT as if it had worked.
     pub(crate) async fn commit(mut self) -> StoreResult<()> {
         if let Some(error) = self.aborted.take() {
+            note(&self.log, "ROLLBACK");
             let _ = self.tx.rollback().await;
             return Err(StoreError::Backend(format!(
                 "the write job went on after a failed statement ({error}); PostgreSQL rolled it back"
             )));
         }
+        note(&self.log, "COMMIT");
         self.tx.commit().await.map_err(map_error)
     }
 
     pub(crate) async fn rollback(self) {
+        note(&self.log, "ROLLBACK");
         // A failure here means the connection is broken; the pool discards it.
         let _ = self.tx.rollback().await;
     }
@@ -397,7 +447,7 @@ impl PgConn {
         key: &str,
     ) -> StoreResult<Option<T>> {
         let found =
-            sqlx::query_scalar::<_, Json<T>>(sql).bind(tenant.as_str()).bind(key).fetch_optional(self.conn()).await;
+            noted_scalar::<Json<T>>(&self.log, sql).bind(tenant.as_str()).bind(key).fetch_optional(self.conn()).await;
         Ok(found.map_err(|e| self.failed(e))?.map(|Json(doc)| doc))
     }
 
@@ -416,7 +466,8 @@ impl Reader for PgConn {
         if unmatchable(&[id.as_str()]) {
             return Ok(None);
         }
-        let row = sqlx::query_as::<_, (String, String, serde_json::Value, Timestamp, Timestamp)>(
+        let row = noted_as::<(String, String, serde_json::Value, Timestamp, Timestamp)>(
+            &self.log,
             "SELECT id, name, settings, created_at, updated_at FROM tenants WHERE id = $1",
         )
         .bind(id.as_str())
@@ -436,7 +487,7 @@ impl Reader for PgConn {
         if unmatchable(&[id.as_str()]) {
             return Ok(None);
         }
-        let row = sqlx::query_as::<_, KeyRow>(concat!("SELECT ", key_columns!(), " FROM api_keys WHERE id = $1"))
+        let row = noted_as::<KeyRow>(&self.log, concat!("SELECT ", key_columns!(), " FROM api_keys WHERE id = $1"))
             .bind(id.as_str())
             .fetch_optional(self.conn())
             .await;
@@ -447,11 +498,10 @@ impl Reader for PgConn {
         if unmatchable(&[tenant.as_str()]) {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query_as::<_, KeyRow>(concat!(
-            "SELECT ",
-            key_columns!(),
-            " FROM api_keys WHERE tenant_id = $1 ORDER BY id"
-        ))
+        let rows = noted_as::<KeyRow>(
+            &self.log,
+            concat!("SELECT ", key_columns!(), " FROM api_keys WHERE tenant_id = $1 ORDER BY id"),
+        )
         .bind(tenant.as_str())
         .fetch_all(self.conn())
         .await;
@@ -479,7 +529,8 @@ impl Reader for PgConn {
         if unmatchable(&[tenant.as_str(), filter.reference.as_deref().unwrap_or_default()]) {
             return Ok(Vec::new());
         }
-        let docs = sqlx::query_scalar::<_, Json<Order>>(
+        let docs = noted_scalar::<Json<Order>>(
+            &self.log,
             "SELECT doc FROM orders WHERE tenant_id = $1 AND ($2::text IS NULL OR reference = $2) \
              AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR id > $4) ORDER BY id LIMIT $5",
         )
@@ -520,7 +571,8 @@ impl Reader for PgConn {
         if unmatchable(&[tenant.as_str(), order_id.unwrap_or_default()]) {
             return Ok(Vec::new());
         }
-        let docs = sqlx::query_scalar::<_, Json<Payment>>(
+        let docs = noted_scalar::<Json<Payment>>(
+            &self.log,
             "SELECT doc FROM payments WHERE tenant_id = $1 AND ($2::text IS NULL OR order_id = $2) \
              AND ($3::text IS NULL OR status = $3) AND ($4::boolean IS NULL OR needs_review = $4) \
              AND ($5 OR NOT deleted) AND ($6::text IS NULL OR id > $6) ORDER BY id LIMIT $7",
@@ -548,7 +600,8 @@ impl Reader for PgConn {
         if unmatchable(&[tenant.as_str()]) {
             return Ok(Vec::new());
         }
-        let docs = sqlx::query_scalar::<_, Json<PaymentMethod>>(
+        let docs = noted_scalar::<Json<PaymentMethod>>(
+            &self.log,
             "SELECT doc FROM payment_methods WHERE tenant_id = $1 ORDER BY id",
         )
         .bind(tenant.as_str())
@@ -562,7 +615,8 @@ impl Reader for PgConn {
         if unmatchable(&[tenant.as_str(), payment_id.unwrap_or_default()]) {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query_as::<_, EventRow>(
+        let rows = noted_as::<EventRow>(
+            &self.log,
             "SELECT id, seq, type, payment_id, order_id, source, actor, request_id, request_body, data, detail, created_at \
              FROM events WHERE tenant_id = $1 AND seq > $2 AND ($3::text IS NULL OR payment_id = $3) ORDER BY seq LIMIT $4",
         )
@@ -694,7 +748,8 @@ impl Tx for PgConn {
         check_text("id", tenant.id.as_str())?;
         check_text("name", &tenant.name)?;
         let settings = json_text("settings", &tenant.settings)?;
-        let query = sqlx::query(
+        let query = noted(
+            &self.log,
             "INSERT INTO tenants (id, name, settings, created_at, updated_at) VALUES ($1, $2, $3::jsonb, $4, $5)",
         )
         .bind(tenant.id.as_str())
@@ -709,11 +764,12 @@ impl Tx for PgConn {
         check_text("id", tenant.id.as_str())?;
         check_text("name", &tenant.name)?;
         let settings = json_text("settings", &tenant.settings)?;
-        let query = sqlx::query("UPDATE tenants SET name = $2, settings = $3::jsonb, updated_at = $4 WHERE id = $1")
-            .bind(tenant.id.as_str())
-            .bind(&tenant.name)
-            .bind(settings)
-            .bind(ts(&tenant.updated_at));
+        let query =
+            noted(&self.log, "UPDATE tenants SET name = $2, settings = $3::jsonb, updated_at = $4 WHERE id = $1")
+                .bind(tenant.id.as_str())
+                .bind(&tenant.name)
+                .bind(settings)
+                .bind(ts(&tenant.updated_at));
         if self.execute(query).await? == 1 { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
@@ -721,11 +777,10 @@ impl Tx for PgConn {
         check_text("id", key.id.as_str())?;
         check_text("tenant_id", key.tenant_id.as_str())?;
         check_opt_text("label", key.label.as_deref())?;
-        let query = sqlx::query(concat!(
-            "INSERT INTO api_keys (",
-            key_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
+        let query = noted(
+            &self.log,
+            concat!("INSERT INTO api_keys (", key_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+        )
         .bind(key.id.as_str())
         .bind(key.tenant_id.as_str())
         .bind(key.secret_hash.as_slice())
@@ -742,11 +797,13 @@ impl Tx for PgConn {
         if unmatchable(&[tenant.as_str(), id.as_str()]) {
             return Ok(false);
         }
-        let query =
-            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(id.as_str())
-                .bind(ts(&at));
+        let query = noted(
+            &self.log,
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(ts(&at));
         Ok(self.execute(query).await? == 1)
     }
 
@@ -755,7 +812,8 @@ impl Tx for PgConn {
         check_text("tenant_id", order.tenant_id.as_str())?;
         check_text("reference", &order.reference)?;
         let doc = json_text("order", order)?;
-        let query = sqlx::query(
+        let query = noted(
+            &self.log,
             "INSERT INTO orders (id, tenant_id, reference, state, version, doc) VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
         )
         .bind(order.id.as_str())
@@ -771,7 +829,8 @@ impl Tx for PgConn {
         check_text("id", order.id.as_str())?;
         check_text("tenant_id", order.tenant_id.as_str())?;
         let doc = json_text("order", order)?;
-        let query = sqlx::query(
+        let query = noted(
+            &self.log,
             "UPDATE orders SET state = $3, version = $4, doc = $5::jsonb WHERE tenant_id = $1 AND id = $2 AND version = $4 - 1",
         )
         .bind(order.tenant_id.as_str())
@@ -788,7 +847,8 @@ impl Tx for PgConn {
         check_text("order_id", payment.order_id.as_str())?;
         check_opt_text("external_id", payment.external_id.as_deref())?;
         let doc = json_text("payment", payment)?;
-        let query = sqlx::query(
+        let query = noted(
+            &self.log,
             "INSERT INTO payments (id, tenant_id, order_id, external_id, status, needs_review, deleted, version, doc) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
         )
@@ -809,7 +869,8 @@ impl Tx for PgConn {
         check_text("tenant_id", payment.tenant_id.as_str())?;
         check_opt_text("external_id", payment.external_id.as_deref())?;
         let doc = json_text("payment", payment)?;
-        let query = sqlx::query(
+        let query = noted(
+            &self.log,
             "UPDATE payments SET external_id = $3, status = $4, needs_review = $5, deleted = $6, version = $7, doc = $8::jsonb \
              WHERE tenant_id = $1 AND id = $2 AND version = $7 - 1",
         )
@@ -830,7 +891,7 @@ impl Tx for PgConn {
         check_text("code", &method.code)?;
         let doc = json_text("method", method)?;
         let query =
-            sqlx::query("INSERT INTO payment_methods (id, tenant_id, code, doc) VALUES ($1, $2, $3, $4::jsonb)")
+            noted(&self.log, "INSERT INTO payment_methods (id, tenant_id, code, doc) VALUES ($1, $2, $3, $4::jsonb)")
                 .bind(method.id.as_str())
                 .bind(method.tenant_id.as_str())
                 .bind(&method.code)
@@ -842,7 +903,7 @@ impl Tx for PgConn {
         check_text("id", method.id.as_str())?;
         check_text("tenant_id", method.tenant_id.as_str())?;
         let doc = json_text("method", method)?;
-        let query = sqlx::query("UPDATE payment_methods SET doc = $3::jsonb WHERE tenant_id = $1 AND id = $2")
+        let query = noted(&self.log, "UPDATE payment_methods SET doc = $3::jsonb WHERE tenant_id = $1 AND id = $2")
             .bind(method.tenant_id.as_str())
             .bind(method.id.as_str())
             .bind(doc);
@@ -863,7 +924,8 @@ impl Tx for PgConn {
         check_text("idempotency key", &claim.key)?;
         check_text("fingerprint", &claim.fingerprint)?;
         for _ in 0..3 {
-            let query = sqlx::query(
+            let query = noted(
+                &self.log,
                 "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (tenant_id, key) DO NOTHING",
             )
@@ -874,7 +936,8 @@ impl Tx for PgConn {
             if self.execute(query).await? == 1 {
                 return Ok(ClaimOutcome::Claimed);
             }
-            let existing = sqlx::query_as::<_, Existing>(
+            let existing = noted_as::<Existing>(
+                &self.log,
                 "SELECT fingerprint, status, content_type, body, created_at FROM idempotency_keys \
                  WHERE tenant_id = $1 AND key = $2 FOR UPDATE",
             )
@@ -899,7 +962,8 @@ impl Tx for PgConn {
                 _ if created_at > claim.stale_before => Ok(ClaimOutcome::InFlight),
                 _ => {
                     // A claim whose request never finished (the process died): take it over.
-                    let query = sqlx::query(
+                    let query = noted(
+                        &self.log,
                         "UPDATE idempotency_keys SET fingerprint = $3, created_at = $4, status = NULL, content_type = NULL, \
                          body = NULL WHERE tenant_id = $1 AND key = $2",
                     )
@@ -926,7 +990,8 @@ impl Tx for PgConn {
             return Ok(());
         }
         check_text("content_type", &response.content_type)?;
-        let query = sqlx::query(
+        let query = noted(
+            &self.log,
             "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5 WHERE tenant_id = $1 AND key = $2",
         )
         .bind(tenant.as_str())
@@ -941,14 +1006,15 @@ impl Tx for PgConn {
         if unmatchable(&[tenant.as_str(), key]) {
             return Ok(());
         }
-        let query = sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND status IS NULL")
-            .bind(tenant.as_str())
-            .bind(key);
+        let query =
+            noted(&self.log, "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND status IS NULL")
+                .bind(tenant.as_str())
+                .bind(key);
         self.execute(query).await.map(drop)
     }
 
     async fn purge_idempotency(&mut self, before: Timestamp) -> StoreResult<u64> {
-        let query = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(ts(&before));
+        let query = noted(&self.log, "DELETE FROM idempotency_keys WHERE created_at < $1").bind(ts(&before));
         self.execute(query).await
     }
 

@@ -17,7 +17,7 @@ pub mod testing;
 use conn::{Mode, PgConn};
 use error::{redact, redact_url, url_secrets};
 use futures::FutureExt;
-use paystate_store::{ReadJob, Store, StoreError, StoreResult, WriteJob};
+use paystate_store::{ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 use std::any::Any;
@@ -164,12 +164,14 @@ fn scrub(error: StoreError, secrets: &[String]) -> StoreError {
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn run_read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
-        let tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await
-            .map_err(|e| scrub(map_error(e), &self.secrets))?;
+        const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+        let log = StatementLog::current();
+        if let Some(log) = &log {
+            log.note(BEGIN);
+        }
+        let tx = self.pool.begin_with(BEGIN).await.map_err(|e| scrub(map_error(e), &self.secrets))?;
         let mut conn = PgConn::new(tx, Mode::Read);
+        conn.set_log(log);
         let result = AssertUnwindSafe(job(&mut conn))
             .catch_unwind()
             .await
@@ -180,8 +182,13 @@ impl Store for PostgresStore {
     }
 
     async fn run_write(&self, job: WriteJob) -> StoreResult<Box<dyn Any + Send>> {
+        let log = StatementLog::current();
+        if let Some(log) = &log {
+            log.note("BEGIN");
+        }
         let tx = self.pool.begin().await.map_err(|e| scrub(map_error(e), &self.secrets))?;
         let mut conn = PgConn::new(tx, Mode::Write);
+        conn.set_log(log);
         let ran = AssertUnwindSafe(job(&mut conn))
             .catch_unwind()
             .await

@@ -8,7 +8,7 @@ use paystate_domain::{
 use paystate_store::{
     ApiKeyRecord, AttemptOutcome, AttemptRecord, ClaimOutcome, ClaimedDelivery, DeliveryFilter, DeliveryRecord,
     DeliveryState, EndpointRecord, EventFilter, IdempotencyClaim, NextStep, OrderFilter, OutboxStats, PageRequest,
-    PaymentFilter, Reader, Scope, StoreError, StoreResult, StoredResponse, Tx,
+    PaymentFilter, Reader, Scope, StatementLog, StoreError, StoreResult, StoredResponse, Tx,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
@@ -18,6 +18,8 @@ use std::collections::HashMap;
 pub(crate) struct SqliteConn {
     conn: Connection,
     queued: Vec<(Actor, EventDraft)>,
+    /// Where the statements of the current job are noted, when its request asked for them.
+    log: Option<StatementLog>,
 }
 
 /// Maps a SQLite error to a store error; unique violations name the field they are about.
@@ -67,7 +69,18 @@ fn docs<T: DeserializeOwned>(texts: Vec<String>) -> StoreResult<Vec<T>> {
 
 impl SqliteConn {
     pub(crate) fn new(conn: Connection) -> Self {
-        Self { conn, queued: Vec::new() }
+        Self { conn, queued: Vec::new(), log: None }
+    }
+
+    /// Notes the statements of the jobs that follow in `log` (or in none).
+    pub(crate) fn set_log(&mut self, log: Option<StatementLog>) {
+        self.log = log;
+    }
+
+    fn note(&self, sql: &str) {
+        if let Some(log) = &self.log {
+            log.note(sql);
+        }
     }
 
     pub(crate) fn into_inner(self) -> Connection {
@@ -75,6 +88,7 @@ impl SqliteConn {
     }
 
     pub(crate) fn execute(&self, sql: &str) -> StoreResult<()> {
+        self.note(sql);
         self.conn.execute_batch(sql).map_err(map_error)
     }
 
@@ -86,20 +100,22 @@ impl SqliteConn {
     /// webhook delivery per enabled endpoint of its tenant that subscribes to its type (the
     /// transactional outbox: the deliveries commit exactly when the event does).
     pub(crate) fn flush_events(&mut self) -> StoreResult<()> {
+        const NEXT_SEQ: &str = "UPDATE tenants SET event_seq = event_seq + 1 WHERE id = ?1 RETURNING event_seq";
+        const INSERT_EVENT: &str = "INSERT INTO events (id, tenant_id, seq, type, payment_id, order_id, source, actor, \
+            request_id, request_body, data, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
         let queued = std::mem::take(&mut self.queued);
         let mut subscribers: HashMap<TenantId, Vec<WebhookEndpoint>> = HashMap::new();
         for (actor, draft) in queued {
+            self.note(NEXT_SEQ);
             let seq: i64 = self
                 .conn
-                .prepare_cached("UPDATE tenants SET event_seq = event_seq + 1 WHERE id = ?1 RETURNING event_seq")
+                .prepare_cached(NEXT_SEQ)
                 .and_then(|mut s| s.query_row([actor.tenant_id.as_str()], |row| row.get(0)))
                 .map_err(map_error)?;
             let (event_id, created_at, data) = (EventId::generate(), paystate_store::now(), draft.data());
+            self.note(INSERT_EVENT);
             self.conn
-                .prepare_cached(
-                    "INSERT INTO events (id, tenant_id, seq, type, payment_id, order_id, source, actor, request_id, \
-                     request_body, data, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )
+                .prepare_cached(INSERT_EVENT)
                 .and_then(|mut s| {
                     s.execute(params![
                         event_id.as_str(),
@@ -135,11 +151,13 @@ impl SqliteConn {
     }
 
     fn enabled_endpoints(&self, tenant: &TenantId) -> StoreResult<Vec<WebhookEndpoint>> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = ?1 AND enabled = 1 ORDER BY id"
+        );
+        self.note(&sql);
         let rows = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = ?1 AND enabled = 1 ORDER BY id"
-            ))
+            .prepare_cached(&sql)
             .and_then(|mut s| s.query_map([tenant.as_str()], endpoint_from_row)?.collect::<Result<Vec<_>, _>>())
             .map_err(map_error)?;
         rows.into_iter().map(|row| endpoint_record(row).map(|r| r.endpoint)).collect()
@@ -189,6 +207,7 @@ impl SqliteConn {
     }
 
     fn one_doc<T: DeserializeOwned>(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Option<T>> {
+        self.note(sql);
         let text: Option<String> = self
             .conn
             .prepare_cached(sql)
@@ -198,6 +217,7 @@ impl SqliteConn {
     }
 
     fn many_docs<T: DeserializeOwned>(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Vec<T>> {
+        self.note(sql);
         let texts = self
             .conn
             .prepare_cached(sql)
@@ -207,6 +227,7 @@ impl SqliteConn {
     }
 
     fn run(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
+        self.note(sql);
         self.conn.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(map_error)
     }
 }
@@ -436,9 +457,11 @@ fn ids_json(ids: &[DeliveryId]) -> String {
 #[async_trait]
 impl Reader for SqliteConn {
     async fn tenant(&mut self, id: &TenantId) -> StoreResult<Option<Tenant>> {
+        const SQL: &str = "SELECT id, name, settings, created_at, updated_at FROM tenants WHERE id = ?1";
+        self.note(SQL);
         let row = self
             .conn
-            .prepare_cached("SELECT id, name, settings, created_at, updated_at FROM tenants WHERE id = ?1")
+            .prepare_cached(SQL)
             .and_then(|mut s| s.query_row([id.as_str()], tenant_from_row).optional())
             .map_err(map_error)?;
         row.map(|(id, name, settings, created_at, updated_at)| {
@@ -454,18 +477,22 @@ impl Reader for SqliteConn {
     }
 
     async fn api_key(&mut self, id: &KeyId) -> StoreResult<Option<ApiKeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1");
+        self.note(&sql);
         let row = self
             .conn
-            .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"))
+            .prepare_cached(&sql)
             .and_then(|mut s| s.query_row([id.as_str()], key_from_row).optional())
             .map_err(map_error)?;
         row.map(key_record).transpose()
     }
 
     async fn api_keys(&mut self, tenant: &TenantId) -> StoreResult<Vec<ApiKeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 ORDER BY id");
+        self.note(&sql);
         let rows = self
             .conn
-            .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 ORDER BY id"))
+            .prepare_cached(&sql)
             .and_then(|mut s| s.query_map([tenant.as_str()], key_from_row)?.collect::<Result<Vec<_>, _>>())
             .map_err(map_error)?;
         rows.into_iter().map(key_record).collect()
@@ -529,15 +556,21 @@ impl Reader for SqliteConn {
     }
 
     async fn events(&mut self, tenant: &TenantId, filter: &EventFilter) -> StoreResult<Vec<StoredEvent>> {
+        const SQL: &str = "SELECT id, seq, type, payment_id, order_id, source, actor, request_id, request_body, data, \
+            detail, created_at FROM events WHERE tenant_id = ?1 AND seq > ?2 AND (?3 IS NULL OR payment_id = ?3) \
+            ORDER BY seq LIMIT ?4";
+        self.note(SQL);
         let rows = self
             .conn
-            .prepare_cached(
-                "SELECT id, seq, type, payment_id, order_id, source, actor, request_id, request_body, data, detail, created_at \
-                 FROM events WHERE tenant_id = ?1 AND seq > ?2 AND (?3 IS NULL OR payment_id = ?3) ORDER BY seq LIMIT ?4",
-            )
+            .prepare_cached(SQL)
             .and_then(|mut s| {
                 s.query_map(
-                    params![tenant.as_str(), filter.after_seq, filter.payment_id.as_ref().map(|p| p.as_str()), filter.limit],
+                    params![
+                        tenant.as_str(),
+                        filter.after_seq,
+                        filter.payment_id.as_ref().map(|p| p.as_str()),
+                        filter.limit
+                    ],
                     event_from_row,
                 )?
                 .collect::<Result<Vec<_>, _>>()
@@ -763,11 +796,11 @@ impl Tx for SqliteConn {
 
     async fn claim_idempotency(&mut self, claim: &IdempotencyClaim) -> StoreResult<ClaimOutcome> {
         type Existing = (String, Option<u16>, Option<String>, Option<Vec<u8>>, String);
+        const SQL: &str = "SELECT fingerprint, status, content_type, body, created_at FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2";
+        self.note(SQL);
         let existing: Option<Existing> = self
             .conn
-            .prepare_cached(
-                "SELECT fingerprint, status, content_type, body, created_at FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2",
-            )
+            .prepare_cached(SQL)
             .and_then(|mut s| {
                 s.query_row([claim.tenant_id.as_str(), claim.key.as_str()], |row| {
                     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))

@@ -10,7 +10,7 @@ mod conn;
 mod migrate;
 
 use conn::SqliteConn;
-use paystate_store::{ReadJob, Store, StoreError, StoreResult, WriteJob};
+use paystate_store::{ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -62,6 +62,8 @@ impl SqliteOptions {
 struct WriteRequest {
     job: WriteJob,
     reply: oneshot::Sender<StoreResult<Box<dyn Any + Send>>>,
+    /// The statement log of the request that sent the job, when it keeps one.
+    log: Option<StatementLog>,
 }
 
 /// The SQLite [`Store`].
@@ -142,6 +144,10 @@ fn writer_loop(conn: Connection, mut receiver: mpsc::UnboundedReceiver<WriteRequ
 /// Runs a batch of write jobs in one transaction, each in a savepoint, and answers each caller
 /// after the commit.
 fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
+    // The statements every job of the batch shares are noted in each job's log that asked.
+    let logs: Vec<StatementLog> = batch.iter().filter_map(|request| request.log.clone()).collect();
+    let note_all = |sql: &str| logs.iter().for_each(|log| log.note(sql));
+    note_all("BEGIN IMMEDIATE");
     if let Err(error) = conn.execute("BEGIN IMMEDIATE") {
         for request in batch {
             let _ = request.reply.send(Err(clone_error(&error)));
@@ -150,6 +156,7 @@ fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
     }
     let mut answers = Vec::with_capacity(batch.len());
     for request in batch {
+        conn.set_log(request.log);
         let result = conn.execute("SAVEPOINT job").and_then(|()| {
             let ran = std::panic::catch_unwind(AssertUnwindSafe(|| futures::executor::block_on((request.job)(conn))));
             let result = ran.unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())));
@@ -161,8 +168,10 @@ fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
             Ok(()) => result,
             Err(error) => Err(error),
         };
+        conn.set_log(None);
         answers.push((request.reply, result));
     }
+    note_all("COMMIT");
     match conn.execute("COMMIT") {
         Ok(()) => {
             for (reply, result) in answers {
@@ -171,6 +180,7 @@ fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
         }
         Err(error) => {
             tracing::error!(%error, "SQLite commit failed; the batch is rolled back");
+            note_all("ROLLBACK");
             let _ = conn.execute("ROLLBACK");
             for (reply, _) in answers {
                 let _ = reply.send(Err(clone_error(&error)));
@@ -200,8 +210,10 @@ impl Store for SqliteStore {
         let connection =
             self.readers.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
         let connection = connection.ok_or_else(|| StoreError::Backend("no idle reader".into()))?;
+        let log = StatementLog::current();
         let (connection, result) = tokio::task::spawn_blocking(move || {
             let mut conn = SqliteConn::new(connection);
+            conn.set_log(log);
             let result = conn.execute("BEGIN").and_then(|()| {
                 let ran = std::panic::catch_unwind(AssertUnwindSafe(|| futures::executor::block_on(job(&mut conn))));
                 ran.unwrap_or_else(|_| Err(StoreError::Backend("a read job panicked".into())))
@@ -220,7 +232,7 @@ impl Store for SqliteStore {
     async fn run_write(&self, job: WriteJob) -> StoreResult<Box<dyn Any + Send>> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(WriteRequest { job, reply })
+            .send(WriteRequest { job, reply, log: StatementLog::current() })
             .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
         answer.await.map_err(|_| StoreError::Backend("the SQLite writer dropped a job".into()))?
     }

@@ -7,6 +7,7 @@
 
 mod error;
 mod records;
+mod statements;
 mod webhooks;
 
 #[cfg(feature = "conformance")]
@@ -14,6 +15,7 @@ pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
 pub use records::*;
+pub use statements::{Scoped, StatementLog};
 pub use webhooks::*;
 
 use async_trait::async_trait;
