@@ -938,36 +938,14 @@ api_test!(malformed_bodies_are_refused_in_gormics_format);
 
 /// Announces a 2 MiB body and sends its start: the answer is 413 without reading it all.
 async fn oversized(app: &TestApp, om: &Om<'_>) -> (String, Value) {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-    let address = app.address.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let head = format!(
-        "POST /v1/om/payments HTTP/1.1\r\nhost: {address}\r\napi-key: {}\r\norganization-id: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{{\"params\": {{\"note\": \"",
-        om.key,
-        om.organization,
-        2 * 1024 * 1024
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&vec![b'x'; 64 * 1024]).await.unwrap();
-    let mut reader = tokio::io::BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status).await.unwrap();
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).await.unwrap();
-        if line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await.unwrap();
-    (status.trim_end().to_owned(), serde_json::from_slice(&body).unwrap())
+    let headers = [
+        ("api-key", om.key.as_str()),
+        ("organization-id", om.organization.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let answer =
+        crate::helpers::oversized_request(app, "POST /v1/om/payments", &headers, "{\"params\": {\"note\": \"").await;
+    (answer.status, serde_json::from_str(&answer.body).unwrap())
 }
 
 async fn the_openapi_document_lists_the_routes(app: TestApp) {

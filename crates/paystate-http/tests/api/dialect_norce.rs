@@ -686,23 +686,17 @@ async fn bad_bodies_and_credentials_are_refused_in_problem_json(app: TestApp) {
     }
     // A body announced larger than 1 MiB is refused before it is read (a raw request, because the
     // server closes the connection without reading what a client would still be sending).
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "POST {} HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {key}\r\nx-merchant: {MERCHANT}\r\nx-channel: {CHANNEL}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{{",
-        path(ORDER, PAYMENT),
-        2 * 1024 * 1024
-    );
-    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
-    let mut answer = tokio::io::BufReader::new(stream);
-    let mut line = String::new();
-    let mut head_lines = Vec::new();
-    while tokio::io::AsyncBufReadExt::read_line(&mut answer, &mut line).await.unwrap() > 2 {
-        head_lines.push(line.trim_end().to_ascii_lowercase());
-        line.clear();
-    }
-    assert_eq!(head_lines[0], "http/1.1 413 payload too large");
-    assert!(head_lines.contains(&"content-type: application/problem+json".to_owned()), "{head_lines:?}");
+    let bearer = format!("Bearer {key}");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("x-merchant", MERCHANT),
+        ("x-channel", CHANNEL),
+        ("content-type", "application/json"),
+    ];
+    let answer =
+        crate::helpers::oversized_request(&app, &format!("POST {}", path(ORDER, PAYMENT)), &headers, "{").await;
+    assert_eq!(answer.status.to_ascii_lowercase(), "http/1.1 413 payload too large");
+    assert!(answer.headers.contains(&"content-type: application/problem+json".to_owned()), "{:?}", answer.headers);
 
     // The order's currency does not change.
     let mut euros = sample("Intent");

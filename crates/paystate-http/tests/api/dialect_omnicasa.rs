@@ -694,36 +694,13 @@ async fn conflicts_and_stale_reports(app: TestApp) {
 api_test!(conflicts_and_stale_reports);
 
 /// Announces a 2 MiB body and sends its start on a connection of its own: the answer comes
-/// before the body is read (a pooled client connection would be left unusable).
+/// before the body is read.
 async fn oversized(app: &TestApp, key: &str) -> (String, String) {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-    let address = app.address.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let head = format!(
-        "POST {ROUTE}/{key} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{{\"OrderId\": \"",
-        2 * 1024 * 1024
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&vec![b'x'; 64 * 1024]).await.unwrap();
-    let mut reader = tokio::io::BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status).await.unwrap();
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).await.unwrap();
-        if line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await.unwrap();
-    (status.trim_end().to_owned(), String::from_utf8(body).unwrap())
+    let path = format!("POST {ROUTE}/{key}");
+    let answer =
+        crate::helpers::oversized_request(app, &path, &[("content-type", "application/json")], "{\"OrderId\": \"")
+            .await;
+    (answer.status, answer.body)
 }
 
 async fn the_payment_of_an_order_with_several(app: TestApp) {

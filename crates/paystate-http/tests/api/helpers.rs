@@ -192,3 +192,53 @@ pub async fn assert_problem(response: Response, status: u16, kind: &str) -> Valu
     assert_eq!(body["status"], status);
     body
 }
+
+/// What came back on a raw connection.
+pub struct RawAnswer {
+    /// The status line, e.g. `HTTP/1.1 413 Payload Too Large`.
+    pub status: String,
+    /// The header lines, lowercased.
+    pub headers: Vec<String>,
+    pub body: String,
+}
+
+/// Announces a 2 MiB body on a connection of its own and sends only its first 64 KiB: the server
+/// must answer 413 before reading it all. (A pooled client that insists on writing the whole body
+/// may see the connection close instead, so this speaks HTTP/1.1 by hand.)
+pub async fn oversized_request(
+    app: &TestApp,
+    method_and_path: &str,
+    headers: &[(&str, &str)],
+    body_start: &str,
+) -> RawAnswer {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut head = format!("{method_and_path} HTTP/1.1\r\nhost: {address}\r\ncontent-length: {}\r\n", 2 * 1024 * 1024);
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head.push_str(body_start);
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&vec![b'x'; 64 * 1024]).await.unwrap();
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).await.unwrap();
+    let (mut lines, mut length) = (Vec::new(), 0);
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(value) = line.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap();
+        }
+        lines.push(line);
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await.unwrap();
+    RawAnswer { status: status.trim_end().to_owned(), headers: lines, body: String::from_utf8(body).unwrap() }
+}
