@@ -104,6 +104,8 @@ impl Server {
         let child = std::process::Command::new(binary)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
             .env("PAYSTATE_LOG", "warn")
+            // Files the server creates beside itself (a sealing key for PostgreSQL) stay out of the checkout.
+            .current_dir(std::env::temp_dir())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

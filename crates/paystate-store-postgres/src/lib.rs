@@ -125,6 +125,9 @@ impl PostgresStore {
         Self::migrate_only(options.clone()).await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            // sqlx pings every connection before lending it out by default: one extra round trip
+            // per job. A connection the server dropped fails its job once instead (retryable 503).
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_lazy_with(options.connect_options()?);
         Ok(Self { pool, secrets: url_secrets(&options.url) })
