@@ -185,13 +185,20 @@ impl Ledger {
     }
 
     /// Applies an RFC 7396 merge patch to the tenant's name and settings.
-    pub async fn patch_tenant(&self, id: &TenantId, patch: serde_json::Value) -> StoreResult<Tenant> {
+    /// `check` vets the merged result (the dialects' settings) before it is written.
+    pub async fn patch_tenant(
+        &self,
+        id: &TenantId,
+        patch: serde_json::Value,
+        check: impl Fn(&Tenant) -> Result<(), DomainError> + Send + 'static,
+    ) -> StoreResult<Tenant> {
         let id = id.clone();
         self.store
             .write(move |tx| {
                 async move {
                     let mut tenant = tx.tenant(&id).await?.ok_or(StoreError::NotFound)?;
                     tenant.apply_merge_patch(&patch, now())?;
+                    check(&tenant)?;
                     tx.update_tenant(&tenant).await?;
                     Ok(tenant)
                 }

@@ -23,5 +23,5 @@ pub async fn patch(
     body: Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<Tenant>> {
     caller.require(Scope::Admin)?;
-    Ok(axum::Json(state.ledger.patch_tenant(&caller.tenant_id, body.value).await?))
+    Ok(axum::Json(state.ledger.patch_tenant(&caller.tenant_id, body.value, crate::dialects::check_settings).await?))
 }

@@ -332,10 +332,12 @@ async fn trust_mismatches_and_bad_seeds_are_named(app: TestApp) {
     assert_eq!(kept["trust_Seed_decoded"], json!({"items": [{"sku": "A-1"}]}));
     assert_eq!(kept["alt_Trust_Value"], "alt-1");
 
-    // A setting other than false keeps the checks on; false turns them off.
+    // A setting other than a boolean is refused when written, and the checks stay on; false
+    // turns them off.
     let other = order_with_payment(&app, "T-600", None).await;
     let other_path = format!("/api/v1/status/{other}");
-    set_verify_trust(&app, json!("false")).await;
+    let refused = app.patch("/v1/tenant", json!({"settings": {"teljoy": {"verify_trust": "false"}}})).await;
+    assert_eq!(refused.status(), 400);
     assert_teljoy_problem(send(&app, &other_path, Some(&key), &cases[0].1).await, 400).await;
     set_verify_trust(&app, json!(false)).await;
     for (case, body, _) in &cases {

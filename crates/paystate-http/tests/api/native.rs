@@ -236,6 +236,24 @@ async fn tenant_settings_merge_patch_and_keys(app: TestApp) {
     let patched: Value = app.patch("/v1/tenant", json!({"settings": {"omnicasa": null}})).await.json().await.unwrap();
     assert_eq!(patched["settings"], json!({"norce": {"merchants": ["m1"]}}));
 
+    // Dialect settings are vetted when written, so a typo cannot break a dialect later.
+    for bad in [
+        json!({"omnicasa": {"timezone": "Mars/Olympus"}}),
+        json!({"omnicasa": {"currency": "EURO"}}),
+        json!({"omnicasa": {"create_unknown_orders": "yes"}}),
+        json!({"norce": {"merchants": "m1"}}),
+        json!({"norce": {"merchants": [1]}}),
+        json!({"gormic": {"organization_id": ""}}),
+        json!({"teljoy": {"verify_trust": "false"}}),
+        json!({"teljoy": true}),
+    ] {
+        let refused = app.patch("/v1/tenant", json!({"settings": bad})).await;
+        let problem = assert_problem(refused, 400, "invalid-request").await;
+        assert_eq!(problem["field"], "settings", "{bad}");
+    }
+    let unchanged: Value = app.get("/v1/tenant").await.json().await.unwrap();
+    assert_eq!(unchanged["settings"], json!({"norce": {"merchants": ["m1"]}}));
+
     let write_key = app.key(paystate_store::Scope::Write, None).await;
     let forbidden =
         app.request(reqwest::Method::PATCH, "/v1/tenant", &write_key).json(&json!({"name": "x"})).send().await.unwrap();
