@@ -22,7 +22,9 @@ pub fn check_settings(tenant: &paystate_domain::Tenant) -> Result<(), paystate_d
         field: "settings",
         message: format!("settings.{path} must be {expected}"),
     };
-    let checks: [(&str, &str, &str, fn(&Value) -> bool); 6] = [
+    // (dialect, key, what a valid value is, the test of one)
+    type Check = (&'static str, &'static str, &'static str, fn(&Value) -> bool);
+    let checks: [Check; 6] = [
         ("omnicasa", "timezone", "an IANA time zone name such as Europe/Brussels", |v| {
             v.as_str().is_some_and(|name| name.parse::<chrono_tz::Tz>().is_ok())
         }),

@@ -54,7 +54,8 @@ impl From<ApiKeyRecord> for KeyView {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuedKeyView {
     pub key_id: String,
-    pub api_key: String,
+    /// The secret, shown in the first answer only (null in an idempotent replay).
+    pub api_key: Option<String>,
     pub scope: String,
     pub dialect: Option<Source>,
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -73,14 +74,19 @@ pub async fn create(
         return Err(ApiError::invalid("dialect", "must be native, omnicasa, norce, gormic or teljoy"));
     }
     let issued = state.ledger.create_key(&caller.tenant_id, scope, dialect, expires_at, label).await?;
-    let view = IssuedKeyView {
+    let mut view = IssuedKeyView {
         key_id: issued.id.to_string(),
-        api_key: issued.token,
+        api_key: Some(issued.token),
         scope: issued.scope.as_str().into(),
         dialect: issued.dialect,
         expires_at: issued.expires_at,
     };
-    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+    let mut response = (StatusCode::CREATED, axum::Json(&view)).into_response();
+    // The secret is shown once: an idempotent replay answers without it, and it is never stored.
+    view.api_key = None;
+    let replay = serde_json::to_vec(&view).map_err(|_| ApiError::internal())?;
+    response.extensions_mut().insert(crate::idempotency::ReplayBody(replay));
+    Ok(response)
 }
 
 #[utoipa::path(get, operation_id = "keys_list", path = "/v1/api-keys", tag = "api keys", responses((status = 200, body = super::ListOf<KeyView>)), security(("bearer" = [])))]

@@ -259,9 +259,21 @@ async fn tenant_settings_merge_patch_and_keys(app: TestApp) {
         app.request(reqwest::Method::PATCH, "/v1/tenant", &write_key).json(&json!({"name": "x"})).send().await.unwrap();
     assert_problem(forbidden, 403, "forbidden").await;
 
-    let issued = app.post("/v1/api-keys", json!({"scope": "read", "dialect": "teljoy", "label": "shop"})).await;
+    let create_key = || {
+        app.request(reqwest::Method::POST, "/v1/api-keys", &app.admin_key)
+            .header("idempotency-key", "new-key")
+            .json(&json!({"scope": "read", "dialect": "teljoy", "label": "shop"}))
+            .send()
+    };
+    let issued = create_key().await.unwrap();
     assert_eq!(issued.status(), 201);
     let issued: Value = issued.json().await.unwrap();
+    // A replay does not show the secret again (and so it is never stored for replays).
+    let replayed = create_key().await.unwrap();
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    let replayed: Value = replayed.json().await.unwrap();
+    assert_eq!(replayed["key_id"], issued["key_id"]);
+    assert_eq!(replayed["api_key"], Value::Null);
     assert!(issued["api_key"].as_str().unwrap().starts_with("psk_"));
     let listed: Value = app.get("/v1/api-keys").await.json().await.unwrap();
     let text = listed.to_string();
