@@ -356,6 +356,8 @@ async fn paid_at_in_both_formats_across_daylight_saving(app: TestApp) {
         report(&app, &key, "PA-NY", 2, json!({"PaidAt": bad})).await.assert_failed(400, 9);
     }
     report(&app, &key, "PA-NY", 2, json!({"PaidAt": 20201125})).await.assert_failed(400, 9);
+    // A multi-byte character where the seconds end is a bad date, not a crash.
+    report(&app, &key, "PA-NY", 2, json!({"PaidAt": "2025-01-01 00:00:0é"})).await.assert_failed(400, 9);
 
     // A zone paystate does not know fails the reports that need it, and says so.
     force_bad_settings(&app, json!({"timezone": "Mars/Olympus"})).await;

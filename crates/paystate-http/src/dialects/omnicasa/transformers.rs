@@ -197,7 +197,8 @@ impl PaidAt {
     pub fn parse(text: &str) -> Option<PaidAt> {
         let text = text.trim_matches(is_xml_space);
         let bytes = text.as_bytes();
-        if bytes.len() < 19 || !matches!(bytes[10], b'T' | b't' | b' ') {
+        // The fixed-width part must be ASCII, so that slicing it by byte index never splits a character.
+        if bytes.len() < 19 || !bytes[..19].is_ascii() || !matches!(bytes[10], b'T' | b't' | b' ') {
             return None;
         }
         let date = parse_fixed(&text[..10], "dddd-dd-dd")?;
@@ -875,6 +876,19 @@ mod tests {
             Err(Failure::InvalidIsWriteLogSql)
         );
         assert_eq!(xml(&wrap("<StatusId>2</StatusId><OrderId/>")), Err(Failure::InvalidOrderId));
+    }
+
+    #[test]
+    fn non_ascii_in_the_fixed_width_part_is_refused_not_a_panic() {
+        for text in [
+            "2025-01-01 00:00:0é",
+            "2025-01-01 00:00:é0",
+            "2025-01-0é 00:00:00",
+            "２０２５-01-01 00:00:00",
+            "2025-01-01 00:00:00é",
+        ] {
+            assert_eq!(PaidAt::parse(text), None, "{text}");
+        }
     }
 
     #[test]
