@@ -1,3 +1,5 @@
+//! The payment decision function, command by command, and a property over random command sequences.
+
 use super::*;
 use crate::money::Currency;
 use crate::order::NewOrder;

@@ -1,3 +1,5 @@
+//! The ops endpoints: health, readiness, request ids, metrics, the OpenAPI document and the docs page.
+
 use crate::api_test;
 use crate::helpers::TestApp;
 
