@@ -38,3 +38,17 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
 }
+
+/// A worker's own small server: its metrics and liveness, nothing else.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, metrics: std::sync::Arc<crate::observe::Metrics>) {
+    let encode = move || {
+        let metrics = metrics.clone();
+        async move {
+            ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.encode())
+        }
+    };
+    let app = Router::new().route("/metrics", get(encode)).route("/healthz", get(healthz));
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::error!(%error, "the metrics server stopped");
+    }
+}

@@ -13,7 +13,7 @@ use config::Settings;
 use paystate_domain::{EndpointId, KeyId, Source, TenantId};
 use paystate_ledger::Ledger;
 use paystate_store::{Scope, Store};
-use paystate_webhooks::{Dispatcher, DispatcherConfig, NewEndpoint, WebhookError, WebhookMetrics, Webhooks};
+use paystate_webhooks::{Dispatcher, DispatcherConfig, NewEndpoint, WebhookError, Webhooks};
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -56,8 +56,12 @@ enum Command {
     /// Manage webhook endpoints.
     #[command(subcommand)]
     Webhook(WebhookCommand),
-    /// Send webhooks until SIGINT or SIGTERM, without serving HTTP (any number may run).
-    Worker,
+    /// Send webhooks until SIGINT or SIGTERM, without serving the API (any number may run).
+    Worker {
+        /// Serve the dispatcher's metrics (`/metrics`) and `/healthz` on this address.
+        #[arg(long, env = "PAYSTATE_WORKER_METRICS_LISTEN")]
+        metrics_listen: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -205,7 +209,7 @@ async fn run(cli: Cli) -> Result<()> {
             let prefix = args.omnicasa_prefix.or(settings.omnicasa_prefix.clone());
             serve(&database, &listen, prefix, allow_private, !args.no_webhook_dispatcher).await
         }
-        Command::Worker => worker(&database, allow_private).await,
+        Command::Worker { metrics_listen } => worker(&database, allow_private, metrics_listen).await,
         Command::Webhook(command) => webhook_command(&database, allow_private, command).await,
         Command::Migrate => {
             let version = config::migrate(&database).await?;
@@ -377,11 +381,18 @@ fn dispatcher_config(allow_private: bool) -> DispatcherConfig {
     DispatcherConfig { allow_private_networks: allow_private, ..Default::default() }
 }
 
-async fn worker(database: &config::Database, allow_private: bool) -> Result<()> {
+async fn worker(database: &config::Database, allow_private: bool, metrics_listen: Option<String>) -> Result<()> {
     let store: Arc<dyn Store> = config::open_store(database).await?;
     let sealing = config::sealing_key(&database.url)?;
+    let metrics = Arc::new(paystate_http::observe::Metrics::default());
+    if let Some(listen) = metrics_listen {
+        let listener =
+            tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(address = %listener.local_addr()?, "serving the worker's metrics");
+        tokio::spawn(paystate_http::ops::serve_metrics(listener, metrics.clone()));
+    }
     let dispatcher =
-        Dispatcher::new(store.clone(), sealing, dispatcher_config(allow_private), WebhookMetrics::default())?;
+        Dispatcher::new(store.clone(), sealing, dispatcher_config(allow_private), metrics.webhooks.clone())?;
     tracing::info!(database = store.backend(), "paystate worker is sending webhooks");
     dispatcher.run(shutdown_signal()).await;
     Ok(())

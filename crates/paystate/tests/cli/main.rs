@@ -243,3 +243,32 @@ async fn hammer_two_instances(url: &str) {
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "never backwards: {statuses:?}");
     }
 }
+
+/// `paystate worker` sends webhooks without the API, and can serve its own metrics.
+#[tokio::test]
+async fn a_worker_serves_its_metrics() {
+    paystate_webhooks::install_default_crypto_provider();
+    let (dir, url) = temp_sqlite();
+    assert!(paystate(&["migrate"], &url).status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_paystate"))
+        .args(["worker", "--metrics-listen", &format!("127.0.0.1:{port}")])
+        .env("PAYSTATE_DATABASE_URL", &url)
+        .env("PAYSTATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let worker = Served { child, base: format!("http://127.0.0.1:{port}") };
+    let mut metrics = String::new();
+    for _ in 0..200 {
+        if let Ok(response) = reqwest::get(format!("{}/metrics", worker.base)).await {
+            metrics = response.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(metrics.contains("paystate_webhook_outbox_pending"), "{metrics}");
+    assert!(metrics.contains("paystate_webhook_attempt_duration_seconds"), "{metrics}");
+    drop(worker);
+    let _ = std::fs::remove_dir_all(dir);
+}
