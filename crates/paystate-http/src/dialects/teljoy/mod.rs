@@ -81,35 +81,47 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(post, path = "/api/v1/status/{payment-id}", tag = "teljoy", operation_id = "teljoy_update_status_v1",
     params(("payment-id" = String, Path, description = "the payment's id or external id")),
     request_body(content = TeljoyStatusRequest, content_type = "application/json"),
-    responses(
-        (status = 200, body = TeljoyStatusResponse, description = "accepted: applied, already so, or an earlier status delivered late"),
-        (status = 400, body = TeljoyProblem, content_type = "application/problem+json", description = "validation errors, by property"),
-        (status = 401, body = TeljoyProblem, content_type = "application/problem+json", description = "unknown or wrong API key"),
-        (status = 403, body = TeljoyProblem, content_type = "application/problem+json", description = "a read-only key, or one limited to another API"),
-        (status = 404, body = TeljoyProblem, content_type = "application/problem+json", description = "no such payment for this key's tenant"),
-        (status = 409, body = TeljoyProblem, content_type = "application/problem+json", description = "contradicts the payment's settled status; recorded and flagged for review"),
-        (status = 415, body = TeljoyProblem, content_type = "application/problem+json", description = "the body is not JSON"),
-        (status = 500, body = TeljoyProblem, content_type = "application/problem+json", description = "an internal failure"),
-    ),
+    responses(StatusAnswers),
     security(("teljoy_api_key" = [])))]
 pub async fn update_status_v1(State(state): State<AppState>, request: Request) -> Response {
     handle(state, request).await
+}
+
+/// The answers of the status route, documented once for both of its paths.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes the answers for OpenAPI; the handler builds them itself
+enum StatusAnswers {
+    /// accepted: applied, already so, or an earlier status delivered late
+    #[response(status = 200)]
+    Accepted(TeljoyStatusResponse),
+    /// validation errors, by property
+    #[response(status = 400, content_type = "application/problem+json")]
+    Invalid(TeljoyProblem),
+    /// unknown or wrong API key
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(TeljoyProblem),
+    /// a read-only key, or one limited to another API
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(TeljoyProblem),
+    /// no such payment for this key's tenant
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(TeljoyProblem),
+    /// contradicts the payment's settled status; recorded and flagged for review
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(TeljoyProblem),
+    /// the body is not JSON
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(TeljoyProblem),
+    /// an internal failure
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(TeljoyProblem),
 }
 
 /// Update Payment Status, at the path the WooCommerce plugins call; the same as `/api/v1/status/{payment-id}`.
 #[utoipa::path(post, path = "/api/status/{payment-id}", tag = "teljoy", operation_id = "teljoy_update_status",
     params(("payment-id" = String, Path, description = "the payment's id or external id")),
     request_body(content = TeljoyStatusRequest, content_type = "application/json"),
-    responses(
-        (status = 200, body = TeljoyStatusResponse, description = "accepted: applied, already so, or an earlier status delivered late"),
-        (status = 400, body = TeljoyProblem, content_type = "application/problem+json", description = "validation errors, by property"),
-        (status = 401, body = TeljoyProblem, content_type = "application/problem+json", description = "unknown or wrong API key"),
-        (status = 403, body = TeljoyProblem, content_type = "application/problem+json", description = "a read-only key, or one limited to another API"),
-        (status = 404, body = TeljoyProblem, content_type = "application/problem+json", description = "no such payment for this key's tenant"),
-        (status = 409, body = TeljoyProblem, content_type = "application/problem+json", description = "contradicts the payment's settled status; recorded and flagged for review"),
-        (status = 415, body = TeljoyProblem, content_type = "application/problem+json", description = "the body is not JSON"),
-        (status = 500, body = TeljoyProblem, content_type = "application/problem+json", description = "an internal failure"),
-    ),
+    responses(StatusAnswers),
     security(("teljoy_api_key" = [])))]
 pub async fn update_status(State(state): State<AppState>, request: Request) -> Response {
     handle(state, request).await
