@@ -440,12 +440,16 @@ impl PgConn {
         let _ = self.tx.rollback().await;
     }
 
+    /// One document by tenant and key; a key holding NUL matches nothing.
     async fn one_doc<T: DeserializeOwned + Send + Unpin + 'static>(
         &mut self,
         sql: &'static str,
         tenant: &TenantId,
         key: &str,
     ) -> StoreResult<Option<T>> {
+        if unmatchable(&[tenant.as_str(), key]) {
+            return Ok(None);
+        }
         let found =
             noted_scalar::<Json<T>>(&self.log, sql).bind(tenant.as_str()).bind(key).fetch_optional(self.conn()).await;
         Ok(found.map_err(|e| self.failed(e))?.map(|Json(doc)| doc))
@@ -509,17 +513,11 @@ impl Reader for PgConn {
     }
 
     async fn order(&mut self, tenant: &TenantId, id: &OrderId) -> StoreResult<Option<Order>> {
-        if unmatchable(&[tenant.as_str(), id.as_str()]) {
-            return Ok(None);
-        }
         let sql = locking!(self, "SELECT doc FROM orders WHERE tenant_id = $1 AND id = $2");
         self.one_doc(sql, tenant, id.as_str()).await
     }
 
     async fn order_by_reference(&mut self, tenant: &TenantId, reference: &str) -> StoreResult<Option<Order>> {
-        if unmatchable(&[tenant.as_str(), reference]) {
-            return Ok(None);
-        }
         let sql = locking!(self, "SELECT doc FROM orders WHERE tenant_id = $1 AND reference = $2");
         self.one_doc(sql, tenant, reference).await
     }
@@ -545,17 +543,11 @@ impl Reader for PgConn {
     }
 
     async fn payment(&mut self, tenant: &TenantId, id: &PaymentId) -> StoreResult<Option<Payment>> {
-        if unmatchable(&[tenant.as_str(), id.as_str()]) {
-            return Ok(None);
-        }
         let sql = locking!(self, "SELECT doc FROM payments WHERE tenant_id = $1 AND id = $2");
         self.one_doc(sql, tenant, id.as_str()).await
     }
 
     async fn payment_by_external_id(&mut self, tenant: &TenantId, external_id: &str) -> StoreResult<Option<Payment>> {
-        if unmatchable(&[tenant.as_str(), external_id]) {
-            return Ok(None);
-        }
         let sql = locking!(self, "SELECT doc FROM payments WHERE tenant_id = $1 AND external_id = $2");
         self.one_doc(sql, tenant, external_id).await
     }
@@ -590,9 +582,6 @@ impl Reader for PgConn {
     }
 
     async fn method(&mut self, tenant: &TenantId, id: &MethodId) -> StoreResult<Option<PaymentMethod>> {
-        if unmatchable(&[tenant.as_str(), id.as_str()]) {
-            return Ok(None);
-        }
         self.one_doc("SELECT doc FROM payment_methods WHERE tenant_id = $1 AND id = $2", tenant, id.as_str()).await
     }
 

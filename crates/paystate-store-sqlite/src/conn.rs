@@ -323,6 +323,27 @@ fn event_record(row: EventRow) -> StoreResult<StoredEvent> {
 const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, events, description, enabled, disabled_reason, disabled_at, \
      failing_since, secret, previous_secret, previous_expires_at, created_at, updated_at";
 
+/// An endpoint's values in [`ENDPOINT_COLUMNS`] order, for its insert and its update.
+fn endpoint_values(record: &EndpointRecord) -> StoreResult<Vec<Box<dyn rusqlite::ToSql>>> {
+    let e = &record.endpoint;
+    Ok(vec![
+        Box::new(e.id.to_string()),
+        Box::new(e.tenant_id.to_string()),
+        Box::new(e.url.clone()),
+        Box::new(to_doc(&e.events)?),
+        Box::new(e.description.clone()),
+        Box::new(e.enabled),
+        Box::new(e.disabled_reason.clone()),
+        Box::new(e.disabled_at.as_ref().map(ts)),
+        Box::new(e.failing_since.as_ref().map(ts)),
+        Box::new(record.secret.clone()),
+        Box::new(record.previous_secret.clone()),
+        Box::new(record.previous_expires_at.as_ref().map(ts)),
+        Box::new(ts(&e.created_at)),
+        Box::new(ts(&e.updated_at)),
+    ])
+}
+
 struct EndpointRow {
     id: String,
     tenant_id: String,
@@ -859,53 +880,20 @@ impl Tx for SqliteConn {
     }
 
     async fn insert_endpoint(&mut self, record: &EndpointRecord) -> StoreResult<()> {
-        let e = &record.endpoint;
-        self.run(
-            &format!(
-                "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-            ),
-            params![
-                e.id.as_str(),
-                e.tenant_id.as_str(),
-                e.url,
-                to_doc(&e.events)?,
-                e.description,
-                e.enabled,
-                e.disabled_reason,
-                e.disabled_at.as_ref().map(ts),
-                e.failing_since.as_ref().map(ts),
-                record.secret,
-                record.previous_secret,
-                record.previous_expires_at.as_ref().map(ts),
-                ts(&e.created_at),
-                ts(&e.updated_at),
-            ],
-        )
-        .map(drop)
+        let sql = format!(
+            "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        );
+        self.run(&sql, rusqlite::params_from_iter(endpoint_values(record)?)).map(drop)
     }
 
     async fn update_endpoint(&mut self, record: &EndpointRecord) -> StoreResult<()> {
-        let e = &record.endpoint;
+        // The same values as an insert, by position; the creation time (?13) stays as it was.
         let changed = self.run(
             "UPDATE webhook_endpoints SET url = ?3, events = ?4, description = ?5, enabled = ?6, disabled_reason = ?7, \
              disabled_at = ?8, failing_since = ?9, secret = ?10, previous_secret = ?11, previous_expires_at = ?12, \
-             updated_at = ?13 WHERE tenant_id = ?1 AND id = ?2",
-            params![
-                e.tenant_id.as_str(),
-                e.id.as_str(),
-                e.url,
-                to_doc(&e.events)?,
-                e.description,
-                e.enabled,
-                e.disabled_reason,
-                e.disabled_at.as_ref().map(ts),
-                e.failing_since.as_ref().map(ts),
-                record.secret,
-                record.previous_secret,
-                record.previous_expires_at.as_ref().map(ts),
-                ts(&e.updated_at),
-            ],
+             updated_at = ?14 WHERE id = ?1 AND tenant_id = ?2",
+            rusqlite::params_from_iter(endpoint_values(record)?),
         )?;
         if changed == 1 { Ok(()) } else { Err(StoreError::NotFound) }
     }

@@ -543,6 +543,16 @@ async fn deliveries_are_retried_by_hand_and_tests_go_through_the_outbox(app: Tes
     let again = app.post(&format!("/v1/webhook-deliveries/{delivery_id}/retry"), json!({})).await;
     assert_eq!(again.status(), 202);
     wait_for("the resent delivery", || async { receiver.received().len() == 6 }).await;
+    // The receiver answers before the dispatcher records the attempt: wait for the record too.
+    wait_for("the resent attempt recorded", || {
+        let app = &app;
+        let delivery_id = delivery_id.clone();
+        async move {
+            let one: Value = app.get(&format!("/v1/webhook-deliveries/{delivery_id}")).await.json().await.unwrap();
+            one["attempt_count"] == 6
+        }
+    })
+    .await;
     let one: Value = app.get(&format!("/v1/webhook-deliveries/{delivery_id}")).await.json().await.unwrap();
     assert_eq!(one["attempt_count"], 6);
 
@@ -583,7 +593,13 @@ async fn serve_runs_a_dispatcher_and_exposes_its_metrics(app: TestApp) {
     }));
     app.order("SV-1", 100).await;
     wait_for("the delivery", || async { receiver.received().len() == 1 }).await;
-    let metrics = reqwest::get(format!("{second}/metrics")).await.unwrap().text().await.unwrap();
+    // The receiver answers before the dispatcher counts the attempt: wait for the count too.
+    let scrape = || async { reqwest::get(format!("{second}/metrics")).await.unwrap().text().await.unwrap() };
+    wait_for("the counted attempt", || async {
+        scrape().await.contains("paystate_webhook_deliveries_total{outcome=\"succeeded\"} 1")
+    })
+    .await;
+    let metrics = scrape().await;
     assert!(metrics.contains("paystate_webhook_deliveries_total{outcome=\"succeeded\"} 1"), "{metrics}");
     assert!(metrics.contains("paystate_webhook_attempt_duration_seconds"));
     assert!(metrics.contains("paystate_webhook_outbox_pending"));

@@ -142,6 +142,15 @@ async fn two_instances_on_one_postgres_database_lose_and_regress_nothing() {
     }
 }
 
+/// Sends a request with the key and answers the JSON body.
+async fn call(client: &reqwest::Client, key: &str, method: reqwest::Method, url: String, body: Option<Value>) -> Value {
+    let mut request = client.request(method, url).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn hammer_two_instances(url: &str) {
     let tenant = json_of(&paystate(&["tenant", "create", "Shared", "--json"], url));
     let key = tenant["api_key"].as_str().unwrap().to_owned();
@@ -152,26 +161,22 @@ async fn hammer_two_instances(url: &str) {
     let client = reqwest::Client::new();
     let mut payments = Vec::new();
     for i in 0..4 {
-        let order: Value = client
-            .post(format!("{}/v1/orders", a.base))
-            .bearer_auth(&key)
-            .json(&json!({"reference": format!("MI-{i}"), "currency": "EUR", "total_amount": 100}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let payment: Value = client
-            .post(format!("{}/v1/payments", b.base))
-            .bearer_auth(&key)
-            .json(&json!({"order_id": order["id"], "amount": 100}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let order: Value = call(
+            &client,
+            &key,
+            reqwest::Method::POST,
+            format!("{}/v1/orders", a.base),
+            Some(json!({"reference": format!("MI-{i}"), "currency": "EUR", "total_amount": 100})),
+        )
+        .await;
+        let payment: Value = call(
+            &client,
+            &key,
+            reqwest::Method::POST,
+            format!("{}/v1/payments", b.base),
+            Some(json!({"order_id": order["id"], "amount": 100})),
+        )
+        .await;
         payments.push(payment["id"].as_str().unwrap().to_owned());
     }
     let chain = ["pending", "authorized", "paid", "reversed"];
@@ -208,27 +213,13 @@ async fn hammer_two_instances(url: &str) {
         task.await.unwrap();
     }
     for payment in &payments {
-        let state: Value = client
-            .get(format!("{}/v1/payments/{payment}", a.base))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state: Value =
+            call(&client, &key, reqwest::Method::GET, format!("{}/v1/payments/{payment}", a.base), None).await;
         assert_eq!(state["status"], "reversed", "{state}");
         assert!(state["amount_refunded"].as_i64().unwrap() <= 100);
     }
-    let events: Value = client
-        .get(format!("{}/v1/events?limit=1000", b.base))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events: Value =
+        call(&client, &key, reqwest::Method::GET, format!("{}/v1/events?limit=1000", b.base), None).await;
     let seqs: Vec<i64> = events["data"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "gap-free and ordered");
     for payment in &payments {
