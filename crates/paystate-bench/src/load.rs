@@ -2,9 +2,10 @@
 //! the server processes it drives, and the report.
 
 use crate::Cli;
-use crate::prepare::Fixture;
+use crate::prepare::{AMOUNT, CHAIN, Fixture, NORCE_CHANNEL, NORCE_MERCHANT, Target};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
+use serde_json::json;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,8 @@ pub enum Traffic {
     StatusUpdates,
     /// Reads of one payment.
     Reads,
-    /// 65 % status updates, 25 % reads, 10 % new orders.
+    /// 65 % status updates (25 % native, 10 % through each of the four dialects), 25 % reads,
+    /// 10 % new orders.
     Mixed,
     /// The framework ceiling: POSTs to the bare echo server.
     Echo,
@@ -41,7 +43,7 @@ impl Traffic {
         match self {
             Traffic::StatusUpdates => "paystate: native status updates",
             Traffic::Reads => "paystate: reads of one payment",
-            Traffic::Mixed => "paystate: mix (65% updates, 25% reads, 10% creates)",
+            Traffic::Mixed => "paystate: mix (65% updates over 5 APIs, 25% reads, 10% creates)",
             Traffic::Echo => "ceiling: bare axum JSON echo",
         }
     }
@@ -70,7 +72,7 @@ impl Measurement {
     }
 
     pub fn to_json(&self, cli: &Cli, peak_memory_kib: Option<u64>) -> serde_json::Value {
-        serde_json::json!({
+        json!({
             "name": self.name,
             "database": cli.database,
             "orders": cli.orders,
@@ -103,6 +105,8 @@ impl Server {
         let port = free_port()?;
         let child = std::process::Command::new(binary)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
+            // Group commit on PostgreSQL too: the benchmark runs one instance (SQLite always batches).
+            .args(["--db-max-batch", "64"])
             .env("PAYSTATE_LOG", "warn")
             // Files the server creates beside itself (a sealing key for PostgreSQL) stay out of the checkout.
             .current_dir(std::env::temp_dir())
@@ -157,8 +161,7 @@ pub async fn echo_server(listen: &str) -> Result<()> {
     async fn echo(axum::Json(body): axum::Json<serde_json::Value>) -> axum::Json<serde_json::Value> {
         axum::Json(body)
     }
-    let app = axum::Router::new()
-        .route("/echo", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }).post(echo));
+    let app = axum::Router::new().route("/echo", get(|| async { axum::Json(json!({"status": "ok"})) }).post(echo));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     axum::serve(listener, app).await?;
     Ok(())
@@ -181,8 +184,14 @@ pub async fn drive(
             let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let (mut requests, mut errors) = (0u64, 0u64);
             let mut random = Random::new(worker as u64 + 1);
+            // The targets of this worker: every `connections`-th one from `worker` (main makes sure
+            // there is one at least). Each payment's updates then go out one at a time and arrive
+            // in the order of the chain, as one provider sends them: a report overtaken by the next
+            // one would be late, which Gormic refuses (400) where the other APIs answer 200 stale.
+            let owned = fixture.targets.len().saturating_sub(worker).div_ceil(connections);
             while Instant::now() < deadline {
-                let request = build(&client, base, fixture, traffic, &mut random, worker, requests);
+                let index = worker + random.below(owned) * connections;
+                let request = build(&client, base, fixture, traffic, &mut random, index, (worker, requests));
                 let sent = Instant::now();
                 let ok = match request.send().await {
                     Ok(response) => {
@@ -221,38 +230,144 @@ pub async fn drive(
     }
 }
 
+/// The request `traffic` sends next, about target `index`; `(worker, n)`, the worker and its count
+/// of requests so far, name new orders uniquely.
 fn build(
     client: &reqwest::Client,
     base: &str,
     fixture: &Fixture,
     traffic: Traffic,
     random: &mut Random,
-    worker: usize,
-    n: u64,
+    index: usize,
+    (worker, n): (usize, u64),
 ) -> reqwest::RequestBuilder {
-    let index = random.below(fixture.targets.len());
     let target = &fixture.targets[index];
-    let update = || {
-        let status = fixture.next_status(index);
-        client
-            .post(format!("{base}/v1/payments/{}/status", target.payment_id))
-            .bearer_auth(&target.key)
-            .json(&serde_json::json!({"status": status}))
-    };
-    let read = || client.get(format!("{base}/v1/payments/{}", target.payment_id)).bearer_auth(&target.key);
+    let update = |api| update(client, base, target, api, fixture.next_step(index));
+    let read = || client.get(format!("{base}/v1/payments/{}", target.payment_id)).bearer_auth(&target.tenant.admin);
     match traffic {
-        Traffic::StatusUpdates => update(),
+        Traffic::StatusUpdates => update(Api::Native),
         Traffic::Reads => read(),
         Traffic::Mixed => match random.below(100) {
-            0..65 => update(),
+            0..25 => update(Api::Native),
+            25..35 => update(Api::Omnicasa),
+            35..45 => update(Api::Norce),
+            45..55 => update(Api::Gormic),
+            55..65 => update(Api::Teljoy),
             65..90 => read(),
             _ => client
                 .post(format!("{base}/v1/orders"))
-                .bearer_auth(&target.key)
-                .json(&serde_json::json!({"reference": format!("NEW-{worker}-{n}-{}", random.below(1 << 30)), "currency": "EUR", "total_amount": 1250})),
+                .bearer_auth(&target.tenant.admin)
+                .json(&json!({"reference": format!("NEW-{worker}-{n}-{}", random.below(1 << 30)), "currency": "EUR", "total_amount": 1250})),
         },
-        Traffic::Echo => client.post(format!("{base}/echo")).json(&serde_json::json!({"status": "paid"})),
+        Traffic::Echo => client.post(format!("{base}/echo")).json(&json!({"status": "paid"})),
     }
+}
+
+/// The APIs a status update goes through.
+#[derive(Clone, Copy)]
+enum Api {
+    Native,
+    Omnicasa,
+    Norce,
+    Gormic,
+    Teljoy,
+}
+
+// Each dialect's word for each step of `CHAIN` (open, pending, authorized, paid, reversed), the
+// one that maps to that status or, where the dialect has none, the nearest that is still answered
+// 2xx whatever the payment holds by then: a step no word expresses leaves the payment where it is,
+// and the next step moves it on. The first entry is never sent (payments are prepared open); the
+// last one is sent again and again once a payment has walked the whole chain.
+
+/// Omnicasa's `StatusId`: 1 Open, 3 Pending, 2 Paid. Mollie's checks have no authorized (3,
+/// pending again: unchanged) and no reversal: 7 HasRefunds would be a conflict (409) for a payment
+/// another API reversed, so 2 again (paid: unchanged; reversed: stale).
+const OMNICASA: [u8; CHAIN.len()] = [1, 3, 3, 2, 2];
+/// Norce's payment states (in the casing of its samples). `credited` is what paystate writes back
+/// for a reversed payment: it refunds what remains of a paid one (the status stays paid), and
+/// agrees with a reversed one.
+const NORCE: [&str; CHAIN.len()] = ["Intent", "Pending", "Reserved", "Captured", "Credited"];
+/// Gormic's statuses. `progress` is how Gormic reads an authorized payment, but it reports pending
+/// (unchanged). A payment other APIs left open reads as pending in Gormic, hence the first word.
+const GORMIC: [&str; CHAIN.len()] = ["pending", "pending", "progress", "complete", "reversed"];
+/// WooCommerce order statuses. `on-hold` is where a shop keeps an order whose payment is only
+/// authorized (it reports pending: unchanged); `processing` is a paid order. WooCommerce has no
+/// reversal, and `refunded` would be a conflict (409) for a payment another API reversed, so
+/// `completed` (paid: unchanged; reversed: stale).
+const TELJOY: [&str; CHAIN.len()] = ["pending", "pending", "on-hold", "processing", "completed"];
+
+/// A product list, base64 of `[{"sku":"100L5F","quantity":"1"}]` (the sample of Teljoy's page).
+const TELJOY_SEED: &str = "W3sic2t1IjoiMTAwTDVGIiwicXVhbnRpdHkiOiIxIn1d";
+
+/// A report of step `step` of `CHAIN` for `target`, through `api`, shaped as that API's own
+/// clients send it (see `docs/dialects/` and the dialects' tests in paystate-http).
+fn update(client: &reqwest::Client, base: &str, target: &Target, api: Api, step: usize) -> reqwest::RequestBuilder {
+    let tenant = &target.tenant;
+    match api {
+        Api::Native => client
+            .post(format!("{base}/v1/payments/{}/status", target.payment_id))
+            .bearer_auth(&tenant.admin)
+            .json(&json!({"status": CHAIN[step]})),
+        Api::Omnicasa => client.post(format!("{base}/payment/update-order/{}", tenant.omnicasa)).json(
+            &json!({"OrderId": target.reference, "StatusId": OMNICASA[step], "LanguageId": 3, "IsWriteLogSQL": false}),
+        ),
+        Api::Norce => client
+            .post(format!(
+                "{base}/api/checkout/v1/callback/orders/{}/payments/{}/update-payment",
+                target.order_number, target.psp_id
+            ))
+            .bearer_auth(&tenant.norce)
+            .header("x-merchant", NORCE_MERCHANT)
+            .header("x-channel", NORCE_CHANNEL)
+            .header("content-type", "application/json-patch+json")
+            .body(norce_order(target, step).to_string()),
+        Api::Gormic => client
+            .patch(format!("{base}/v1/om/payments/{}", target.payment_id))
+            .header("api-key", &tenant.gormic)
+            .header("organization-id", tenant.id.as_str())
+            .json(&json!({"params": {"status": GORMIC[step]}})),
+        Api::Teljoy => client
+            .post(format!("{base}/api/v1/status/{}", target.payment_id))
+            .header("api-key", &tenant.teljoy)
+            // No `trust_Value`: the bench tenants have the trust checks off (see prepare.rs).
+            .json(&json!({"id": target.payment_id, "status": TELJOY[step], "trust_Seed": TELJOY_SEED})),
+    }
+}
+
+/// The whole order a Norce checkout sends to the hook, its one payment in the state of `step`,
+/// modified now (so paystate keeps its fields, as it does with a checkout's every change).
+fn norce_order(target: &Target, step: usize) -> serde_json::Value {
+    let (order, payment) = (&target.order_number, &target.psp_id);
+    // The checkout's own order status along the payment's: in checkout, placed, then done.
+    let status = ["Checkout", "Processing", "Accepted", "Completed", "Completed"][step];
+    let amount = AMOUNT as f64 / 100.0;
+    let total = json!({"includingVat": amount});
+    json!({
+        "id": order,
+        "merchant": NORCE_MERCHANT,
+        "channel": NORCE_CHANNEL,
+        "reference": order,
+        "created": "2026-01-05T09:12:44Z",
+        "lastModified": paystate_ledger::now().to_rfc3339(),
+        "state": {"currentStatus": status},
+        "culture": "nl-NL",
+        "currency": "EUR",
+        "country": "NL",
+        "cart": {
+            "items": [{"reference": "SKU-1001", "name": "Rain jacket", "quantity": 1, "price": total, "total": total}],
+            "total": total
+        },
+        "payments": [{
+            "id": payment, "adapterId": "bench-psp", "name": "Bench PSP", "merchant": NORCE_MERCHANT,
+            "channel": NORCE_CHANNEL, "currency": "EUR", "type": "default", "orderId": order,
+            "amount": amount, "state": NORCE[step], "reference": payment, "attributes": {}
+        }],
+        "customer": {
+            "billing": {"givenName": "Bench", "familyName": "Customer", "email": "bench@example.com", "country": "NL"},
+            "type": "Person"
+        },
+        "total": total
+    })
 }
 
 /// The summary table, with the ratios the targets are stated in.
@@ -266,16 +381,18 @@ pub fn summary(cli: &Cli, measurements: &[Measurement], peak_memory_kib: Option<
         cli.seconds,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
+    let width = measurements.iter().map(|m| m.name.len()).max().unwrap_or(0).max(55);
     text.push_str(&format!(
-        "| {:<55} | {:>10} | {:>8} | {:>8} | {:>8} | {:>6} |\n",
+        "| {:<width$} | {:>10} | {:>8} | {:>8} | {:>8} | {:>6} |\n",
         "measurement", "per second", "p50 ms", "p99 ms", "p99.9 ms", "errors"
     ));
-    text.push_str(&format!("|{:-<57}|{:->12}|{:->10}|{:->10}|{:->10}|{:->8}|\n", "", "", "", "", "", ""));
+    let rule = |n: usize| "-".repeat(n);
+    text.push_str(&format!("|{}|{}|{}|{}|{}|{}|\n", rule(width + 2), rule(12), rule(10), rule(10), rule(10), rule(8)));
     for m in measurements {
         let [p50, p99, p999] =
             m.latency_ms.map_or(["-".to_string(), "-".to_string(), "-".to_string()], |l| l.map(|v| format!("{v:.2}")));
         text.push_str(&format!(
-            "| {:<55} | {:>10.0} | {:>8} | {:>8} | {:>8} | {:>6} |\n",
+            "| {:<width$} | {:>10.0} | {:>8} | {:>8} | {:>8} | {:>6} |\n",
             m.name, m.throughput, p50, p99, p999, m.errors
         ));
     }

@@ -63,6 +63,10 @@ fn main() -> Result<()> {
         cli.seconds = cli.seconds.min(2);
         cli.connections = cli.connections.min(16);
     }
+    if cli.orders < cli.connections.max(1) {
+        // Each connection updates payments of its own, so that one payment's updates stay in order.
+        bail!("--orders ({}) must be at least --connections ({})", cli.orders, cli.connections);
+    }
     paystate_webhooks::install_default_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command.clone() {

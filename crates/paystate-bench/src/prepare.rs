@@ -1,5 +1,10 @@
 //! The database under test: a fresh SQLite file or PostgreSQL database filled with tenants,
 //! orders and payments, and the ceilings measured straight against it.
+//!
+//! Every tenant is set up for the native API and the four vendor dialects the mix sends status
+//! updates through (see each dialect's page in `docs/dialects/`): a write key limited to each
+//! dialect, the Norce merchant declared, and every order and payment named the way the Norce
+//! dialect looks them up, so that one prepared payment can be updated through any of the APIs.
 
 use crate::Cli;
 use crate::load::Measurement;
@@ -9,7 +14,7 @@ use paystate_domain::order::NewOrder;
 use paystate_domain::payment::NewPayment;
 use paystate_domain::{Actor, Currency, PaymentCommand, PaymentStatus, Source};
 use paystate_ledger::Ledger;
-use paystate_store::Store;
+use paystate_store::{Scope, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,10 +28,39 @@ pub const CHAIN: [PaymentStatus; 5] = [
     PaymentStatus::Reversed,
 ];
 
+/// The Norce merchant id every bench tenant declares in `settings.norce.merchants` (hooks for an
+/// undeclared merchant are answered 404), and the channel its checkout sends.
+pub const NORCE_MERCHANT: &str = "bench";
+pub const NORCE_CHANNEL: &str = "1";
+
+/// The amount of every prepared order and payment, in cents of EUR.
+pub const AMOUNT: i64 = 1999;
+
+/// A tenant and its keys, one per API.
+pub struct BenchTenant {
+    pub id: paystate_domain::TenantId,
+    /// The tenant's first admin key: native updates, reads and creates.
+    pub admin: String,
+    /// Write keys limited to one dialect each, as the dialects' pages advise.
+    pub omnicasa: String,
+    pub norce: String,
+    pub gormic: String,
+    pub teljoy: String,
+}
+
+/// One prepared order with its one payment.
 pub struct Target {
-    pub key: Arc<str>,
-    pub tenant: paystate_domain::TenantId,
+    pub tenant: Arc<BenchTenant>,
     pub payment_id: String,
+    /// The shop's order number `BENCH-{n:07}`, which is the Norce order id.
+    pub order_number: String,
+    /// The PSP's id of the payment `psp-{n}`, which is the Norce payment id.
+    pub psp_id: String,
+    /// paystate's order reference, `norce:bench:BENCH-…`. The Norce dialect finds its order and
+    /// payment by names it derives from the hook's ids (this reference, and the external id
+    /// `norce:bench:BENCH-…:psp-…`): under any other names, a hook would open an order and a
+    /// payment of its own. The other dialects take any reference: this is Omnicasa's `OrderId`.
+    pub reference: String,
 }
 
 pub struct Fixture {
@@ -43,10 +77,18 @@ enum Cleanup {
 }
 
 impl Fixture {
+    /// The step of [`CHAIN`] to report next for target `index`: one further each time, then the
+    /// last one again (the counter stops rather than wraps, which would send the payment back).
+    pub fn next_step(&self, index: usize) -> usize {
+        let previous = self.progress[index]
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |step| Some(step.saturating_add(1)))
+            .unwrap_or(u8::MAX);
+        (previous as usize + 1).min(CHAIN.len() - 1)
+    }
+
     /// The next status to report for target `index`.
     pub fn next_status(&self, index: usize) -> PaymentStatus {
-        let step = self.progress[index].fetch_add(1, Ordering::Relaxed).saturating_add(1) as usize;
-        CHAIN[step.min(CHAIN.len() - 1)]
+        CHAIN[self.next_step(index)]
     }
 
     pub async fn cleanup(self) {
@@ -63,7 +105,10 @@ impl Fixture {
 
 async fn open(url: &str, max_batch: Option<usize>) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres") {
-        let options = paystate_store_postgres::PostgresOptions::from_url(url)?;
+        let mut options = paystate_store_postgres::PostgresOptions::from_url(url)?;
+        if let Some(max_batch) = max_batch {
+            options.max_batch = max_batch;
+        }
         Ok(Arc::new(paystate_store_postgres::PostgresStore::open(options).await?))
     } else {
         let mut options = paystate_store_sqlite::SqliteOptions::from_url(url)?;
@@ -93,8 +138,7 @@ pub async fn prepare(cli: &Cli) -> Result<Fixture> {
     let ledger = Ledger::new(store);
     let mut tenants = Vec::new();
     for t in 0..cli.tenants.max(1) {
-        let (tenant, key) = ledger.create_tenant(&format!("Bench tenant {t}")).await?;
-        tenants.push((tenant.id, Arc::<str>::from(key.token)));
+        tenants.push(Arc::new(tenant(&ledger, t).await?));
     }
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
@@ -109,37 +153,37 @@ pub async fn prepare(cli: &Cli) -> Result<Fixture> {
                 if n >= total {
                     return Ok::<_, anyhow::Error>(made);
                 }
-                let (tenant, key) = tenants[(n as usize) % tenants.len()].clone();
+                let tenant = tenants[(n as usize) % tenants.len()].clone();
                 let actor = Actor {
-                    tenant_id: tenant.clone(),
+                    tenant_id: tenant.id.clone(),
                     key_id: None,
                     source: Source::Cli,
                     request_id: format!("bench-{n}"),
                     request_body: None,
                 };
-                let reference = format!("BENCH-{n:07}");
+                let (order_number, psp_id) = (format!("BENCH-{n:07}"), format!("psp-{n}"));
+                let reference = format!("norce:{NORCE_MERCHANT}:{order_number}");
+                let external_id = format!("{reference}:{psp_id}");
+                let order_reference = reference.clone();
                 let payment = ledger
-                    .transaction(move |tx| {
+                    .transaction(&tenant.id, move |tx| {
                         async move {
                             let new = NewOrder {
-                                reference,
+                                reference: order_reference,
                                 currency: Currency::parse("EUR")?,
-                                total_amount: 1999,
+                                total_amount: AMOUNT,
                                 customer: serde_json::json!({"name": "Bench Customer", "email": "bench@example.com"}),
                                 attributes: serde_json::json!({"channel": "web"}),
                             };
                             let order = paystate_ledger::open_order(tx, &actor, new).await?;
-                            let new = NewPayment {
-                                amount: 1999,
-                                external_id: Some(format!("psp-{n}")),
-                                ..Default::default()
-                            };
+                            let new =
+                                NewPayment { amount: AMOUNT, external_id: Some(external_id), ..Default::default() };
                             paystate_ledger::open_payment(tx, &actor, &order, new).await
                         }
                         .boxed()
                     })
                     .await?;
-                made.push(Target { key, tenant, payment_id: payment.id.to_string() });
+                made.push(Target { tenant, payment_id: payment.id.to_string(), order_number, psp_id, reference });
             }
         }));
     }
@@ -152,8 +196,34 @@ pub async fn prepare(cli: &Cli) -> Result<Fixture> {
     Ok(Fixture { url, targets, progress, cleanup })
 }
 
+/// A tenant set up for every API the benchmark drives, with its keys.
+async fn tenant(ledger: &Ledger, t: usize) -> Result<BenchTenant> {
+    let (tenant, admin) = ledger.create_tenant(&format!("Bench tenant {t}")).await?;
+    // Norce: the merchant the hooks name must be the tenant's. Teljoy: the trust checks compare
+    // `trust_Value` with the MD5 of the order reference, which the load generator cannot compute
+    // without a dependency of its own, so they are off, as a tenant may have them (the seed it
+    // sends is still decoded and kept with the event).
+    let settings = serde_json::json!({"settings": {
+        "norce": {"merchants": [NORCE_MERCHANT]},
+        "teljoy": {"verify_trust": false},
+    }});
+    ledger.patch_tenant(&tenant.id, settings, |_| Ok(())).await?;
+    let key = async |dialect: Source| -> Result<String> {
+        let label = format!("bench {}", dialect.as_str());
+        Ok(ledger.create_key(&tenant.id, Scope::Write, Some(dialect), None, Some(label)).await?.token)
+    };
+    Ok(BenchTenant {
+        omnicasa: key(Source::Omnicasa).await?,
+        norce: key(Source::Norce).await?,
+        gormic: key(Source::Gormic).await?,
+        teljoy: key(Source::Teljoy).await?,
+        id: tenant.id,
+        admin: admin.token,
+    })
+}
+
 /// The update transaction of a status report run straight against the store, no HTTP, one
-/// commit per update (the SQLite writer is limited to batches of one), 64 at a time.
+/// commit per update (either store limited to batches of one), 64 at a time.
 pub async fn store_ceiling(cli: &Cli, fixture: &Fixture, duration: Duration) -> Result<Measurement> {
     let store = open(&fixture.url, Some(1)).await?;
     let ledger = Ledger::new(store);
@@ -169,7 +239,7 @@ pub async fn store_ceiling(cli: &Cli, fixture: &Fixture, duration: Duration) -> 
                 let index = random.below(fixture.targets.len());
                 let target = &fixture.targets[index];
                 let actor = Actor {
-                    tenant_id: target.tenant.clone(),
+                    tenant_id: target.tenant.id.clone(),
                     key_id: None,
                     source: Source::Cli,
                     request_id: String::new(),

@@ -66,7 +66,8 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         stale_before: now - ABANDONED_AFTER,
     };
     let store = state.ledger.store().clone();
-    let outcome = store.write(move |tx| async move { tx.claim_idempotency(&claim).await }.boxed()).await;
+    let outcome =
+        store.write_for(&caller.tenant_id, move |tx| async move { tx.claim_idempotency(&claim).await }.boxed()).await;
     match outcome {
         Err(error) => ApiError::from(error).into_response(),
         Ok(ClaimOutcome::Replay(stored)) => replay(stored),
@@ -99,7 +100,9 @@ async fn finish(state: &AppState, caller: &Caller, key: String, response: Respon
     let tenant = caller.tenant_id.clone();
     let store = state.ledger.store().clone();
     let result = if parts.status.is_server_error() {
-        store.write(move |tx| async move { tx.release_idempotency(&tenant, &key).await }.boxed()).await
+        store
+            .write_for(&caller.tenant_id, move |tx| async move { tx.release_idempotency(&tenant, &key).await }.boxed())
+            .await
     } else {
         let stored = StoredResponse {
             status: parts.status.as_u16(),
@@ -111,7 +114,11 @@ async fn finish(state: &AppState, caller: &Caller, key: String, response: Respon
                 .to_owned(),
             body: parts.extensions.get::<ReplayBody>().map_or_else(|| bytes.to_vec(), |replay| replay.0.clone()),
         };
-        store.write(move |tx| async move { tx.complete_idempotency(&tenant, &key, &stored).await }.boxed()).await
+        store
+            .write_for(&caller.tenant_id, move |tx| {
+                async move { tx.complete_idempotency(&tenant, &key, &stored).await }.boxed()
+            })
+            .await
     };
     if let Err(error) = result {
         tracing::error!(%error, "could not store the idempotent response");

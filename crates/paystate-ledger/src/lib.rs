@@ -124,8 +124,9 @@ impl Ledger {
         }
         let (issued, record) = keys::issue(tenant, scope, dialect, expires_at, label, now)?;
         let tenant = tenant.clone();
+        let lane = tenant.clone();
         self.store
-            .write(move |tx| {
+            .write_for(&lane, move |tx| {
                 async move {
                     tx.tenant(&tenant).await?.ok_or(StoreError::NotFound)?;
                     tx.insert_api_key(&record).await
@@ -142,9 +143,11 @@ impl Ledger {
     }
 
     pub async fn revoke_key(&self, tenant: &TenantId, key: &KeyId) -> StoreResult<()> {
-        let (tenant, id) = (tenant.clone(), key.clone());
-        let found =
-            self.store.write(move |tx| async move { tx.revoke_api_key(&tenant, &id, now()).await }.boxed()).await?;
+        let (lane, tenant, id) = (tenant.clone(), tenant.clone(), key.clone());
+        let found = self
+            .store
+            .write_for(&lane, move |tx| async move { tx.revoke_api_key(&tenant, &id, now()).await }.boxed())
+            .await?;
         // Forget the key only once the revocation is committed, so no request re-caches it as active.
         if let Ok(mut cache) = self.keys.lock() {
             cache.remove(key);
@@ -193,8 +196,9 @@ impl Ledger {
         check: impl Fn(&Tenant) -> Result<(), DomainError> + Send + 'static,
     ) -> StoreResult<Tenant> {
         let id = id.clone();
+        let lane = id.clone();
         self.store
-            .write(move |tx| {
+            .write_for(&lane, move |tx| {
                 async move {
                     let mut tenant = tx.tenant(&id).await?.ok_or(StoreError::NotFound)?;
                     tenant.apply_merge_patch(&patch, now())?;
@@ -211,7 +215,8 @@ impl Ledger {
 
     pub async fn create_order(&self, actor: &Actor, new: NewOrder) -> StoreResult<Order> {
         let actor = actor.clone();
-        self.store.write(move |tx| async move { open_order(tx, &actor, new).await }.boxed()).await
+        let lane = actor.tenant_id.clone();
+        self.store.write_for(&lane, move |tx| async move { open_order(tx, &actor, new).await }.boxed()).await
     }
 
     /// An order by its id or its reference.
@@ -235,8 +240,9 @@ impl Ledger {
         state: OrderState,
     ) -> StoreResult<(Order, bool)> {
         let (actor, key) = (actor.clone(), id_or_reference.to_owned());
+        let lane = actor.tenant_id.clone();
         self.store
-            .write(move |tx| {
+            .write_for(&lane, move |tx| {
                 async move {
                     let order = find_order(tx, &actor.tenant_id, &key).await?;
                     match order.change_state(state, &actor, now())? {
@@ -255,8 +261,9 @@ impl Ledger {
 
     pub async fn patch_order(&self, actor: &Actor, id_or_reference: &str, patch: OrderPatch) -> StoreResult<Order> {
         let (actor, key) = (actor.clone(), id_or_reference.to_owned());
+        let lane = actor.tenant_id.clone();
         self.store
-            .write(move |tx| {
+            .write_for(&lane, move |tx| {
                 async move {
                     let order = find_order(tx, &actor.tenant_id, &key).await?;
                     match order.patch(patch, &actor, now())? {
@@ -278,8 +285,9 @@ impl Ledger {
     /// Creates a payment of an order (by id or reference).
     pub async fn create_payment(&self, actor: &Actor, order: &str, new: NewPayment) -> StoreResult<Payment> {
         let (actor, order) = (actor.clone(), order.to_owned());
+        let lane = actor.tenant_id.clone();
         self.store
-            .write(move |tx| {
+            .write_for(&lane, move |tx| {
                 async move {
                     let order = find_order(tx, &actor.tenant_id, &order).await?;
                     open_payment(tx, &actor, &order, new).await
@@ -316,12 +324,13 @@ impl Ledger {
         command: PaymentCommand,
         reason: Option<String>,
     ) -> StoreResult<(Payment, Outcome)> {
+        let lane = actor.tenant_id.clone();
         for _ in 0..VERSION_RETRIES {
             let (actor, key, command, reason) =
                 (actor.clone(), id_or_external.to_owned(), command.clone(), reason.clone());
             let result = self
                 .store
-                .write(move |tx| {
+                .write_for(&lane, move |tx| {
                     async move {
                         let payment = find_payment(tx, &actor.tenant_id, &key).await?;
                         apply(tx, &actor, &payment, &command, reason.as_deref()).await
@@ -339,12 +348,13 @@ impl Ledger {
 
     /// Runs a job of the caller's own inside one transaction, for dialects whose single request
     /// spans several records (create-or-update an order and its payment, then report a status).
-    pub async fn transaction<T, F>(&self, job: F) -> StoreResult<T>
+    /// The job may touch only `tenant`'s records.
+    pub async fn transaction<T, F>(&self, tenant: &TenantId, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Tx) -> futures::future::BoxFuture<'t, StoreResult<T>> + Send + 'static,
     {
-        self.store.write(job).await
+        self.store.write_for(tenant, job).await
     }
 
     /// Runs a read job of the caller's own on a consistent snapshot.
@@ -376,7 +386,9 @@ impl Ledger {
             updated_via: actor.source,
         };
         let written = method.clone();
-        self.store.write(move |tx| async move { tx.insert_method(&written).await }.boxed()).await?;
+        self.store
+            .write_for(&actor.tenant_id, move |tx| async move { tx.insert_method(&written).await }.boxed())
+            .await?;
         Ok(method)
     }
 
@@ -385,8 +397,9 @@ impl Ledger {
             validate_locales(locales)?;
         }
         let (actor, id) = (actor.clone(), id.clone());
+        let lane = actor.tenant_id.clone();
         self.store
-            .write(move |tx| {
+            .write_for(&lane, move |tx| {
                 async move {
                     let mut method = tx.method(&actor.tenant_id, &id).await?.ok_or(StoreError::NotFound)?;
                     if let Some(locales) = patch.locales {

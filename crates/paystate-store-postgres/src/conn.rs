@@ -43,6 +43,9 @@ pub(crate) struct PgConn {
     aborted: Option<String>,
     /// Where the job's statements are noted, when its request asked for them.
     log: Option<StatementLog>,
+    /// The enabled webhook endpoints of each tenant whose events this transaction wrote, read
+    /// once per transaction (a batch of jobs shares it).
+    subscribers: HashMap<TenantId, Vec<WebhookEndpoint>>,
 }
 
 /// Notes a statement in the job's statement log, when it keeps one.
@@ -300,7 +303,34 @@ fn check_cursor(page: &PageRequest) -> StoreResult<()> {
 
 impl PgConn {
     pub(crate) fn new(tx: Transaction<'static, Postgres>, mode: Mode) -> Self {
-        Self { tx, mode, queued: Vec::new(), aborted: None, log: None }
+        Self { tx, mode, queued: Vec::new(), aborted: None, log: None, subscribers: HashMap::new() }
+    }
+
+    /// Runs one statement without parameters (transaction control), noted in the job's log.
+    async fn control(&mut self, sql: &'static str) -> StoreResult<()> {
+        note(&self.log, sql);
+        sqlx::raw_sql(sql).execute(self.conn()).await.map(drop).map_err(map_error)
+    }
+
+    /// Marks where the next job of a batch starts, so that it can fail alone.
+    pub(crate) async fn begin_job(&mut self) -> StoreResult<()> {
+        self.control("SAVEPOINT job").await
+    }
+
+    /// Keeps the job's writes in the batch's transaction.
+    pub(crate) async fn keep_job(&mut self) -> StoreResult<()> {
+        if let Some(error) = self.aborted.clone() {
+            return Err(StoreError::Backend(format!("a write job went on after a failed statement ({error})")));
+        }
+        self.control("RELEASE SAVEPOINT job").await
+    }
+
+    /// Undoes the job's writes (and its locks); the batch's transaction goes on without them.
+    pub(crate) async fn undo_job(&mut self) -> StoreResult<()> {
+        self.queued.clear();
+        self.aborted = None;
+        self.control("ROLLBACK TO SAVEPOINT job").await?;
+        self.control("RELEASE SAVEPOINT job").await
     }
 
     /// Notes the job's statements in `log` (or in none).
@@ -326,7 +356,6 @@ impl PgConn {
     /// delivery per enabled endpoint of its tenant subscribed to its type, in this same
     /// transaction (the transactional outbox).
     pub(crate) async fn flush_events(&mut self) -> StoreResult<()> {
-        let mut subscribers: HashMap<TenantId, Vec<WebhookEndpoint>> = HashMap::new();
         for (actor, draft) in std::mem::take(&mut self.queued) {
             let request_body = actor.request_body.as_deref();
             check_text("request_id", &actor.request_id)?;
@@ -359,13 +388,13 @@ impl PgConn {
             let Some(seq) = written.map_err(|e| self.failed(e))? else {
                 return Err(StoreError::Backend(format!("an event names the unknown tenant {}", actor.tenant_id)));
             };
-            if !subscribers.contains_key(&actor.tenant_id) {
+            if !self.subscribers.contains_key(&actor.tenant_id) {
                 let enabled = self.enabled_endpoints(&actor.tenant_id).await?;
-                subscribers.insert(actor.tenant_id.clone(), enabled);
+                self.subscribers.insert(actor.tenant_id.clone(), enabled);
             }
             let kind = draft.kind.as_str();
             let wanted: Vec<WebhookEndpoint> =
-                subscribers[&actor.tenant_id].iter().filter(|e| e.wants(kind)).cloned().collect();
+                self.subscribers[&actor.tenant_id].iter().filter(|e| e.wants(kind)).cloned().collect();
             if wanted.is_empty() {
                 continue;
             }

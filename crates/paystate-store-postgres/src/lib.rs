@@ -1,6 +1,7 @@
 //! paystate's production store: one PostgreSQL database shared by several instances.
 //!
-//! Every job runs in its own transaction on a pooled connection. A write job runs at READ
+//! Every job runs in its own transaction on a pooled connection, unless `max_batch` lets a
+//! tenant's write jobs share transactions (group commit, see [`lanes`]). Writes run at READ
 //! COMMITTED; the payments and orders it reads are row-locked until it commits, so instances
 //! updating one payment serialize instead of losing an update, and its events are numbered from
 //! the tenant's counter right before COMMIT, so numbers are gap-free and follow commit order. A
@@ -11,6 +12,7 @@
 
 mod conn;
 mod error;
+mod lanes;
 mod migrate;
 pub mod testing;
 
@@ -50,6 +52,11 @@ pub struct PostgresOptions {
     pub statement_timeout: Duration,
     /// How long a job waits for a pooled connection before failing with [`StoreError::Busy`].
     pub acquire_timeout: Duration,
+    /// How many of a tenant's write jobs at most share one transaction (group commit); 1, the
+    /// default, gives every job a transaction of its own. Batching is for one instance (or
+    /// instances that never write the same records): batches of two instances that lock the
+    /// same rows in opposite orders deadlock, and PostgreSQL cancels a job of one of them.
+    pub max_batch: usize,
 }
 
 impl std::fmt::Debug for PostgresOptions {
@@ -59,13 +66,14 @@ impl std::fmt::Debug for PostgresOptions {
             .field("max_connections", &self.max_connections)
             .field("statement_timeout", &self.statement_timeout)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("max_batch", &self.max_batch)
             .finish()
     }
 }
 
 impl PostgresOptions {
     /// Reads a `postgres://` or `postgresql://` URL, with a pool of 10 connections, a 10 s
-    /// statement timeout and a 5 s acquire timeout.
+    /// statement timeout, a 5 s acquire timeout and no batching.
     pub fn from_url(url: &str) -> StoreResult<Self> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::InvalidValue("a PostgreSQL URL starts with postgres:// or postgresql://".into()));
@@ -75,6 +83,7 @@ impl PostgresOptions {
             max_connections: 10,
             statement_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(5),
+            max_batch: 1,
         };
         // Parse now, so a malformed URL fails at configuration time rather than at start-up.
         options.connect_options()?;
@@ -112,6 +121,7 @@ fn connect_error(options: &PgConnectOptions, secrets: &[String], error: &dyn std
 /// The PostgreSQL [`Store`].
 pub struct PostgresStore {
     pool: PgPool,
+    lanes: lanes::Lanes,
     /// The URL's password in its spellings, scrubbed from every error text.
     secrets: Vec<String>,
 }
@@ -130,7 +140,7 @@ impl PostgresStore {
             .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_lazy_with(options.connect_options()?);
-        Ok(Self { pool, secrets: url_secrets(&options.url) })
+        Ok(Self { pool, lanes: lanes::Lanes::new(options.max_batch), secrets: url_secrets(&options.url) })
     }
 
     /// Applies pending migrations and returns the schema version (for `paystate migrate`). Safe
@@ -208,6 +218,17 @@ impl Store for PostgresStore {
             }
         };
         result.map_err(|e| scrub(e, &self.secrets))
+    }
+
+    async fn run_write_for(
+        &self,
+        tenant: &paystate_domain::TenantId,
+        job: WriteJob,
+    ) -> StoreResult<Box<dyn Any + Send>> {
+        if self.lanes.max_batch() <= 1 {
+            return self.run_write(job).await;
+        }
+        self.lanes.run(&self.pool, tenant, job).await.map_err(|e| scrub(e, &self.secrets))
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -55,6 +55,13 @@ fn opt_ts(text: Option<String>) -> StoreResult<Option<Timestamp>> {
     text.as_deref().map(parse_ts).transpose()
 }
 
+/// `condition` when its filter is set, else a condition on the same parameter that is always
+/// true. SQLite plans a statement once for any parameters, so `(?2 IS NULL OR order_id = ?2)`
+/// would scan every row of the tenant instead of using the order's index.
+fn only_if(set: bool, condition: &'static str, parameter: &str) -> String {
+    if set { condition.to_owned() } else { format!("{parameter} IS NULL") }
+}
+
 fn to_doc<T: Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
 }
@@ -528,9 +535,13 @@ impl Reader for SqliteConn {
     }
 
     async fn orders(&mut self, tenant: &TenantId, filter: &OrderFilter, page: &PageRequest) -> StoreResult<Vec<Order>> {
+        let by_reference = only_if(filter.reference.is_some(), "reference = ?2", "?2");
+        let after = only_if(page.after.is_some(), "id > ?4", "?4");
         self.many_docs(
-            "SELECT doc FROM orders WHERE tenant_id = ?1 AND (?2 IS NULL OR reference = ?2) \
-             AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5",
+            &format!(
+                "SELECT doc FROM orders WHERE tenant_id = ?1 AND {by_reference} AND (?3 IS NULL OR state = ?3) \
+                 AND {after} ORDER BY id LIMIT ?5"
+            ),
             params![tenant.as_str(), filter.reference, filter.state.map(|s| s.as_str()), page.after, page.limit],
         )
     }
@@ -552,10 +563,13 @@ impl Reader for SqliteConn {
         filter: &PaymentFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<Payment>> {
+        let by_order = only_if(filter.order_id.is_some(), "order_id = ?2", "?2");
+        let after = only_if(page.after.is_some(), "id > ?6", "?6");
         self.many_docs(
-            "SELECT doc FROM payments WHERE tenant_id = ?1 AND (?2 IS NULL OR order_id = ?2) \
-             AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR needs_review = ?4) AND (?5 OR deleted = 0) \
-             AND (?6 IS NULL OR id > ?6) ORDER BY id LIMIT ?7",
+            &format!(
+                "SELECT doc FROM payments WHERE tenant_id = ?1 AND {by_order} AND (?3 IS NULL OR status = ?3) \
+                 AND (?4 IS NULL OR needs_review = ?4) AND (?5 OR deleted = 0) AND {after} ORDER BY id LIMIT ?7"
+            ),
             params![
                 tenant.as_str(),
                 filter.order_id.as_ref().map(|id| id.as_str()),
@@ -577,13 +591,15 @@ impl Reader for SqliteConn {
     }
 
     async fn events(&mut self, tenant: &TenantId, filter: &EventFilter) -> StoreResult<Vec<StoredEvent>> {
-        const SQL: &str = "SELECT id, seq, type, payment_id, order_id, source, actor, request_id, request_body, data, \
-            detail, created_at FROM events WHERE tenant_id = ?1 AND seq > ?2 AND (?3 IS NULL OR payment_id = ?3) \
-            ORDER BY seq LIMIT ?4";
-        self.note(SQL);
+        let by_payment = only_if(filter.payment_id.is_some(), "payment_id = ?3", "?3");
+        let sql = format!(
+            "SELECT id, seq, type, payment_id, order_id, source, actor, request_id, request_body, data, detail, \
+             created_at FROM events WHERE tenant_id = ?1 AND seq > ?2 AND {by_payment} ORDER BY seq LIMIT ?4"
+        );
+        self.note(&sql);
         let rows = self
             .conn
-            .prepare_cached(SQL)
+            .prepare_cached(&sql)
             .and_then(|mut s| {
                 s.query_map(
                     params![
@@ -628,12 +644,14 @@ impl Reader for SqliteConn {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<DeliveryRecord>> {
+        let by_endpoint = only_if(filter.endpoint_id.is_some(), "endpoint_id = ?2", "?2");
+        let by_event = only_if(filter.event_id.is_some(), "event_id = ?3", "?3");
+        let after = only_if(page.after.is_some(), "id > ?5", "?5");
         let rows = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = ?1 \
-                 AND (?2 IS NULL OR endpoint_id = ?2) AND (?3 IS NULL OR event_id = ?3) AND (?4 IS NULL OR state = ?4) \
-                 AND (?5 IS NULL OR id > ?5) ORDER BY id LIMIT ?6"
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = ?1 AND {by_endpoint} \
+                 AND {by_event} AND (?4 IS NULL OR state = ?4) AND {after} ORDER BY id LIMIT ?6"
             ))
             .and_then(|mut s| {
                 s.query_map(

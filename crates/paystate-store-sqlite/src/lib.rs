@@ -5,11 +5,16 @@
 //! `BEGIN IMMEDIATE` transaction, each inside its own savepoint: a failing job rolls back alone,
 //! the others commit together with one fsync (group commit), and every caller is answered only
 //! after that commit. Reads run concurrently on a small pool of read-only connections (WAL).
+//!
+//! The writer never checkpoints: a checkpoint copies the WAL into the database file and fsyncs
+//! it, and done inside a commit it would stall every caller of that batch. A checkpointer thread
+//! with its own connection does it instead, a little after commits, without blocking the writer.
 
 mod conn;
 mod migrate;
 
 use conn::SqliteConn;
+use futures::FutureExt;
 use paystate_store::{ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
@@ -76,22 +81,30 @@ impl SqliteStore {
     /// Opens (creating when missing) the database file and applies pending migrations.
     pub async fn open(options: SqliteOptions) -> StoreResult<Self> {
         let opened = options.clone();
-        let (writer_conn, reader_conns) = tokio::task::spawn_blocking(move || -> StoreResult<_> {
+        let (writer_conn, checkpoint_conn, reader_conns) = tokio::task::spawn_blocking(move || -> StoreResult<_> {
             let mut conn = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
             migrate::migrate(&mut conn)?;
+            conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(conn::map_error)?;
+            let checkpointer = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
             let readers = (0..opened.readers.max(1))
                 .map(|_| open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_ONLY))
                 .collect::<StoreResult<Vec<_>>>()?;
-            Ok((conn, readers))
+            Ok((conn, checkpointer, readers))
         })
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))??;
 
         let (sender, receiver) = mpsc::unbounded_channel();
         let max_batch = options.max_batch.max(1);
+        // Capacity one: a commit only needs to say that there is something to checkpoint.
+        let (committed, commits) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("paystate-sqlite-checkpointer".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, commits))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         std::thread::Builder::new()
             .name("paystate-sqlite-writer".into())
-            .spawn(move || writer_loop(writer_conn, receiver, max_batch))
+            .spawn(move || writer_loop(writer_conn, receiver, max_batch, committed))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let readers =
             Arc::new(ReaderPool { permits: Semaphore::new(reader_conns.len()), idle: Mutex::new(reader_conns) });
@@ -123,11 +136,21 @@ fn open_connection(options: &SqliteOptions, flags: OpenFlags) -> StoreResult<Con
     }
     conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"))
         .map_err(conn::map_error)?;
+    // SQLite's default page cache is 2 MB per connection; a bigger one keeps the indexes' inner
+    // pages in memory instead of reading them from the OS on every lookup. The writer gets more
+    // because every job of a batch goes through it.
+    let cache_kib = if flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) { 8 * 1024 } else { 32 * 1024 };
+    conn.pragma_update(None, "cache_size", -cache_kib).map_err(conn::map_error)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
-fn writer_loop(conn: Connection, mut receiver: mpsc::UnboundedReceiver<WriteRequest>, max_batch: usize) {
+fn writer_loop(
+    conn: Connection,
+    mut receiver: mpsc::UnboundedReceiver<WriteRequest>,
+    max_batch: usize,
+    committed: std::sync::mpsc::SyncSender<()>,
+) {
     let mut conn = SqliteConn::new(conn);
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
@@ -138,7 +161,29 @@ fn writer_loop(conn: Connection, mut receiver: mpsc::UnboundedReceiver<WriteRequ
             }
         }
         run_batch(&mut conn, batch);
+        // Full means a checkpoint is already due.
+        let _ = committed.try_send(());
     }
+}
+
+/// How long the checkpointer lets commits accumulate before copying them into the database:
+/// one checkpoint (and one fsync of the database file) covers many batches.
+const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Checkpoints the WAL after commits, PASSIVE so that it never waits for (or blocks) the writer
+/// or a reader; the WAL restarts from its beginning once a checkpoint has caught up. Ends, with
+/// a last checkpoint, when the writer has stopped.
+fn checkpoint_loop(conn: Connection, commits: std::sync::mpsc::Receiver<()>) {
+    let checkpoint = || {
+        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "SQLite checkpoint failed; the next one retries");
+        }
+    };
+    while commits.recv().is_ok() {
+        std::thread::sleep(CHECKPOINT_PAUSE);
+        checkpoint();
+    }
+    checkpoint();
 }
 
 /// Runs a batch of write jobs in one transaction, each in a savepoint, and answers each caller
@@ -150,7 +195,7 @@ fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
     note_all("BEGIN IMMEDIATE");
     if let Err(error) = conn.execute("BEGIN IMMEDIATE") {
         for request in batch {
-            let _ = request.reply.send(Err(clone_error(&error)));
+            let _ = request.reply.send(Err(error.for_each_caller()));
         }
         return;
     }
@@ -183,49 +228,62 @@ fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
             note_all("ROLLBACK");
             let _ = conn.execute("ROLLBACK");
             for (reply, _) in answers {
-                let _ = reply.send(Err(clone_error(&error)));
+                let _ = reply.send(Err(error.for_each_caller()));
             }
         }
     }
 }
 
-fn clone_error(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Busy => StoreError::Busy,
-        other => StoreError::Backend(other.to_string()),
-    }
-}
-
-/// Read-only connections, each used by one read job at a time on a blocking thread. (A pool
+/// Read-only connections, each used by one read job at a time. (A pool
 /// crate would add a dependency for these few lines, and none tracks our rusqlite version.)
 struct ReaderPool {
     permits: Semaphore,
     idle: Mutex<Vec<Connection>>,
 }
 
+impl ReaderPool {
+    /// An idle connection (the caller holds a permit), back in the pool when the lease drops,
+    /// even if the read's future is dropped half way.
+    fn lease(&self) -> StoreResult<Lease<'_>> {
+        let connection = self.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
+        let connection = connection.ok_or_else(|| StoreError::Backend("no idle reader".into()))?;
+        Ok(Lease { conn: Some(SqliteConn::new(connection)), pool: self })
+    }
+}
+
+struct Lease<'a> {
+    /// Always `Some` until the lease drops.
+    conn: Option<SqliteConn>,
+    pool: &'a ReaderPool,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.pool.idle.lock()) {
+            idle.push(conn.into_inner());
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn run_read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
         let _permit = self.readers.permits.acquire().await.map_err(|e| StoreError::Backend(e.to_string()))?;
-        let connection =
-            self.readers.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
-        let connection = connection.ok_or_else(|| StoreError::Backend("no idle reader".into()))?;
-        let log = StatementLog::current();
-        let (connection, result) = tokio::task::spawn_blocking(move || {
-            let mut conn = SqliteConn::new(connection);
-            conn.set_log(log);
-            let result = conn.execute("BEGIN").and_then(|()| {
-                let ran = std::panic::catch_unwind(AssertUnwindSafe(|| futures::executor::block_on(job(&mut conn))));
-                ran.unwrap_or_else(|_| Err(StoreError::Backend("a read job panicked".into())))
-            });
-            let _ = conn.execute("COMMIT");
-            (conn.into_inner(), result)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
-        if let Ok(mut idle) = self.readers.idle.lock() {
-            idle.push(connection);
-        }
+        let mut lease = self.readers.lease()?;
+        let Some(conn) = lease.conn.as_mut() else { return Err(StoreError::Backend("no idle reader".into())) };
+        // The read runs right here, on the caller's thread: a lookup in WAL mode never waits for
+        // the writer and takes microseconds on cached pages, less than handing it to a blocking
+        // thread and back would (two context switches, which dominated the read path).
+        conn.set_log(StatementLog::current());
+        let result = match conn.execute("BEGIN") {
+            Ok(()) => AssertUnwindSafe(job(conn))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Backend("a read job panicked".into()))),
+            Err(error) => Err(error),
+        };
+        let _ = conn.execute("COMMIT");
+        conn.set_log(None);
         result
     }
 
@@ -238,7 +296,6 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        use futures::FutureExt;
         use paystate_store::StoreExt;
         self.read(|reader| {
             async move { reader.tenant(&paystate_domain::TenantId::generate()).await.map(|_| ()) }.boxed()

@@ -83,6 +83,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     payments_round_trip_and_updates_check_versions(&store).await;
     a_failing_job_leaves_nothing_behind(&store).await;
     events_are_numbered_gap_free_under_concurrency(&store).await;
+    jobs_sharing_a_batch_fail_alone(&store).await;
     idempotency_claims(&store).await;
     tenants_are_isolated(&store).await;
     webhook_endpoints_round_trip(&store).await;
@@ -280,6 +281,94 @@ async fn events_are_numbered_gap_free_under_concurrency(store: &Arc<dyn Store>) 
         .await
         .unwrap();
     assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), [151, 152, 153, 154, 155]);
+}
+
+/// How a job of [`jobs_sharing_a_batch_fail_alone`] ends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Ending {
+    Commits,
+    /// The database refuses a statement (a duplicate reference).
+    Refused,
+    /// The job returns an error after its writes.
+    Fails,
+    Panics,
+}
+
+/// A write of `tenant` that opens an order, records its event, then ends as told.
+async fn tenant_write(store: &Arc<dyn Store>, tenant: &TenantId, reference: String, ending: Ending) -> StoreResult<()> {
+    let (order, event) = new_order(tenant, &reference);
+    let actor = actor(tenant);
+    store
+        .write_for(tenant, move |tx| {
+            async move {
+                tx.insert_order(&order).await?;
+                tx.record(&actor, event);
+                match ending {
+                    Ending::Commits | Ending::Refused => Ok(()),
+                    Ending::Fails => Err(StoreError::InvalidValue("the job gives up".into())),
+                    Ending::Panics => panic!("a job panics"),
+                }
+            }
+            .boxed()
+        })
+        .await
+}
+
+/// Group commit keeps every guarantee: a slow first job holds the tenant's writes back, so the
+/// jobs sent meanwhile queue and run together; each of them commits or fails on its own, and
+/// the events of those that committed are numbered without gaps.
+async fn jobs_sharing_a_batch_fail_alone(store: &Arc<dyn Store>) {
+    let tenant = new_tenant(store).await;
+    insert_order(store, &tenant, "TAKEN").await.unwrap();
+    let (slow_store, slow_tenant) = (store.clone(), tenant.clone());
+    let (order, event) = new_order(&tenant, "SLOW");
+    let slow = tokio::spawn(async move {
+        let actor = actor(&slow_tenant);
+        slow_store
+            .write_for(&slow_tenant, move |tx| {
+                async move {
+                    // Blocks the writer (or the tenant's lane) so that the jobs below queue.
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    tx.insert_order(&order).await?;
+                    tx.record(&actor, event);
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let endings = [Ending::Commits, Ending::Refused, Ending::Fails, Ending::Commits, Ending::Panics];
+    let mut jobs = Vec::new();
+    for i in 0..20 {
+        let ending = endings[i % endings.len()];
+        let reference = if ending == Ending::Refused { "TAKEN".to_owned() } else { format!("B-{i}") };
+        let (store, tenant) = (store.clone(), tenant.clone());
+        jobs.push((i, ending, tokio::spawn(async move { tenant_write(&store, &tenant, reference, ending).await })));
+    }
+    slow.await.unwrap().unwrap();
+    for (i, ending, job) in jobs {
+        let result = job.await.unwrap();
+        match ending {
+            Ending::Commits => assert!(result.is_ok(), "job {i}: {result:?}"),
+            Ending::Refused => {
+                assert!(matches!(result, Err(StoreError::Duplicate("reference"))), "job {i}: {result:?}")
+            }
+            Ending::Fails => assert!(matches!(result, Err(StoreError::InvalidValue(_))), "job {i}: {result:?}"),
+            Ending::Panics => assert!(matches!(result, Err(StoreError::Backend(_))), "job {i}: {result:?}"),
+        }
+        let (t, reference) = (tenant.clone(), format!("B-{i}"));
+        let found =
+            store.read(move |r| async move { r.order_by_reference(&t, &reference).await }.boxed()).await.unwrap();
+        assert_eq!(found.is_some(), ending == Ending::Commits, "job {i} ({ending:?})");
+    }
+    let t = tenant.clone();
+    let events = store
+        .read(move |r| async move { r.events(&t, &EventFilter { limit: 1000, ..Default::default() }).await }.boxed())
+        .await
+        .unwrap();
+    // TAKEN, SLOW and the 8 jobs that committed.
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
 }
 
 async fn idempotency_claims(store: &Arc<dyn Store>) {

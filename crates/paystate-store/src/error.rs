@@ -30,3 +30,14 @@ pub enum StoreError {
     #[error("storage failure: {0}")]
     Backend(String),
 }
+
+impl StoreError {
+    /// The error of a batch that failed as a whole, for each of its callers: busy stays busy
+    /// (retryable), anything else becomes a backend failure with the same text.
+    pub fn for_each_caller(&self) -> StoreError {
+        match self {
+            StoreError::Busy => StoreError::Busy,
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}

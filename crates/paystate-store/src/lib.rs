@@ -155,6 +155,13 @@ pub trait Store: Send + Sync + 'static {
     async fn run_read(&self, job: ReadJob) -> StoreResult<Erased>;
     /// Runs a write job in one transaction and answers only once its commit is durable.
     async fn run_write(&self, job: WriteJob) -> StoreResult<Erased>;
+    /// Runs a write job that touches only `tenant`'s records (its events included). The backend
+    /// may commit it together with other jobs of the same tenant (group commit); it still fails
+    /// alone and is answered only once its commit is durable.
+    async fn run_write_for(&self, tenant: &TenantId, job: WriteJob) -> StoreResult<Erased> {
+        let _ = tenant;
+        self.run_write(job).await
+    }
     /// Checks that the database answers (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// "sqlite" or "postgres", for logs and metrics.
@@ -170,6 +177,12 @@ pub trait StoreExt {
         F: for<'t> FnOnce(&'t mut dyn Reader) -> BoxFuture<'t, StoreResult<T>> + Send + 'static;
 
     async fn write<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<T>> + Send + 'static;
+
+    /// A write that touches only `tenant`'s records; see [`Store::run_write_for`].
+    async fn write_for<T, F>(&self, tenant: &TenantId, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<T>> + Send + 'static;
@@ -192,10 +205,24 @@ impl<S: Store + ?Sized> StoreExt for S {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<T>> + Send + 'static,
     {
-        let erased: WriteJob =
-            Box::new(move |tx| Box::pin(async move { job(tx).await.map(|value| Box::new(value) as Erased) }));
-        downcast(self.run_write(erased).await?)
+        downcast(self.run_write(erase_write(job)).await?)
     }
+
+    async fn write_for<T, F>(&self, tenant: &TenantId, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<T>> + Send + 'static,
+    {
+        downcast(self.run_write_for(tenant, erase_write(job)).await?)
+    }
+}
+
+fn erase_write<T, F>(job: F) -> WriteJob
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, StoreResult<T>> + Send + 'static,
+{
+    Box::new(move |tx| Box::pin(async move { job(tx).await.map(|value| Box::new(value) as Erased) }))
 }
 
 fn downcast<T: 'static>(value: Erased) -> StoreResult<T> {

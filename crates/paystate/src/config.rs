@@ -15,6 +15,7 @@ pub struct Settings {
     pub log_format: Option<String>,
     pub db_max_connections: Option<u32>,
     pub db_statement_timeout_ms: Option<u64>,
+    pub db_max_batch: Option<usize>,
     pub webhooks_allow_private_networks: Option<bool>,
 }
 
@@ -23,6 +24,7 @@ pub struct Database {
     pub url: String,
     pub max_connections: Option<u32>,
     pub statement_timeout_ms: Option<u64>,
+    pub max_batch: Option<usize>,
 }
 
 impl Database {
@@ -34,6 +36,10 @@ impl Database {
         }
         if let Some(ms) = self.statement_timeout_ms {
             options.statement_timeout = std::time::Duration::from_millis(ms);
+        }
+        if let Some(max) = self.max_batch {
+            anyhow::ensure!(max > 0, "--db-max-batch must be at least 1");
+            options.max_batch = max;
         }
         Ok(options)
     }

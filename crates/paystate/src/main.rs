@@ -31,6 +31,11 @@ struct Cli {
     /// PostgreSQL: cut off any statement (a lock wait included) after this many milliseconds.
     #[arg(long, global = true, env = "PAYSTATE_DB_STATEMENT_TIMEOUT_MS")]
     db_statement_timeout_ms: Option<u64>,
+    /// PostgreSQL: let up to this many writes of one tenant share a transaction (group commit).
+    /// Only for a single instance, or instances that never write the same records: two
+    /// instances batching writes of the same payments can deadlock (a 503 for one write).
+    #[arg(long, global = true, env = "PAYSTATE_DB_MAX_BATCH")]
+    db_max_batch: Option<usize>,
     /// Log format: text or json.
     #[arg(long, global = true, env = "PAYSTATE_LOG_FORMAT")]
     log_format: Option<String>,
@@ -199,6 +204,7 @@ async fn run(cli: Cli) -> Result<()> {
         url: database_url,
         max_connections: cli.db_max_connections.or(settings.db_max_connections),
         statement_timeout_ms: cli.db_statement_timeout_ms.or(settings.db_statement_timeout_ms),
+        max_batch: cli.db_max_batch.or(settings.db_max_batch),
     };
     let allow_private =
         cli.webhooks_allow_private_networks.or(settings.webhooks_allow_private_networks).unwrap_or(false);

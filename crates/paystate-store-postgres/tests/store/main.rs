@@ -94,6 +94,21 @@ async fn postgres_passes_the_conformance_suite() {
     .await;
 }
 
+/// The same suite with each tenant's writes batched (group commit), as `--db-max-batch` sets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_passes_the_conformance_suite_with_group_commit() {
+    on_fresh_database("postgres_passes_the_conformance_suite_with_group_commit", |url| {
+        async move {
+            let options = PostgresOptions { max_batch: 64, ..PostgresOptions::from_url(&url).unwrap() };
+            let store = Arc::new(PostgresStore::open(options).await.expect("open the store"));
+            paystate_store::conformance::run_all(store.clone()).await;
+            store.close().await;
+        }
+        .boxed()
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_bytes_are_invalid_values_not_backend_failures() {
     on_fresh_database("nul_bytes_are_invalid_values_not_backend_failures", |url| {

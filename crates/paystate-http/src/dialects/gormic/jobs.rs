@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use paystate_domain::payment::{Adjustment, MissingAmount, NewPayment};
 use paystate_domain::{
     Actor, DomainError, MethodId, Order, OrderId, Outcome, Payment, PaymentCommand, PaymentId, PaymentMethod,
-    PaymentPatch, PaymentStatus, PaymentType, Source,
+    PaymentPatch, PaymentStatus, PaymentType, Source, TenantId,
 };
 use paystate_ledger::{apply, find_order, find_payment, open_payment};
 use paystate_store::{PageRequest, PaymentFilter, StoreError, Tx};
@@ -70,7 +70,7 @@ impl After {
 
 /// Runs `job` in one transaction, again when a record changed concurrently. A refusal travels
 /// out of the job beside the store's error, so that the store rolls back whatever the job wrote.
-async fn run<I, T, F>(state: &AppState, input: I, job: F) -> Result<T, Refusal>
+async fn run<I, T, F>(state: &AppState, tenant: &TenantId, input: I, job: F) -> Result<T, Refusal>
 where
     I: Clone + Send + 'static,
     T: Send + 'static,
@@ -81,7 +81,7 @@ where
         let (slot, input) = (refusal.clone(), input.clone());
         let result = state
             .ledger
-            .transaction(move |tx| {
+            .transaction(tenant, move |tx| {
                 async move {
                     job(tx, input).await.map_err(|failure| match failure {
                         Failure::Store(error) => error,
@@ -116,7 +116,8 @@ where
 // --- create -------------------------------------------------------------------------------
 
 pub async fn create(state: &AppState, actor: Actor, create: Create) -> Result<PaymentId, Refusal> {
-    run(state, (actor, create), create_job).await
+    let tenant = actor.tenant_id.clone();
+    run(state, &tenant, (actor, create), create_job).await
 }
 
 fn create_job(tx: &mut dyn Tx, (actor, input): (Actor, Create)) -> BoxFuture<'_, JobResult<(PaymentId, Vec<Report>)>> {
@@ -182,7 +183,8 @@ fn create_job(tx: &mut dyn Tx, (actor, input): (Actor, Create)) -> BoxFuture<'_,
 
 pub async fn change(state: &AppState, actor: Actor, uid: String, change: Change) -> Result<After, Refusal> {
     let order_id = order_of(state, &actor, &uid).await?;
-    run(state, (actor, order_id, uid, change), change_job).await
+    let tenant = actor.tenant_id.clone();
+    run(state, &tenant, (actor, order_id, uid, change), change_job).await
 }
 
 fn change_job(
@@ -323,7 +325,8 @@ fn change_job(
 
 pub async fn delete(state: &AppState, actor: Actor, uid: String) -> Result<After, Refusal> {
     let order_id = order_of(state, &actor, &uid).await?;
-    run(state, (actor, order_id, uid), delete_job).await
+    let tenant = actor.tenant_id.clone();
+    run(state, &tenant, (actor, order_id, uid), delete_job).await
 }
 
 fn delete_job(

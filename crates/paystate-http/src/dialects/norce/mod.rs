@@ -196,8 +196,10 @@ enum Refusal {
 async fn record(state: &AppState, actor: &Actor, hook: &Hook) -> ApiResult<Written> {
     for _ in 0..RETRIES {
         let (job_actor, job_hook) = (actor.clone(), hook.clone());
-        let result =
-            state.ledger.transaction(move |tx| async move { run(tx, &job_actor, &job_hook).await }.boxed()).await;
+        let result = state
+            .ledger
+            .transaction(&actor.tenant_id, move |tx| async move { run(tx, &job_actor, &job_hook).await }.boxed())
+            .await;
         match result {
             Ok(Ok(written)) => return Ok(written),
             Ok(Err(refusal)) => return Err(refused(refusal, hook)),

@@ -278,7 +278,7 @@ async fn update(state: &AppState, caller: &Caller, request: &UpdatePaymentOrder,
         let (actor, request) = (actor.clone(), request.clone());
         let result = state
             .ledger
-            .transaction(move |tx| {
+            .transaction(&caller.tenant_id, move |tx| {
                 async move {
                     match job(tx, &actor, &request).await {
                         Ok(done) => Ok(Ok(done)),

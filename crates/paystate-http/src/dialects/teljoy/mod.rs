@@ -231,7 +231,7 @@ async fn run(
         let (actor, path_id, report) = (actor.clone(), path_id.clone(), report.clone());
         let result = state
             .ledger
-            .transaction(move |tx| {
+            .transaction(&caller.tenant_id, move |tx| {
                 async move {
                     let payment = find_payment(tx, &actor.tenant_id, &path_id).await?;
                     let tenant = tx.tenant(&actor.tenant_id).await?.ok_or(StoreError::NotFound)?;

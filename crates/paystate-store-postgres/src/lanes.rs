@@ -1,0 +1,179 @@
+//! Group commit for PostgreSQL: one lane per tenant.
+//!
+//! Every event takes its number from its tenant's counter row, which stays locked until COMMIT
+//! so that numbers are gap-free and follow commit order. One commit per job would therefore
+//! serialize a tenant's writes on the disk's flush latency. Instead, the write jobs of one
+//! tenant queue in the tenant's lane, and one task per busy lane runs what has queued in one
+//! transaction, each job inside its own savepoint: a job that fails is rolled back alone (its
+//! row locks with it), the others commit together, and every caller is answered only after that
+//! commit. A lane has at most one transaction open, so the batches of one instance never wait
+//! on each other's row locks; different tenants' lanes touch disjoint rows and run in parallel.
+//!
+//! Two instances can still meet on the same rows in opposite orders; PostgreSQL then cancels one
+//! statement as a deadlock, and only the job that ran it fails (retryable, as `Busy`). That is why
+//! batching is off unless [`PostgresOptions::max_batch`](crate::PostgresOptions::max_batch) asks for it.
+
+use crate::conn::{Mode, PgConn};
+use futures::FutureExt;
+use paystate_domain::TenantId;
+use paystate_store::{StatementLog, StoreError, StoreResult, WriteJob};
+use sqlx::PgPool;
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+type Answer = StoreResult<Box<dyn Any + Send>>;
+
+struct Queued {
+    job: WriteJob,
+    reply: oneshot::Sender<Answer>,
+    log: Option<StatementLog>,
+}
+
+/// The lanes of the tenants that have jobs queued or running. A tenant is in the map exactly
+/// while a task drains its lane, so a job either joins a running lane or starts one.
+#[derive(Clone)]
+pub(crate) struct Lanes {
+    queues: Arc<Mutex<HashMap<TenantId, VecDeque<Queued>>>>,
+    /// How many jobs at most share one transaction.
+    max_batch: usize,
+}
+
+impl Lanes {
+    pub(crate) fn new(max_batch: usize) -> Self {
+        Lanes { queues: Arc::default(), max_batch: max_batch.max(1) }
+    }
+
+    pub(crate) fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// Runs `job` in `tenant`'s lane and answers once its batch has committed (or it failed).
+    pub(crate) async fn run(&self, pool: &PgPool, tenant: &TenantId, job: WriteJob) -> Answer {
+        let (reply, answer) = oneshot::channel();
+        let queued = Queued { job, reply, log: StatementLog::current() };
+        let start = {
+            let mut queues = self.queues.lock().map_err(|_| poisoned())?;
+            match queues.get_mut(tenant) {
+                Some(queue) => {
+                    queue.push_back(queued);
+                    false
+                }
+                None => {
+                    queues.insert(tenant.clone(), VecDeque::from([queued]));
+                    true
+                }
+            }
+        };
+        if start {
+            tokio::spawn(self.clone().drain(pool.clone(), tenant.clone()));
+        }
+        answer.await.map_err(|_| StoreError::Backend("a PostgreSQL lane dropped a job".into()))?
+    }
+
+    /// Runs the lane's batches until it is empty, then closes it.
+    async fn drain(self, pool: PgPool, tenant: TenantId) {
+        loop {
+            let batch: Vec<Queued> = {
+                let Ok(mut queues) = self.queues.lock() else { return };
+                let Some(queue) = queues.get_mut(&tenant) else { return };
+                if queue.is_empty() {
+                    queues.remove(&tenant);
+                    return;
+                }
+                let take = queue.len().min(self.max_batch);
+                queue.drain(..take).collect()
+            };
+            run_batch(&pool, batch).await;
+        }
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Backend("the PostgreSQL lanes are poisoned".into())
+}
+
+/// Runs a batch in one transaction, each job in a savepoint, and answers every caller after
+/// the commit. A dropped reply (the caller went away) changes nothing: its job still ran.
+async fn run_batch(pool: &PgPool, batch: Vec<Queued>) {
+    // Statements the jobs share are noted in the log of each job that keeps one.
+    let logs: Vec<StatementLog> = batch.iter().filter_map(|queued| queued.log.clone()).collect();
+    let note_all = |sql: &str| logs.iter().for_each(|log| log.note(sql));
+    note_all("BEGIN");
+    let mut conn = match pool.begin().await {
+        Ok(tx) => PgConn::new(tx, Mode::Write),
+        Err(error) => {
+            let error = crate::map_error(error);
+            for queued in batch {
+                let _ = queued.reply.send(Err(error.for_each_caller()));
+            }
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut broken: Option<StoreError> = None;
+    for queued in batch {
+        if let Some(error) = &broken {
+            let _ = queued.reply.send(Err(error.for_each_caller()));
+            continue;
+        }
+        conn.set_log(queued.log);
+        let result = match conn.begin_job().await {
+            Ok(()) => run_job(&mut conn, queued.job).await,
+            Err(error) => {
+                broken = Some(error.for_each_caller());
+                Err(error)
+            }
+        };
+        let result = match result {
+            Ok(value) => Ok(value),
+            Err(error) if broken.is_none() => {
+                // The job's writes go; the transaction must stay usable for the others.
+                if let Err(undo) = conn.undo_job().await {
+                    broken = Some(undo);
+                }
+                Err(error)
+            }
+            Err(error) => Err(error),
+        };
+        conn.set_log(None);
+        answers.push((queued.reply, result));
+    }
+    let committed = match broken {
+        Some(error) => {
+            note_all("ROLLBACK");
+            conn.rollback().await;
+            Err(error)
+        }
+        None => {
+            note_all("COMMIT");
+            conn.commit().await
+        }
+    };
+    match committed {
+        Ok(()) => {
+            for (reply, result) in answers {
+                let _ = reply.send(result);
+            }
+        }
+        Err(error) => {
+            for (reply, result) in answers {
+                // A job that failed on its own says why; the others failed with the batch.
+                let _ = reply.send(result.and(Err(error.for_each_caller())));
+            }
+        }
+    }
+}
+
+/// One job: its own statements, then its events, then the release of its savepoint.
+async fn run_job(conn: &mut PgConn, job: WriteJob) -> Answer {
+    let value = AssertUnwindSafe(job(conn))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())))?;
+    conn.flush_events().await?;
+    conn.keep_job().await?;
+    Ok(value)
+}
