@@ -42,12 +42,9 @@ pub(crate) struct Lanes {
 }
 
 impl Lanes {
-    pub(crate) fn new(max_batch: usize) -> Self {
-        Lanes { queues: Arc::default(), max_batch: max_batch.max(1) }
-    }
-
-    pub(crate) fn max_batch(&self) -> usize {
-        self.max_batch
+    /// Lanes that batch up to `max_batch` jobs; none when that is 1 (or 0): nothing to share.
+    pub(crate) fn new(max_batch: usize) -> Option<Self> {
+        (max_batch > 1).then(|| Lanes { queues: Arc::default(), max_batch })
     }
 
     /// Runs `job` in `tenant`'s lane and answers once its batch has committed (or it failed).
@@ -121,22 +118,20 @@ async fn run_batch(pool: &PgPool, batch: Vec<Queued>) {
         }
         conn.set_log(queued.log);
         let result = match conn.begin_job().await {
-            Ok(()) => run_job(&mut conn, queued.job).await,
+            Ok(()) => {
+                let result = run_job(&mut conn, queued.job).await;
+                // The job's writes go; the transaction must stay usable for the others.
+                if result.is_err()
+                    && let Err(undo) = conn.undo_job().await
+                {
+                    broken = Some(undo);
+                }
+                result
+            }
             Err(error) => {
                 broken = Some(error.for_each_caller());
                 Err(error)
             }
-        };
-        let result = match result {
-            Ok(value) => Ok(value),
-            Err(error) if broken.is_none() => {
-                // The job's writes go; the transaction must stay usable for the others.
-                if let Err(undo) = conn.undo_job().await {
-                    broken = Some(undo);
-                }
-                Err(error)
-            }
-            Err(error) => Err(error),
         };
         conn.set_log(None);
         answers.push((queued.reply, result));

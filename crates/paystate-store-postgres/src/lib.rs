@@ -121,7 +121,8 @@ fn connect_error(options: &PgConnectOptions, secrets: &[String], error: &dyn std
 /// The PostgreSQL [`Store`].
 pub struct PostgresStore {
     pool: PgPool,
-    lanes: lanes::Lanes,
+    /// Present when a tenant's write jobs may share transactions.
+    lanes: Option<lanes::Lanes>,
     /// The URL's password in its spellings, scrubbed from every error text.
     secrets: Vec<String>,
 }
@@ -225,10 +226,10 @@ impl Store for PostgresStore {
         tenant: &paystate_domain::TenantId,
         job: WriteJob,
     ) -> StoreResult<Box<dyn Any + Send>> {
-        if self.lanes.max_batch() <= 1 {
-            return self.run_write(job).await;
+        match &self.lanes {
+            Some(lanes) => lanes.run(&self.pool, tenant, job).await.map_err(|e| scrub(e, &self.secrets)),
+            None => self.run_write(job).await,
         }
-        self.lanes.run(&self.pool, tenant, job).await.map_err(|e| scrub(e, &self.secrets))
     }
 
     async fn ping(&self) -> StoreResult<()> {
