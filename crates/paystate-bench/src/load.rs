@@ -25,16 +25,19 @@ impl Random {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Traffic {
     /// Native status updates, every one a forward move.
+    #[value(name = "updates")]
     StatusUpdates,
     /// Reads of one payment.
     Reads,
     /// 65 % status updates (25 % native, 10 % through each of the four dialects), 25 % reads,
     /// 10 % new orders.
+    #[value(name = "mix")]
     Mixed,
     /// The framework ceiling: POSTs to the bare echo server.
+    #[value(skip)]
     Echo,
 }
 

@@ -45,6 +45,10 @@ pub struct Cli {
     /// A few seconds on a small database, to keep the benchmark from rotting (CI); no targets.
     #[arg(long)]
     pub smoke: bool,
+    /// Drive only this traffic through paystate (the ceilings still run): to iterate on one
+    /// measurement without waiting for the others.
+    #[arg(long, value_enum)]
+    pub only: Option<Traffic>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -98,7 +102,8 @@ async fn run(cli: Cli) -> Result<()> {
     }
 
     let server = load::Server::start(&server_binary, &fixture.url).await?;
-    for traffic in [Traffic::StatusUpdates, Traffic::Reads, Traffic::Mixed] {
+    let chosen = |traffic: &Traffic| cli.only.is_none_or(|only| only == *traffic);
+    for traffic in [Traffic::StatusUpdates, Traffic::Reads, Traffic::Mixed].into_iter().filter(chosen) {
         eprintln!("{}…", traffic.name());
         measurements.push(load::drive(&server.base, &fixture, traffic, cli.connections, duration).await);
     }

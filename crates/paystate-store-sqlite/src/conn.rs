@@ -90,13 +90,18 @@ impl SqliteConn {
         }
     }
 
+    pub(crate) fn inner(&self) -> &Connection {
+        &self.conn
+    }
+
     pub(crate) fn into_inner(self) -> Connection {
         self.conn
     }
 
+    /// Runs one statement that returns no rows (transaction control, mostly). Prepared once per
+    /// connection: preparing `BEGIN` or `RELEASE` again on every use cost more than running it.
     pub(crate) fn execute(&self, sql: &str) -> StoreResult<()> {
-        self.note(sql);
-        self.conn.execute_batch(sql).map_err(map_error)
+        self.run(sql, []).map(|_| ())
     }
 
     pub(crate) fn discard_queued_events(&mut self) {

@@ -6,9 +6,14 @@
 //! the others commit together with one fsync (group commit), and every caller is answered only
 //! after that commit. Reads run concurrently on a small pool of read-only connections (WAL).
 //!
-//! The writer never checkpoints: a checkpoint copies the WAL into the database file and fsyncs
-//! it, and done inside a commit it would stall every caller of that batch. A checkpointer thread
-//! with its own connection does it instead, a little after commits, without blocking the writer.
+//! The writer does not checkpoint on its own: a checkpoint copies the WAL into the database file
+//! and fsyncs it, and done inside a commit it would stall every caller of that batch. A
+//! checkpointer thread with its own connection does it instead, a little after commits, without
+//! blocking the writer. Under steady load that alone never lets the WAL start over (a checkpoint
+//! never catches up with a writer that keeps committing), so once the WAL is long the
+//! checkpointer asks the writer to copy the last few frames itself between two batches: the next
+//! batch then writes the WAL from its beginning again, over pages still in the OS cache, and the
+//! file is cut back to its limit.
 
 mod conn;
 mod migrate;
@@ -20,6 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -41,6 +47,9 @@ pub struct SqliteOptions {
     /// How many jobs at most share one transaction.
     pub max_batch: usize,
     pub readers: usize,
+    /// WAL frames (pages) past which the checkpointer has the writer catch up, so that the WAL
+    /// starts over; the file is cut back to a little more than that when it does.
+    pub wal_restart_frames: i64,
 }
 
 impl SqliteOptions {
@@ -51,8 +60,13 @@ impl SqliteOptions {
         if path.is_empty() {
             return Err(StoreError::InvalidValue("the SQLite URL names no file".into()));
         }
-        let mut options =
-            SqliteOptions { path: PathBuf::from(path), synchronous: Synchronous::Full, max_batch: 64, readers: 4 };
+        let mut options = SqliteOptions {
+            path: PathBuf::from(path),
+            synchronous: Synchronous::Full,
+            max_batch: 64,
+            readers: 4,
+            wal_restart_frames: WAL_RESTART_FRAMES,
+        };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("synchronous", "full")) => options.synchronous = Synchronous::Full,
@@ -85,6 +99,10 @@ impl SqliteStore {
             let mut conn = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
             migrate::migrate(&mut conn)?;
             conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(conn::map_error)?;
+            // The WAL file is cut back to this size (a quarter more than it holds before it starts
+            // over) when a burst, or a reader that kept it from starting over, made it longer.
+            let wal_size_limit = opened.wal_restart_frames.max(1) * (4096 + 24) / 4 * 5;
+            conn.pragma_update(None, "journal_size_limit", wal_size_limit).map_err(conn::map_error)?;
             let checkpointer = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
             let readers = (0..opened.readers.max(1))
                 .map(|_| open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_ONLY))
@@ -98,13 +116,15 @@ impl SqliteStore {
         let max_batch = options.max_batch.max(1);
         // Capacity one: a commit only needs to say that there is something to checkpoint.
         let (committed, commits) = std::sync::mpsc::sync_channel(1);
+        let catch_up = Arc::new(AtomicBool::new(false));
+        let (asked, restart_frames) = (catch_up.clone(), options.wal_restart_frames);
         std::thread::Builder::new()
             .name("paystate-sqlite-checkpointer".into())
-            .spawn(move || checkpoint_loop(checkpoint_conn, commits))
+            .spawn(move || checkpoint_loop(checkpoint_conn, commits, restart_frames, &asked))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         std::thread::Builder::new()
             .name("paystate-sqlite-writer".into())
-            .spawn(move || writer_loop(writer_conn, receiver, max_batch, committed))
+            .spawn(move || writer_loop(writer_conn, receiver, max_batch, committed, &catch_up))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let readers =
             Arc::new(ReaderPool { permits: Semaphore::new(reader_conns.len()), idle: Mutex::new(reader_conns) });
@@ -134,8 +154,12 @@ fn open_connection(options: &SqliteOptions, flags: OpenFlags) -> StoreResult<Con
     if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(conn::map_error)?;
     }
-    conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"))
-        .map_err(conn::map_error)?;
+    // Temporary tables and the savepoints' journals stay in memory: the writer's savepoint per
+    // job would otherwise spill its journal into a temporary file, written out to disk for nothing.
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+    ))
+    .map_err(conn::map_error)?;
     // SQLite's default page cache is 2 MB per connection; a bigger one keeps the indexes' inner
     // pages in memory instead of reading them from the OS on every lookup. The writer gets more
     // because every job of a batch goes through it.
@@ -150,6 +174,7 @@ fn writer_loop(
     mut receiver: mpsc::UnboundedReceiver<WriteRequest>,
     max_batch: usize,
     committed: std::sync::mpsc::SyncSender<()>,
+    catch_up: &AtomicBool,
 ) {
     let mut conn = SqliteConn::new(conn);
     while let Some(first) = receiver.blocking_recv() {
@@ -161,6 +186,10 @@ fn writer_loop(
             }
         }
         run_batch(&mut conn, batch);
+        if catch_up.swap(false, Ordering::Relaxed) {
+            // Only the frames committed since the checkpointer's last pass are left to copy.
+            checkpoint(conn.inner());
+        }
         // Full means a checkpoint is already due.
         let _ = committed.try_send(());
     }
@@ -170,20 +199,54 @@ fn writer_loop(
 /// one checkpoint (and one fsync of the database file) covers many batches.
 const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// The default of [`SqliteOptions::wal_restart_frames`]: about 256 MB, written again every few
+/// seconds at full load, so its pages stay in the OS cache (overwriting a frame that was evicted
+/// would read it back from disk first), and each catch-up stall is seconds apart.
+const WAL_RESTART_FRAMES: i64 = 65536;
+
+/// At most this many frames are left for the writer to copy when it catches up: a few batches.
+const CATCH_UP_FRAMES: i64 = 512;
+
 /// Checkpoints the WAL after commits, PASSIVE so that it never waits for (or blocks) the writer
-/// or a reader; the WAL restarts from its beginning once a checkpoint has caught up. Ends, with
-/// a last checkpoint, when the writer has stopped.
-fn checkpoint_loop(conn: Connection, commits: std::sync::mpsc::Receiver<()>) {
-    let checkpoint = || {
-        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(%error, "SQLite checkpoint failed; the next one retries");
-        }
-    };
+/// or a reader, and raises `catch_up` when the WAL has grown long. Ends, with a last checkpoint,
+/// when the writer has stopped.
+fn checkpoint_loop(
+    conn: Connection,
+    commits: std::sync::mpsc::Receiver<()>,
+    restart_frames: i64,
+    catch_up: &AtomicBool,
+) {
     while commits.recv().is_ok() {
         std::thread::sleep(CHECKPOINT_PAUSE);
-        checkpoint();
+        let Some(mut frames) = checkpoint(&conn) else { continue };
+        if frames < restart_frames {
+            continue;
+        }
+        // Copy what was committed during that pass, and again, until a pass found only a few
+        // new frames: what is left for the writer to copy while its callers wait is then about
+        // as much. A disk too slow to converge leaves the WAL to grow until the next round.
+        for _ in 0..8 {
+            let Some(now) = checkpoint(&conn) else { break };
+            let new = now - frames;
+            frames = now;
+            if (0..CATCH_UP_FRAMES).contains(&new) {
+                catch_up.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
     }
-    checkpoint();
+    checkpoint(&conn);
+}
+
+/// A PASSIVE checkpoint; the WAL's length in frames, when it could be checkpointed.
+fn checkpoint(conn: &Connection) -> Option<i64> {
+    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1)) {
+        Ok(frames) => Some(frames),
+        Err(error) => {
+            tracing::warn!(%error, "SQLite checkpoint failed; the next one retries");
+            None
+        }
+    }
 }
 
 /// Runs a batch of write jobs in one transaction, each in a savepoint, and answers each caller
@@ -207,9 +270,9 @@ fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
             let result = ran.unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())));
             result.and_then(|value| conn.flush_events().map(|()| value))
         });
-        let finish = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
         conn.discard_queued_events();
-        let result = match conn.execute(finish) {
+        let undone = if result.is_ok() { Ok(()) } else { conn.execute("ROLLBACK TO job") };
+        let result = match undone.and_then(|()| conn.execute("RELEASE job")) {
             Ok(()) => result,
             Err(error) => Err(error),
         };
