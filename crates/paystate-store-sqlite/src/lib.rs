@@ -101,7 +101,10 @@ impl SqliteStore {
             conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(conn::map_error)?;
             // The WAL file is cut back to this size (a quarter more than it holds before it starts
             // over) when a burst, or a reader that kept it from starting over, made it longer.
-            let wal_size_limit = opened.wal_restart_frames.max(1) * (4096 + 24) / 4 * 5;
+            let page_size: i64 =
+                conn.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(conn::map_error)?;
+            // A WAL frame is a page and its 24-byte header.
+            let wal_size_limit = opened.wal_restart_frames.max(1) * (page_size + 24) / 4 * 5;
             conn.pragma_update(None, "journal_size_limit", wal_size_limit).map_err(conn::map_error)?;
             let checkpointer = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
             let readers = (0..opened.readers.max(1))

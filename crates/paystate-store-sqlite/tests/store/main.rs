@@ -5,11 +5,17 @@ use paystate_store::{Store, StoreExt};
 use paystate_store_sqlite::{SqliteOptions, SqliteStore};
 use std::sync::Arc;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_passes_the_conformance_suite() {
-    let dir = std::env::temp_dir().join(format!("paystate-conformance-{}", paystate_domain::TenantId::generate()));
+/// A fresh directory for one test's database, and the default options for a file in it.
+fn fresh_database(name: &str) -> (std::path::PathBuf, SqliteOptions) {
+    let dir = std::env::temp_dir().join(format!("paystate-{name}-{}", paystate_domain::TenantId::generate()));
     std::fs::create_dir_all(&dir).unwrap();
     let options = SqliteOptions::from_url(&format!("sqlite://{}", dir.join("paystate.db").display())).unwrap();
+    (dir, options)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_passes_the_conformance_suite() {
+    let (dir, options) = fresh_database("conformance");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(options).await.unwrap());
     paystate_store::conformance::run_all(store).await;
     let _ = std::fs::remove_dir_all(dir);
@@ -29,9 +35,7 @@ async fn url_options_are_read_and_unknown_ones_refused() {
 /// WAL is long, and the WAL starts over, cut back to its limit, with every write kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_starts_over_under_writes_that_never_pause() {
-    let dir = std::env::temp_dir().join(format!("paystate-wal-{}", paystate_domain::TenantId::generate()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut options = SqliteOptions::from_url(&format!("sqlite://{}", dir.join("paystate.db").display())).unwrap();
+    let (dir, mut options) = fresh_database("wal");
     options.wal_restart_frames = 64;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(options).await.unwrap());
     // Each tenant carries about two pages of settings: 4,800 of them are some 10,000 WAL frames
