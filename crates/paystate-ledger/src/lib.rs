@@ -139,7 +139,7 @@ impl Ledger {
 
     pub async fn keys(&self, tenant: &TenantId) -> StoreResult<Vec<ApiKeyRecord>> {
         let tenant = tenant.clone();
-        self.store.read(move |r| async move { r.api_keys(&tenant).await }.boxed()).await
+        self.store.lookup(move |r| async move { r.api_keys(&tenant).await }.boxed()).await
     }
 
     pub async fn revoke_key(&self, tenant: &TenantId, key: &KeyId) -> StoreResult<()> {
@@ -169,7 +169,7 @@ impl Ledger {
             Some(record) => Some(record),
             None => {
                 let id = key_id.clone();
-                let record = self.store.read(move |r| async move { r.api_key(&id).await }.boxed()).await?;
+                let record = self.store.lookup(move |r| async move { r.api_key(&id).await }.boxed()).await?;
                 if let (Some(record), Ok(mut cache)) = (&record, self.keys.lock()) {
                     if cache.len() > 10_000 {
                         cache.clear();
@@ -184,7 +184,7 @@ impl Ledger {
 
     pub async fn tenant(&self, id: &TenantId) -> StoreResult<Tenant> {
         let id = id.clone();
-        self.store.read(move |r| async move { r.tenant(&id).await }.boxed()).await?.ok_or(StoreError::NotFound)
+        self.store.lookup(move |r| async move { r.tenant(&id).await }.boxed()).await?.ok_or(StoreError::NotFound)
     }
 
     /// Applies an RFC 7396 merge patch to the tenant's name and settings.
@@ -222,13 +222,13 @@ impl Ledger {
     /// An order by its id or its reference.
     pub async fn order(&self, tenant: &TenantId, id_or_reference: &str) -> StoreResult<Order> {
         let (tenant, key) = (tenant.clone(), id_or_reference.to_owned());
-        self.store.read(move |r| async move { find_order(r, &tenant, &key).await }.boxed()).await
+        self.store.lookup(move |r| async move { find_order(r, &tenant, &key).await }.boxed()).await
     }
 
     pub async fn orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>> {
         let tenant = tenant.clone();
         let fetch = overfetch(&page);
-        let data = self.store.read(move |r| async move { r.orders(&tenant, &filter, &fetch).await }.boxed()).await?;
+        let data = self.store.lookup(move |r| async move { r.orders(&tenant, &filter, &fetch).await }.boxed()).await?;
         Ok(Page::from_overfetch(data, page.limit, |o| o.id.to_string()))
     }
 
@@ -300,7 +300,7 @@ impl Ledger {
     /// A payment by its id or its external id.
     pub async fn payment(&self, tenant: &TenantId, id_or_external: &str) -> StoreResult<Payment> {
         let (tenant, key) = (tenant.clone(), id_or_external.to_owned());
-        self.store.read(move |r| async move { find_payment(r, &tenant, &key).await }.boxed()).await
+        self.store.lookup(move |r| async move { find_payment(r, &tenant, &key).await }.boxed()).await
     }
 
     pub async fn payments(
@@ -311,7 +311,8 @@ impl Ledger {
     ) -> StoreResult<Page<Payment>> {
         let tenant = tenant.clone();
         let fetch = overfetch(&page);
-        let data = self.store.read(move |r| async move { r.payments(&tenant, &filter, &fetch).await }.boxed()).await?;
+        let data =
+            self.store.lookup(move |r| async move { r.payments(&tenant, &filter, &fetch).await }.boxed()).await?;
         Ok(Page::from_overfetch(data, page.limit, |p| p.id.to_string()))
     }
 
@@ -421,19 +422,22 @@ impl Ledger {
 
     pub async fn method(&self, tenant: &TenantId, id: &MethodId) -> StoreResult<PaymentMethod> {
         let (tenant, id) = (tenant.clone(), id.clone());
-        self.store.read(move |r| async move { r.method(&tenant, &id).await }.boxed()).await?.ok_or(StoreError::NotFound)
+        self.store
+            .lookup(move |r| async move { r.method(&tenant, &id).await }.boxed())
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn methods(&self, tenant: &TenantId) -> StoreResult<Vec<PaymentMethod>> {
         let tenant = tenant.clone();
-        self.store.read(move |r| async move { r.methods(&tenant).await }.boxed()).await
+        self.store.lookup(move |r| async move { r.methods(&tenant).await }.boxed()).await
     }
 
     // --- events -------------------------------------------------------------------------------
 
     pub async fn events(&self, tenant: &TenantId, filter: EventFilter) -> StoreResult<Vec<StoredEvent>> {
         let tenant = tenant.clone();
-        self.store.read(move |r| async move { r.events(&tenant, &filter).await }.boxed()).await
+        self.store.lookup(move |r| async move { r.events(&tenant, &filter).await }.boxed()).await
     }
 
     /// The events of one payment (by id or external id), oldest first.

@@ -1,4 +1,6 @@
-//! One PostgreSQL transaction as a paystate [`Reader`] and [`Tx`]: the SQL of the shared store.
+//! One job's connection to PostgreSQL as a paystate [`Reader`] and [`Tx`]: the SQL of the
+//! shared store. A read job runs in a REPEATABLE READ READ ONLY transaction (one snapshot), a
+//! write job in a READ COMMITTED one, and a lookup in none (each statement stands alone).
 //!
 //! Inside a write job, reads of a payment or order lock the row (`FOR NO KEY UPDATE`) until the
 //! job commits, so two instances updating one payment take turns instead of losing an update.
@@ -7,6 +9,7 @@
 //! numbers follow commit order without gaps.
 
 use crate::error::{check_opt_text, check_text, json_text, map_error};
+use crate::pool::Lease;
 use async_trait::async_trait;
 use chrono::SubsecRound;
 use paystate_domain::{
@@ -22,19 +25,29 @@ use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection, Postgres, Transaction};
+use sqlx::{FromRow, PgConnection, Postgres};
 use std::collections::HashMap;
 
-/// Whether the transaction serves a read job (a read-only snapshot) or a write job.
+/// The statement that opens a read job's snapshot.
+pub(crate) const READ_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+/// What the connection serves.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
+    /// A read job: one read-only snapshot.
     Read,
+    /// A write job (or a batch of them): one transaction that locks what it reads.
     Write,
+    /// A read job whose statements each stand alone: no transaction at all.
+    Lookup,
 }
 
 pub(crate) struct PgConn {
-    tx: Transaction<'static, Postgres>,
+    lease: Lease,
     mode: Mode,
+    /// Set when a statement failed other than by PostgreSQL refusing it (an I/O error, a row it
+    /// could not decode): the connection may have answers pending, so it is closed, not lent again.
+    broken: bool,
     queued: Vec<(Actor, EventDraft)>,
     /// The text of the first statement PostgreSQL refused. After a refusal PostgreSQL ignores
     /// every later statement and turns COMMIT into ROLLBACK without an error, so a job that went
@@ -302,14 +315,35 @@ fn check_cursor(page: &PageRequest) -> StoreResult<()> {
 }
 
 impl PgConn {
-    pub(crate) fn new(tx: Transaction<'static, Postgres>, mode: Mode) -> Self {
-        Self { tx, mode, queued: Vec::new(), aborted: None, log: None, subscribers: HashMap::new() }
+    /// Starts the job's transaction on `lease`, as `mode` wants it (a lookup starts none). The
+    /// statement is noted by the caller: a batch notes it in the log of each of its jobs.
+    pub(crate) async fn start(lease: Lease, mode: Mode) -> StoreResult<Self> {
+        let mut conn = Self {
+            lease,
+            mode,
+            broken: false,
+            queued: Vec::new(),
+            aborted: None,
+            log: None,
+            subscribers: HashMap::new(),
+        };
+        match mode {
+            Mode::Read => conn.statement(READ_SNAPSHOT).await?,
+            Mode::Write => conn.statement("BEGIN").await?,
+            Mode::Lookup => {}
+        }
+        Ok(conn)
     }
 
     /// Runs one statement without parameters (transaction control), noted in the job's log.
     async fn control(&mut self, sql: &'static str) -> StoreResult<()> {
         note(&self.log, sql);
-        sqlx::raw_sql(sql).execute(self.conn()).await.map(drop).map_err(map_error)
+        self.statement(sql).await
+    }
+
+    async fn statement(&mut self, sql: &'static str) -> StoreResult<()> {
+        let done = sqlx::raw_sql(sql).execute(self.conn()).await;
+        done.map(drop).map_err(|e| self.failed(e))
     }
 
     /// Marks where the next job of a batch starts, so that it can fail alone.
@@ -339,13 +373,16 @@ impl PgConn {
     }
 
     fn conn(&mut self) -> &mut PgConnection {
-        &mut self.tx
+        &mut self.lease
     }
 
-    /// Maps an error of a statement, remembering that PostgreSQL aborted the transaction.
+    /// Maps an error of a statement, remembering that PostgreSQL aborted the transaction, or
+    /// that the connection is not to be trusted again.
     fn failed(&mut self, error: sqlx::Error) -> StoreError {
-        if matches!(error, sqlx::Error::Database(_)) && self.aborted.is_none() {
-            self.aborted = Some(error.to_string());
+        match &error {
+            sqlx::Error::Database(_) if self.aborted.is_none() => self.aborted = Some(error.to_string()),
+            sqlx::Error::Database(_) | sqlx::Error::RowNotFound => {}
+            _ => self.broken = true,
         }
         map_error(error)
     }
@@ -453,20 +490,33 @@ impl PgConn {
     /// answering COMMIT as if it had worked.
     pub(crate) async fn commit(mut self) -> StoreResult<()> {
         if let Some(error) = self.aborted.take() {
-            note(&self.log, "ROLLBACK");
-            let _ = self.tx.rollback().await;
+            self.rollback().await;
             return Err(StoreError::Backend(format!(
                 "the write job went on after a failed statement ({error}); PostgreSQL rolled it back"
             )));
         }
-        note(&self.log, "COMMIT");
-        self.tx.commit().await.map_err(map_error)
+        let committed = self.control("COMMIT").await;
+        // Committed or refused, no transaction is open once PostgreSQL answered COMMIT.
+        self.settle();
+        committed
     }
 
-    pub(crate) async fn rollback(self) {
-        note(&self.log, "ROLLBACK");
-        // A failure here means the connection is broken; the pool discards it.
-        let _ = self.tx.rollback().await;
+    /// Ends the transaction without keeping anything (a read job's always ends so).
+    pub(crate) async fn rollback(mut self) {
+        let _ = self.control("ROLLBACK").await;
+        self.settle();
+    }
+
+    /// Hands the connection of a lookup back.
+    pub(crate) fn finish(mut self) {
+        self.settle();
+    }
+
+    /// Says that nothing is pending on the connection any more: it is lent again unless a
+    /// statement broke it. (A job dropped half way never gets here, and its connection closes.)
+    fn settle(&mut self) {
+        let reusable = !self.broken;
+        self.lease.settled(reusable);
     }
 
     /// One document by tenant and key; a key holding NUL matches nothing.

@@ -14,10 +14,10 @@
 //! batching is off unless [`PostgresOptions::max_batch`](crate::PostgresOptions::max_batch) asks for it.
 
 use crate::conn::{Mode, PgConn};
+use crate::pool::Pool;
 use futures::FutureExt;
 use paystate_domain::TenantId;
 use paystate_store::{StatementLog, StoreError, StoreResult, WriteJob};
-use sqlx::PgPool;
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -48,7 +48,7 @@ impl Lanes {
     }
 
     /// Runs `job` in `tenant`'s lane and answers once its batch has committed (or it failed).
-    pub(crate) async fn run(&self, pool: &PgPool, tenant: &TenantId, job: WriteJob) -> Answer {
+    pub(crate) async fn run(&self, pool: &Arc<Pool>, tenant: &TenantId, job: WriteJob) -> Answer {
         let (reply, answer) = oneshot::channel();
         let queued = Queued { job, reply, log: StatementLog::current() };
         let start = {
@@ -71,7 +71,7 @@ impl Lanes {
     }
 
     /// Runs the lane's batches until it is empty, then closes it.
-    async fn drain(self, pool: PgPool, tenant: TenantId) {
+    async fn drain(self, pool: Arc<Pool>, tenant: TenantId) {
         loop {
             let batch: Vec<Queued> = {
                 let Ok(mut queues) = self.queues.lock() else { return };
@@ -94,15 +94,18 @@ fn poisoned() -> StoreError {
 
 /// Runs a batch in one transaction, each job in a savepoint, and answers every caller after
 /// the commit. A dropped reply (the caller went away) changes nothing: its job still ran.
-async fn run_batch(pool: &PgPool, batch: Vec<Queued>) {
+async fn run_batch(pool: &Arc<Pool>, batch: Vec<Queued>) {
     // Statements the jobs share are noted in the log of each job that keeps one.
     let logs: Vec<StatementLog> = batch.iter().filter_map(|queued| queued.log.clone()).collect();
     let note_all = |sql: &str| logs.iter().for_each(|log| log.note(sql));
     note_all("BEGIN");
-    let mut conn = match pool.begin().await {
-        Ok(tx) => PgConn::new(tx, Mode::Write),
+    let started = match pool.acquire().await {
+        Ok(lease) => PgConn::start(lease, Mode::Write).await,
+        Err(error) => Err(error),
+    };
+    let mut conn = match started {
+        Ok(conn) => conn,
         Err(error) => {
-            let error = crate::map_error(error);
             for queued in batch {
                 let _ = queued.reply.send(Err(error.for_each_caller()));
             }

@@ -1,11 +1,13 @@
 //! paystate's production store: one PostgreSQL database shared by several instances.
 //!
-//! Every job runs in its own transaction on a pooled connection, unless `max_batch` lets a
-//! tenant's write jobs share transactions (group commit, see [`lanes`]). Writes run at READ
-//! COMMITTED; the payments and orders it reads are row-locked until it commits, so instances
-//! updating one payment serialize instead of losing an update, and its events are numbered from
-//! the tenant's counter right before COMMIT, so numbers are gap-free and follow commit order. A
-//! read job runs in a REPEATABLE READ READ ONLY transaction: one consistent snapshot.
+//! Every job runs in its own transaction on a pooled connection (see [`pool`]), unless
+//! `max_batch` lets a tenant's write jobs share transactions (group commit, see [`lanes`]).
+//! Writes run at READ COMMITTED; the payments and orders it reads are row-locked until it
+//! commits, so instances updating one payment serialize instead of losing an update, and its
+//! events are numbered from the tenant's counter right before COMMIT, so numbers are gap-free
+//! and follow commit order. A read job runs in a REPEATABLE READ READ ONLY transaction: one
+//! consistent snapshot. A lookup runs its statements without a transaction: each is one round
+//! trip.
 //!
 //! The URL's password never leaves this crate in an error or a log: connection errors are
 //! described by host, port and database, and every error text is scrubbed of it besides.
@@ -14,17 +16,20 @@ mod conn;
 mod error;
 mod lanes;
 mod migrate;
+mod pool;
 pub mod testing;
 
-use conn::{Mode, PgConn};
+use conn::{Mode, PgConn, READ_SNAPSHOT};
 use error::{redact, redact_url, url_secrets};
 use futures::FutureExt;
 use paystate_store::{ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use pool::Pool;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::map_error;
@@ -120,7 +125,7 @@ fn connect_error(options: &PgConnectOptions, secrets: &[String], error: &dyn std
 
 /// The PostgreSQL [`Store`].
 pub struct PostgresStore {
-    pool: PgPool,
+    pool: Arc<Pool>,
     /// Present when a tenant's write jobs may share transactions.
     lanes: Option<lanes::Lanes>,
     /// The URL's password in its spellings, scrubbed from every error text.
@@ -134,13 +139,9 @@ impl PostgresStore {
         // Migrating first, on a connection of its own, proves the server reachable and reports
         // why it is not (a pool would only say that it timed out waiting for a connection).
         Self::migrate_only(options.clone()).await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            // sqlx pings every connection before lending it out by default: one extra round trip
-            // per job. A connection the server dropped fails its job once instead (retryable 503).
-            .test_before_acquire(false)
-            .acquire_timeout(options.acquire_timeout)
-            .connect_lazy_with(options.connect_options()?);
+        // A connection the server dropped is not tested for before it is lent: its job fails once
+        // (a retryable 503) and the connection is closed.
+        let pool = Pool::new(options.connect_options()?, options.max_connections, options.acquire_timeout);
         Ok(Self { pool, lanes: lanes::Lanes::new(options.max_batch), secrets: url_secrets(&options.url) })
     }
 
@@ -166,6 +167,31 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// A pooled connection with the job's transaction started as `mode` wants it, the statement
+    /// noted in the log of the request that asked for one.
+    async fn start(&self, mode: Mode) -> StoreResult<PgConn> {
+        let log = StatementLog::current();
+        match (&log, mode) {
+            (Some(log), Mode::Read) => log.note(READ_SNAPSHOT),
+            (Some(log), Mode::Write) => log.note("BEGIN"),
+            _ => {}
+        }
+        let lease = self.pool.acquire().await.map_err(|e| scrub(e, &self.secrets))?;
+        let mut conn = PgConn::start(lease, mode).await.map_err(|e| scrub(e, &self.secrets))?;
+        conn.set_log(log);
+        Ok(conn)
+    }
+}
+
+/// Runs a read job, a panic becoming its error.
+async fn run_read_job(conn: &mut PgConn, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+    AssertUnwindSafe(job(conn))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Backend("a read job panicked".into())))
+}
+
 /// Removes the URL's password from an error's text.
 fn scrub(error: StoreError, secrets: &[String]) -> StoreError {
     match error {
@@ -178,31 +204,22 @@ fn scrub(error: StoreError, secrets: &[String]) -> StoreError {
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn run_read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
-        const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-        let log = StatementLog::current();
-        if let Some(log) = &log {
-            log.note(BEGIN);
-        }
-        let tx = self.pool.begin_with(BEGIN).await.map_err(|e| scrub(map_error(e), &self.secrets))?;
-        let mut conn = PgConn::new(tx, Mode::Read);
-        conn.set_log(log);
-        let result = AssertUnwindSafe(job(&mut conn))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Backend("a read job panicked".into())));
+        let mut conn = self.start(Mode::Read).await?;
+        let result = run_read_job(&mut conn, job).await;
         // Nothing to keep: a read-only transaction ends the same either way.
         conn.rollback().await;
         result.map_err(|e| scrub(e, &self.secrets))
     }
 
+    async fn run_lookup(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        let mut conn = self.start(Mode::Lookup).await?;
+        let result = run_read_job(&mut conn, job).await;
+        conn.finish();
+        result.map_err(|e| scrub(e, &self.secrets))
+    }
+
     async fn run_write(&self, job: WriteJob) -> StoreResult<Box<dyn Any + Send>> {
-        let log = StatementLog::current();
-        if let Some(log) = &log {
-            log.note("BEGIN");
-        }
-        let tx = self.pool.begin().await.map_err(|e| scrub(map_error(e), &self.secrets))?;
-        let mut conn = PgConn::new(tx, Mode::Write);
-        conn.set_log(log);
+        let mut conn = self.start(Mode::Write).await?;
         let ran = AssertUnwindSafe(job(&mut conn))
             .catch_unwind()
             .await
@@ -233,7 +250,10 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop).map_err(|e| scrub(map_error(e), &self.secrets))
+        let mut lease = self.pool.acquire().await.map_err(|e| scrub(e, &self.secrets))?;
+        let answered = sqlx::raw_sql("SELECT 1").execute(&mut *lease).await;
+        lease.settled(answered.is_ok());
+        answered.map(drop).map_err(|e| scrub(map_error(e), &self.secrets))
     }
 
     fn backend(&self) -> &'static str {

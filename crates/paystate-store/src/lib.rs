@@ -153,6 +153,11 @@ pub type WriteJob = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Stor
 pub trait Store: Send + Sync + 'static {
     /// Runs a read job on a consistent snapshot.
     async fn run_read(&self, job: ReadJob) -> StoreResult<Erased>;
+    /// Runs a read job whose statements each stand alone, such as a lookup by id and then by
+    /// external id: they share no snapshot, so a backend may run each outside any transaction.
+    async fn run_lookup(&self, job: ReadJob) -> StoreResult<Erased> {
+        self.run_read(job).await
+    }
     /// Runs a write job in one transaction and answers only once its commit is durable.
     async fn run_write(&self, job: WriteJob) -> StoreResult<Erased>;
     /// Runs a write job that touches only `tenant`'s records (its events included). The backend
@@ -176,6 +181,12 @@ pub trait StoreExt {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Reader) -> BoxFuture<'t, StoreResult<T>> + Send + 'static;
 
+    /// A read whose statements each stand alone; see [`Store::run_lookup`].
+    async fn lookup<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Reader) -> BoxFuture<'t, StoreResult<T>> + Send + 'static;
+
     async fn write<T, F>(&self, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -195,9 +206,15 @@ impl<S: Store + ?Sized> StoreExt for S {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Reader) -> BoxFuture<'t, StoreResult<T>> + Send + 'static,
     {
-        let erased: ReadJob =
-            Box::new(move |reader| Box::pin(async move { job(reader).await.map(|value| Box::new(value) as Erased) }));
-        downcast(self.run_read(erased).await?)
+        downcast(self.run_read(erase_read(job)).await?)
+    }
+
+    async fn lookup<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Reader) -> BoxFuture<'t, StoreResult<T>> + Send + 'static,
+    {
+        downcast(self.run_lookup(erase_read(job)).await?)
     }
 
     async fn write<T, F>(&self, job: F) -> StoreResult<T>
@@ -215,6 +232,14 @@ impl<S: Store + ?Sized> StoreExt for S {
     {
         downcast(self.run_write_for(tenant, erase_write(job)).await?)
     }
+}
+
+fn erase_read<T, F>(job: F) -> ReadJob
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn Reader) -> BoxFuture<'t, StoreResult<T>> + Send + 'static,
+{
+    Box::new(move |reader| Box::pin(async move { job(reader).await.map(|value| Box::new(value) as Erased) }))
 }
 
 fn erase_write<T, F>(job: F) -> WriteJob

@@ -303,6 +303,55 @@ async fn a_job_that_goes_on_after_a_failed_statement_is_not_reported_committed()
     .await;
 }
 
+/// A job whose future is dropped half way (its caller went away) must not leave its connection
+/// in the pool with a transaction open: it would hold its row locks, and the next job on that
+/// connection would write into it. The connection is closed instead, and its place reopened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_dropped_half_way_leaves_no_transaction_behind() {
+    on_fresh_database("a_job_dropped_half_way_leaves_no_transaction_behind", |url| {
+        async move {
+            let options = PostgresOptions { max_connections: 1, ..PostgresOptions::from_url(&url).unwrap() };
+            let store = Arc::new(PostgresStore::open(options).await.unwrap());
+            let (tenant, order) = tenant_with_order(&store, "D-1").await;
+            let (locked, is_locked) = tokio::sync::oneshot::channel::<()>();
+            let (s, t, id) = (store.clone(), tenant.clone(), order.id.clone());
+            let abandoned = tokio::spawn(async move {
+                s.write(move |tx| {
+                    async move {
+                        tx.order(&t, &id).await?;
+                        let _ = locked.send(());
+                        futures::future::pending::<()>().await;
+                        Ok(())
+                    }
+                    .boxed()
+                })
+                .await
+            });
+            is_locked.await.unwrap();
+            abandoned.abort();
+            assert!(abandoned.await.unwrap_err().is_cancelled());
+
+            // The only connection's place is free again, and the order's row lock is gone: another
+            // instance, which gives up on a lock after 2 s, gets it.
+            let mut other = PostgresOptions::from_url(&url).unwrap();
+            other.statement_timeout = std::time::Duration::from_secs(2);
+            let other = Arc::new(PostgresStore::open(other).await.unwrap());
+            let (t, id) = (tenant.clone(), order.id.clone());
+            other.write(move |tx| async move { tx.order(&t, &id).await }.boxed()).await.expect("the lock was released");
+            let (t, id) = (tenant.clone(), order.id.clone());
+            let again = store.write(move |tx| async move { tx.order(&t, &id).await }.boxed()).await;
+            assert_eq!(again.unwrap().map(|o| o.id), Some(order.id.clone()));
+            let (t, id) = (tenant.clone(), order.id.clone());
+            let looked_up = store.lookup(move |r| async move { r.order(&t, &id).await }.boxed()).await.unwrap();
+            assert_eq!(looked_up.map(|o| o.id), Some(order.id));
+            other.close().await;
+            store.close().await;
+        }
+        .boxed()
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn database_errors_map_to_store_errors() {
     on_fresh_database("database_errors_map_to_store_errors", |url| {
