@@ -108,8 +108,6 @@ impl Server {
         let port = free_port()?;
         let child = std::process::Command::new(binary)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
-            // Group commit on PostgreSQL too: the benchmark runs one instance (SQLite always batches).
-            .args(["--db-max-batch", "64"])
             .env("PAYSTATE_LOG", "warn")
             // Files the server creates beside itself (a sealing key for PostgreSQL) stay out of the checkout.
             .current_dir(std::env::temp_dir())

@@ -346,6 +346,17 @@ impl PgConn {
         done.map(drop).map_err(|e| self.failed(e))
     }
 
+    /// Locks the tenant's event counter row until COMMIT, before any job of a batch runs. Every
+    /// job that records an event locks it anyway (at its first event, until COMMIT); taking it
+    /// first orders the locks of two instances' batches alike: the second waits for the first
+    /// instead of each holding a payment the other needs (a deadlock PostgreSQL would break by
+    /// failing a job).
+    pub(crate) async fn lock_event_counter(&mut self, tenant: &TenantId) -> StoreResult<()> {
+        check_text("tenant_id", tenant.as_str())?;
+        let query = noted(&self.log, "SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE").bind(tenant.as_str());
+        self.execute(query).await.map(drop)
+    }
+
     /// Marks where the next job of a batch starts, so that it can fail alone.
     pub(crate) async fn begin_job(&mut self) -> StoreResult<()> {
         self.control("SAVEPOINT job").await

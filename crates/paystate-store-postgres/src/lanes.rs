@@ -9,9 +9,9 @@
 //! commit. A lane has at most one transaction open, so the batches of one instance never wait
 //! on each other's row locks; different tenants' lanes touch disjoint rows and run in parallel.
 //!
-//! Two instances can still meet on the same rows in opposite orders; PostgreSQL then cancels one
-//! statement as a deadlock, and only the job that ran it fails (retryable, as `Busy`). That is why
-//! batching is off unless [`PostgresOptions::max_batch`](crate::PostgresOptions::max_batch) asks for it.
+//! Each batch locks its tenant's event counter row before its first job, so the batches of two
+//! instances for one tenant take turns rather than lock payments in opposite orders (which would
+//! deadlock, and PostgreSQL would fail a job of one of them).
 
 use crate::conn::{Mode, PgConn};
 use crate::pool::Pool;
@@ -83,7 +83,7 @@ impl Lanes {
                 let take = queue.len().min(self.max_batch);
                 queue.drain(..take).collect()
             };
-            run_batch(&pool, batch).await;
+            run_batch(&pool, &tenant, batch).await;
         }
     }
 }
@@ -94,13 +94,17 @@ fn poisoned() -> StoreError {
 
 /// Runs a batch in one transaction, each job in a savepoint, and answers every caller after
 /// the commit. A dropped reply (the caller went away) changes nothing: its job still ran.
-async fn run_batch(pool: &Arc<Pool>, batch: Vec<Queued>) {
+async fn run_batch(pool: &Arc<Pool>, tenant: &TenantId, batch: Vec<Queued>) {
     // Statements the jobs share are noted in the log of each job that keeps one.
     let logs: Vec<StatementLog> = batch.iter().filter_map(|queued| queued.log.clone()).collect();
     let note_all = |sql: &str| logs.iter().for_each(|log| log.note(sql));
     note_all("BEGIN");
+    note_all("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE");
     let started = match pool.acquire().await {
-        Ok(lease) => PgConn::start(lease, Mode::Write).await,
+        Ok(lease) => match PgConn::start(lease, Mode::Write).await {
+            Ok(mut conn) => conn.lock_event_counter(tenant).await.map(|()| conn),
+            Err(error) => Err(error),
+        },
         Err(error) => Err(error),
     };
     let mut conn = match started {

@@ -1,7 +1,7 @@
 //! paystate's production store: one PostgreSQL database shared by several instances.
 //!
-//! Every job runs in its own transaction on a pooled connection (see [`pool`]), unless
-//! `max_batch` lets a tenant's write jobs share transactions (group commit, see [`lanes`]).
+//! A tenant's write jobs share transactions (group commit, see [`lanes`]) unless `max_batch` is
+//! 1; every other job runs in its own transaction on a pooled connection (see [`pool`]).
 //! Writes run at READ COMMITTED; the payments and orders it reads are row-locked until it
 //! commits, so instances updating one payment serialize instead of losing an update, and its
 //! events are numbered from the tenant's counter right before COMMIT, so numbers are gap-free
@@ -44,6 +44,10 @@ const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// unreachable host may otherwise leave TCP trying for minutes).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many of a tenant's writes share a transaction at most, unless configured: as many as the
+/// benchmark's 64 connections can have waiting, the same as the SQLite store's batches.
+const DEFAULT_MAX_BATCH: usize = 64;
+
 /// Where and how to connect.
 #[derive(Clone)]
 pub struct PostgresOptions {
@@ -57,10 +61,8 @@ pub struct PostgresOptions {
     pub statement_timeout: Duration,
     /// How long a job waits for a pooled connection before failing with [`StoreError::Busy`].
     pub acquire_timeout: Duration,
-    /// How many of a tenant's write jobs at most share one transaction (group commit); 1, the
-    /// default, gives every job a transaction of its own. Batching is for one instance (or
-    /// instances that never write the same records): batches of two instances that lock the
-    /// same rows in opposite orders deadlock, and PostgreSQL cancels a job of one of them.
+    /// How many of a tenant's write jobs at most share one transaction (group commit); 1 gives
+    /// every job a transaction of its own.
     pub max_batch: usize,
 }
 
@@ -78,7 +80,7 @@ impl std::fmt::Debug for PostgresOptions {
 
 impl PostgresOptions {
     /// Reads a `postgres://` or `postgresql://` URL, with a pool of 10 connections, a 10 s
-    /// statement timeout, a 5 s acquire timeout and no batching.
+    /// statement timeout, a 5 s acquire timeout and batches of up to 64 writes.
     pub fn from_url(url: &str) -> StoreResult<Self> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::InvalidValue("a PostgreSQL URL starts with postgres:// or postgresql://".into()));
@@ -88,7 +90,7 @@ impl PostgresOptions {
             max_connections: 10,
             statement_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(5),
-            max_batch: 1,
+            max_batch: DEFAULT_MAX_BATCH,
         };
         // Parse now, so a malformed URL fails at configuration time rather than at start-up.
         options.connect_options()?;

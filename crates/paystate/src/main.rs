@@ -31,9 +31,8 @@ struct Cli {
     /// PostgreSQL: cut off any statement (a lock wait included) after this many milliseconds.
     #[arg(long, global = true, env = "PAYSTATE_DB_STATEMENT_TIMEOUT_MS")]
     db_statement_timeout_ms: Option<u64>,
-    /// PostgreSQL: let up to this many writes of one tenant share a transaction (group commit).
-    /// Only for a single instance, or instances that never write the same records: two
-    /// instances batching writes of the same payments can deadlock (a 503 for one write).
+    /// PostgreSQL: let up to this many writes of one tenant share a transaction (group commit;
+    /// default 64). 1 gives every write a transaction of its own.
     #[arg(long, global = true, env = "PAYSTATE_DB_MAX_BATCH")]
     db_max_batch: Option<usize>,
     /// Log format: text or json.
