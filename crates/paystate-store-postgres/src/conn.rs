@@ -362,20 +362,26 @@ impl PgConn {
         self.control("SAVEPOINT job").await
     }
 
-    /// Keeps the job's writes in the batch's transaction.
-    pub(crate) async fn keep_job(&mut self) -> StoreResult<()> {
+    /// Keeps the job's writes in the batch's transaction and, when `another` job follows, marks
+    /// where it starts, in the same round trip. (The last job's savepoint is left to COMMIT.)
+    pub(crate) async fn keep_job(&mut self, another: bool) -> StoreResult<()> {
         if let Some(error) = self.aborted.clone() {
             return Err(StoreError::Backend(format!("a write job went on after a failed statement ({error})")));
         }
-        self.control("RELEASE SAVEPOINT job").await
+        if !another {
+            return Ok(());
+        }
+        note(&self.log, "RELEASE SAVEPOINT job");
+        note(&self.log, "SAVEPOINT job");
+        self.statement("RELEASE SAVEPOINT job; SAVEPOINT job").await
     }
 
-    /// Undoes the job's writes (and its locks); the batch's transaction goes on without them.
+    /// Undoes the job's writes (and its locks); the batch's transaction goes on without them,
+    /// from the same savepoint, which rolling back to keeps: the next job starts there.
     pub(crate) async fn undo_job(&mut self) -> StoreResult<()> {
         self.queued.clear();
         self.aborted = None;
-        self.control("ROLLBACK TO SAVEPOINT job").await?;
-        self.control("RELEASE SAVEPOINT job").await
+        self.control("ROLLBACK TO SAVEPOINT job").await
     }
 
     /// Notes the job's statements in `log` (or in none).

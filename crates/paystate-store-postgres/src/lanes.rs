@@ -117,29 +117,22 @@ async fn run_batch(pool: &Arc<Pool>, tenant: &TenantId, batch: Vec<Queued>) {
         }
     };
     let mut answers = Vec::with_capacity(batch.len());
-    let mut broken: Option<StoreError> = None;
-    for queued in batch {
+    let jobs = batch.len();
+    // The first job's savepoint; each later job's is set as the job before it ends.
+    let mut broken: Option<StoreError> = conn.begin_job().await.err();
+    for (index, queued) in batch.into_iter().enumerate() {
         if let Some(error) = &broken {
             let _ = queued.reply.send(Err(error.for_each_caller()));
             continue;
         }
         conn.set_log(queued.log);
-        let result = match conn.begin_job().await {
-            Ok(()) => {
-                let result = run_job(&mut conn, queued.job).await;
-                // The job's writes go; the transaction must stay usable for the others.
-                if result.is_err()
-                    && let Err(undo) = conn.undo_job().await
-                {
-                    broken = Some(undo);
-                }
-                result
-            }
-            Err(error) => {
-                broken = Some(error.for_each_caller());
-                Err(error)
-            }
-        };
+        let result = run_job(&mut conn, queued.job, index + 1 < jobs).await;
+        // The job's writes go; the transaction must stay usable for the others.
+        if result.is_err()
+            && let Err(undo) = conn.undo_job().await
+        {
+            broken = Some(undo);
+        }
         conn.set_log(None);
         answers.push((queued.reply, result));
     }
@@ -169,13 +162,14 @@ async fn run_batch(pool: &Arc<Pool>, tenant: &TenantId, batch: Vec<Queued>) {
     }
 }
 
-/// One job: its own statements, then its events, then the release of its savepoint.
-async fn run_job(conn: &mut PgConn, job: WriteJob) -> Answer {
+/// One job: its own statements, then its events, then the release of its savepoint (and the
+/// next job's savepoint, when `another` job follows).
+async fn run_job(conn: &mut PgConn, job: WriteJob, another: bool) -> Answer {
     let value = AssertUnwindSafe(job(conn))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())))?;
     conn.flush_events().await?;
-    conn.keep_job().await?;
+    conn.keep_job(another).await?;
     Ok(value)
 }
