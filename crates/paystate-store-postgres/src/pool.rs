@@ -6,7 +6,9 @@
 //! again, which made a lookup of one payment cost two round trips instead of one. Here the job
 //! hands its connection back itself, and only once everything it sent has been answered and no
 //! transaction is open; a connection left any other way (the job's future dropped half way, an
-//! I/O error) is closed instead, and PostgreSQL rolls back whatever it had open.
+//! I/O error) is closed instead, and PostgreSQL rolls back whatever it had open. A connection
+//! idle for long is not lent again but replaced: a firewall or NAT between the instance and the
+//! database may have forgotten it, and a job on it would wait for TCP to give up.
 
 use crate::map_error;
 use paystate_store::{StoreError, StoreResult};
@@ -18,13 +20,18 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, timeout_at};
 
+/// How long a connection may sit idle and still be lent (sqlx's pool closes them after as long).
+const IDLE_LIMIT: Duration = Duration::from_secs(600);
+
 pub(crate) struct Pool {
     connect: PgConnectOptions,
     /// One permit per connection that may be open.
     permits: Arc<Semaphore>,
-    /// Connections with nothing pending, ready to be lent.
-    idle: Mutex<Vec<PgConnection>>,
+    /// Connections with nothing pending, ready to be lent, with when each was handed back.
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
     acquire_timeout: Duration,
+    /// [`IDLE_LIMIT`], but for tests.
+    idle_limit: Duration,
 }
 
 impl Pool {
@@ -35,6 +42,7 @@ impl Pool {
             permits: Arc::new(Semaphore::new(max_connections.max(1) as usize)),
             idle: Mutex::new(Vec::new()),
             acquire_timeout,
+            idle_limit: IDLE_LIMIT,
         })
     }
 
@@ -47,8 +55,7 @@ impl Pool {
             Ok(Err(_closed)) => return Err(StoreError::Backend("the PostgreSQL pool is closed".into())),
             Err(_elapsed) => return Err(StoreError::Busy),
         };
-        let idle = self.idle.lock().map_err(|_| poisoned())?.pop();
-        let conn = match idle {
+        let conn = match self.idle_connection()? {
             Some(conn) => conn,
             None => match timeout_at(deadline, PgConnection::connect_with(&self.connect)).await {
                 Ok(connected) => connected.map_err(map_error)?,
@@ -58,6 +65,20 @@ impl Pool {
         Ok(Lease { conn: Some(conn), reusable: false, pool: self.clone(), _permit: permit })
     }
 
+    /// The connection handed back last, unless it has been idle past the limit (then every one
+    /// is: they are handed back in order, so all of them are closed).
+    fn idle_connection(&self) -> StoreResult<Option<PgConnection>> {
+        let mut idle = self.idle.lock().map_err(|_| poisoned())?;
+        match idle.pop() {
+            Some((conn, since)) if since.elapsed() < self.idle_limit => Ok(Some(conn)),
+            Some(_stale) => {
+                idle.clear();
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Lends no more connections and closes the idle ones; lent ones close when handed back.
     pub(crate) async fn close(&self) {
         self.permits.close();
@@ -65,7 +86,7 @@ impl Pool {
             Ok(mut idle) => std::mem::take(&mut *idle),
             Err(_) => return,
         };
-        for conn in idle {
+        for (conn, _) in idle {
             let _ = conn.close().await;
         }
     }
@@ -113,8 +134,47 @@ impl Drop for Lease {
             && !self.pool.permits.is_closed()
             && let Ok(mut idle) = self.pool.idle.lock()
         {
-            idle.push(conn);
+            idle.push((conn, Instant::now()));
         }
         // Otherwise the connection drops here: its socket closes and the server ends its session.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{TestDatabase, test_server_url};
+    use std::str::FromStr;
+
+    async fn backend_pid(lease: &mut Lease) -> i32 {
+        let pid = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut **lease).await.unwrap();
+        lease.settled(true);
+        pid
+    }
+
+    #[tokio::test]
+    async fn connections_are_reused_settled_closed_otherwise_and_replaced_when_idle_long() {
+        let Some(server) = test_server_url("pool::tests") else { return };
+        let database = TestDatabase::create(&server).await.unwrap();
+        let connect = PgConnectOptions::from_str(&database.url).unwrap();
+        let pool = Pool::new(connect, 1, Duration::from_secs(5));
+
+        let first = backend_pid(&mut pool.acquire().await.unwrap()).await;
+        let again = backend_pid(&mut pool.acquire().await.unwrap()).await;
+        assert_eq!(first, again, "a settled connection is lent again");
+
+        // Not settled: closed, and its place taken by a new one (the pool has room for one only).
+        let unsettled = pool.acquire().await.unwrap();
+        drop(unsettled);
+        let after_unsettled = backend_pid(&mut pool.acquire().await.unwrap()).await;
+        assert_ne!(after_unsettled, first);
+
+        let stale = Pool { idle_limit: Duration::ZERO, ..Arc::into_inner(pool).unwrap() };
+        let stale = Arc::new(stale);
+        let before = backend_pid(&mut stale.acquire().await.unwrap()).await;
+        let after = backend_pid(&mut stale.acquire().await.unwrap()).await;
+        assert_ne!(before, after, "a connection idle past the limit is replaced");
+        stale.close().await;
+        database.drop_database().await.unwrap();
     }
 }
