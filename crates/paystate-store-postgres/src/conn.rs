@@ -5,11 +5,13 @@
 //! Inside a write job, reads of a payment or order lock the row (`FOR NO KEY UPDATE`) until the
 //! job commits, so two instances updating one payment take turns instead of losing an update.
 //! Events the job records are numbered and written by [`PgConn::flush_events`] right before
-//! COMMIT: the tenant row lock that numbering takes is then held only for the commit itself, and
-//! numbers follow commit order without gaps.
+//! COMMIT, under the tenant's counter row lock, held until COMMIT: numbers follow commit order
+//! without gaps. A write job that names its tenant (every batch, and every job of a tenant's
+//! lane) takes that lock first, before any payment's: two instances' jobs then never hold one
+//! lock each while waiting for the other's.
 
-use crate::error::{check_opt_text, check_text, json_text, map_error};
-use crate::pool::Lease;
+use crate::error::{check_opt_text, check_text, ends_connection, json_text, map_error};
+use crate::pool::{Lease, Pool};
 use async_trait::async_trait;
 use chrono::SubsecRound;
 use paystate_domain::{
@@ -27,6 +29,7 @@ use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, Postgres};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The statement that opens a read job's snapshot.
 pub(crate) const READ_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
@@ -315,9 +318,25 @@ fn check_cursor(page: &PageRequest) -> StoreResult<()> {
 }
 
 impl PgConn {
-    /// Starts the job's transaction on `lease`, as `mode` wants it (a lookup starts none). The
-    /// statement is noted by the caller: a batch notes it in the log of each of its jobs.
-    pub(crate) async fn start(lease: Lease, mode: Mode) -> StoreResult<Self> {
+    /// A pooled connection with the job's transaction started as `mode` wants it (a lookup
+    /// starts none). The statement is noted by the caller: a batch notes it in the log of each of
+    /// its jobs. A connection that turns out dead when BEGIN is sent (nothing of the job has run
+    /// yet) is replaced once, and the idle ones with it.
+    pub(crate) async fn open(pool: &Arc<Pool>, mode: Mode) -> StoreResult<Self> {
+        let lease = pool.acquire().await?;
+        if !lease.reused() {
+            return Self::start(lease, mode).await;
+        }
+        match Self::start(lease, mode).await {
+            Err(StoreError::Busy) => {
+                pool.discard_idle();
+                Self::start(pool.acquire().await?, mode).await
+            }
+            started => started,
+        }
+    }
+
+    async fn start(lease: Lease, mode: Mode) -> StoreResult<Self> {
         let mut conn = Self {
             lease,
             mode,
@@ -346,20 +365,21 @@ impl PgConn {
         done.map(drop).map_err(|e| self.failed(e))
     }
 
-    /// Locks the tenant's event counter row until COMMIT, before any job of a batch runs. Every
-    /// job that records an event locks it anyway (at its first event, until COMMIT); taking it
-    /// first orders the locks of two instances' batches alike: the second waits for the first
-    /// instead of each holding a payment the other needs (a deadlock PostgreSQL would break by
-    /// failing a job).
+    /// Locks the tenant's event counter row until COMMIT, before the job (or the batch's first
+    /// job) runs. Every job that records an event locks it anyway (at its first event, until
+    /// COMMIT); taking it first orders the locks of every instance's jobs alike: the second waits
+    /// for the first instead of each holding a payment the other needs (a deadlock PostgreSQL
+    /// would break by failing a job).
     pub(crate) async fn lock_event_counter(&mut self, tenant: &TenantId) -> StoreResult<()> {
         check_text("tenant_id", tenant.as_str())?;
         let query = noted(&self.log, "SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE").bind(tenant.as_str());
         self.execute(query).await.map(drop)
     }
 
-    /// Marks where the next job of a batch starts, so that it can fail alone.
+    /// Marks where the first job of a batch starts, so that it can fail alone. (Each job notes
+    /// its savepoint in its own log, whichever round trip set it.)
     pub(crate) async fn begin_job(&mut self) -> StoreResult<()> {
-        self.control("SAVEPOINT job").await
+        self.statement("SAVEPOINT job").await
     }
 
     /// Keeps the job's writes in the batch's transaction and, when `another` job follows, marks
@@ -372,7 +392,6 @@ impl PgConn {
             return Ok(());
         }
         note(&self.log, "RELEASE SAVEPOINT job");
-        note(&self.log, "SAVEPOINT job");
         self.statement("RELEASE SAVEPOINT job; SAVEPOINT job").await
     }
 
@@ -397,6 +416,11 @@ impl PgConn {
     /// that the connection is not to be trusted again.
     fn failed(&mut self, error: sqlx::Error) -> StoreError {
         match &error {
+            _ if ends_connection(&error) => {
+                // The job answers 503; the cause is for the log (sqlx's text names no password).
+                tracing::warn!(%error, "a PostgreSQL connection ended during a job");
+                self.broken = true;
+            }
             sqlx::Error::Database(_) if self.aborted.is_none() => self.aborted = Some(error.to_string()),
             sqlx::Error::Database(_) | sqlx::Error::RowNotFound => {}
             _ => self.broken = true,
@@ -405,8 +429,9 @@ impl PgConn {
     }
 
     /// Numbers and writes the events the job queued, in the job's transaction. The tenant's
-    /// counter row stays locked until COMMIT, so a concurrent job of the same tenant numbers its
-    /// events after this one commits (or rolls back, leaving no gap). Each event gets one webhook
+    /// counter row stays locked until COMMIT (the job may have locked it already, see
+    /// [`PgConn::lock_event_counter`]), so a concurrent job of the same tenant numbers its events
+    /// after this one commits (or rolls back, leaving no gap). Each event gets one webhook
     /// delivery per enabled endpoint of its tenant subscribed to its type, in this same
     /// transaction (the transactional outbox).
     pub(crate) async fn flush_events(&mut self) -> StoreResult<()> {
@@ -513,26 +538,28 @@ impl PgConn {
             )));
         }
         let committed = self.control("COMMIT").await;
-        // Committed or refused, no transaction is open once PostgreSQL answered COMMIT.
-        self.settle();
+        // A refused COMMIT may have left the transaction open (an answer of an abandoned
+        // statement comes back in its place): the connection is then closed, not lent again.
+        self.settle(committed.is_ok());
         committed
     }
 
     /// Ends the transaction without keeping anything (a read job's always ends so).
     pub(crate) async fn rollback(mut self) {
-        let _ = self.control("ROLLBACK").await;
-        self.settle();
+        let ended = self.control("ROLLBACK").await;
+        self.settle(ended.is_ok());
     }
 
-    /// Hands the connection of a lookup back.
+    /// Hands the connection of a lookup back (it opened no transaction).
     pub(crate) fn finish(mut self) {
-        self.settle();
+        self.settle(true);
     }
 
-    /// Says that nothing is pending on the connection any more: it is lent again unless a
-    /// statement broke it. (A job dropped half way never gets here, and its connection closes.)
-    fn settle(&mut self) {
-        let reusable = !self.broken;
+    /// Says that nothing is pending on the connection any more, when `ended` (its transaction is
+    /// over): it is lent again unless a statement broke it. A job dropped half way never gets
+    /// here, and its connection closes.
+    fn settle(&mut self, ended: bool) {
+        let reusable = ended && !self.broken;
         self.lease.settled(reusable);
     }
 

@@ -18,41 +18,49 @@ const UNIQUE_FIELDS: &[(&str, &str)] = &[
 /// (the caller may retry); values PostgreSQL refuses answer [`StoreError::InvalidValue`] with a
 /// fixed text, never the value; anything else is [`StoreError::Backend`] for the server log.
 pub fn map_error(error: sqlx::Error) -> StoreError {
-    match &error {
-        // Every pooled connection stayed busy past the acquire timeout.
-        sqlx::Error::PoolTimedOut => return StoreError::Busy,
-        sqlx::Error::Database(db) => {
-            let code = db.code();
-            match code.as_deref() {
-                Some("23505") => {
-                    let field = db
-                        .constraint()
-                        .and_then(|name| UNIQUE_FIELDS.iter().find(|(constraint, _)| *constraint == name))
-                        .map(|(_, field)| *field);
-                    if let Some(field) = field {
-                        return StoreError::Duplicate(field);
-                    }
+    if ends_connection(&error) {
+        // The connection is gone (a restart, a failover, a network cut): worth retrying.
+        return StoreError::Busy;
+    }
+    if let sqlx::Error::Database(db) = &error {
+        let code = db.code();
+        match code.as_deref() {
+            Some("23505") => {
+                let field = db
+                    .constraint()
+                    .and_then(|name| UNIQUE_FIELDS.iter().find(|(constraint, _)| *constraint == name))
+                    .map(|(_, field)| *field);
+                if let Some(field) = field {
+                    return StoreError::Duplicate(field);
                 }
-                // serialization_failure, deadlock_detected, lock_not_available (lock_timeout),
-                // query_canceled (statement_timeout): all say "try again later".
-                Some("40001" | "40P01" | "55P03" | "57014") => return StoreError::Busy,
-                // character_not_in_repertoire (a NUL in text), untranslatable_character (a
-                // \u0000 escape in JSONB).
-                Some("22021" | "22P05") => {
-                    return StoreError::InvalidValue(
-                        "a text contains a character PostgreSQL cannot store (NUL)".into(),
-                    );
-                }
-                Some("22003") => {
-                    return StoreError::InvalidValue("a number is out of range".into());
-                }
-                Some("22001") => return StoreError::InvalidValue("a text is too long".into()),
-                _ => {}
             }
+            // serialization_failure, deadlock_detected, lock_not_available (lock_timeout),
+            // query_canceled (statement_timeout): all say "try again later".
+            Some("40001" | "40P01" | "55P03" | "57014") => return StoreError::Busy,
+            // character_not_in_repertoire (a NUL in text), untranslatable_character (a
+            // \u0000 escape in JSONB).
+            Some("22021" | "22P05") => {
+                return StoreError::InvalidValue("a text contains a character PostgreSQL cannot store (NUL)".into());
+            }
+            Some("22003") => {
+                return StoreError::InvalidValue("a number is out of range".into());
+            }
+            Some("22001") => return StoreError::InvalidValue("a text is too long".into()),
+            _ => {}
         }
-        _ => {}
     }
     StoreError::Backend(error.to_string())
+}
+
+/// Whether the error leaves the connection unusable: an I/O error, or the server ending the
+/// session (class 08, connection exception; class 57P, operator intervention such as a shutdown
+/// or an idle-session timeout).
+pub(crate) fn ends_connection(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// Refuses texts with a NUL byte before they reach PostgreSQL: TEXT cannot hold one, and the

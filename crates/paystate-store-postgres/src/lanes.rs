@@ -100,11 +100,8 @@ async fn run_batch(pool: &Arc<Pool>, tenant: &TenantId, batch: Vec<Queued>) {
     let note_all = |sql: &str| logs.iter().for_each(|log| log.note(sql));
     note_all("BEGIN");
     note_all("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE");
-    let started = match pool.acquire().await {
-        Ok(lease) => match PgConn::start(lease, Mode::Write).await {
-            Ok(mut conn) => conn.lock_event_counter(tenant).await.map(|()| conn),
-            Err(error) => Err(error),
-        },
+    let started = match PgConn::open(pool, Mode::Write).await {
+        Ok(mut conn) => conn.lock_event_counter(tenant).await.map(|()| conn),
         Err(error) => Err(error),
     };
     let mut conn = match started {
@@ -124,6 +121,10 @@ async fn run_batch(pool: &Arc<Pool>, tenant: &TenantId, batch: Vec<Queued>) {
         if let Some(error) = &broken {
             let _ = queued.reply.send(Err(error.for_each_caller()));
             continue;
+        }
+        // Each job starts at a savepoint (set by the round trip that ended the job before it).
+        if let Some(log) = &queued.log {
+            log.note("SAVEPOINT job");
         }
         conn.set_log(queued.log);
         let result = run_job(&mut conn, queued.job, index + 1 < jobs).await;

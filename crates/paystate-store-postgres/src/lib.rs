@@ -22,6 +22,7 @@ pub mod testing;
 use conn::{Mode, PgConn, READ_SNAPSHOT};
 use error::{redact, redact_url, url_secrets};
 use futures::FutureExt;
+use paystate_domain::TenantId;
 use paystate_store::{ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
 use pool::Pool;
 use sqlx::postgres::PgConnectOptions;
@@ -163,7 +164,7 @@ impl PostgresStore {
         migrated.map_err(|e| scrub(e, &secrets))
     }
 
-    /// Waits for running jobs and closes every connection (at shutdown).
+    /// Lends no more connections and closes the idle ones; the others close as their jobs end.
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -179,10 +180,38 @@ impl PostgresStore {
             (Some(log), Mode::Write) => log.note("BEGIN"),
             _ => {}
         }
-        let lease = self.pool.acquire().await.map_err(|e| scrub(e, &self.secrets))?;
-        let mut conn = PgConn::start(lease, mode).await.map_err(|e| scrub(e, &self.secrets))?;
+        let mut conn = PgConn::open(&self.pool, mode).await.map_err(|e| scrub(e, &self.secrets))?;
         conn.set_log(log);
         Ok(conn)
+    }
+
+    /// Runs a write job in a transaction of its own; with its `tenant`, whose event counter it
+    /// then locks first, as a batch does (see [`PgConn::lock_event_counter`]).
+    async fn write_alone(&self, tenant: Option<&TenantId>, job: WriteJob) -> StoreResult<Box<dyn Any + Send>> {
+        let mut conn = self.start(Mode::Write).await?;
+        let locked = match tenant {
+            Some(tenant) => conn.lock_event_counter(tenant).await,
+            None => Ok(()),
+        };
+        let ran = match locked {
+            Ok(()) => AssertUnwindSafe(job(&mut conn))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into()))),
+            Err(error) => Err(error),
+        };
+        let result = match ran {
+            Ok(value) => conn.flush_events().await.map(|()| value),
+            Err(error) => Err(error),
+        };
+        let result = match result {
+            Ok(value) => conn.commit().await.map(|()| value),
+            Err(error) => {
+                conn.rollback().await;
+                Err(error)
+            }
+        };
+        result.map_err(|e| scrub(e, &self.secrets))
     }
 }
 
@@ -221,33 +250,13 @@ impl Store for PostgresStore {
     }
 
     async fn run_write(&self, job: WriteJob) -> StoreResult<Box<dyn Any + Send>> {
-        let mut conn = self.start(Mode::Write).await?;
-        let ran = AssertUnwindSafe(job(&mut conn))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())));
-        let result = match ran {
-            Ok(value) => conn.flush_events().await.map(|()| value),
-            Err(error) => Err(error),
-        };
-        let result = match result {
-            Ok(value) => conn.commit().await.map(|()| value),
-            Err(error) => {
-                conn.rollback().await;
-                Err(error)
-            }
-        };
-        result.map_err(|e| scrub(e, &self.secrets))
+        self.write_alone(None, job).await
     }
 
-    async fn run_write_for(
-        &self,
-        tenant: &paystate_domain::TenantId,
-        job: WriteJob,
-    ) -> StoreResult<Box<dyn Any + Send>> {
+    async fn run_write_for(&self, tenant: &TenantId, job: WriteJob) -> StoreResult<Box<dyn Any + Send>> {
         match &self.lanes {
             Some(lanes) => lanes.run(&self.pool, tenant, job).await.map_err(|e| scrub(e, &self.secrets)),
-            None => self.run_write(job).await,
+            None => self.write_alone(Some(tenant), job).await,
         }
     }
 

@@ -20,8 +20,9 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, timeout_at};
 
-/// How long a connection may sit idle and still be lent (sqlx's pool closes them after as long).
-const IDLE_LIMIT: Duration = Duration::from_secs(600);
+/// How long a connection may sit idle and still be lent: less than common NAT and load
+/// balancer idle timeouts (4 to 6 minutes), after which a connection may be silently gone.
+const IDLE_LIMIT: Duration = Duration::from_secs(120);
 
 pub(crate) struct Pool {
     connect: PgConnectOptions,
@@ -55,14 +56,27 @@ impl Pool {
             Ok(Err(_closed)) => return Err(StoreError::Backend("the PostgreSQL pool is closed".into())),
             Err(_elapsed) => return Err(StoreError::Busy),
         };
-        let conn = match self.idle_connection()? {
-            Some(conn) => conn,
+        let (conn, reused) = match self.idle_connection()? {
+            Some(conn) => (conn, true),
             None => match timeout_at(deadline, PgConnection::connect_with(&self.connect)).await {
-                Ok(connected) => connected.map_err(map_error)?,
+                Ok(Ok(connected)) => (connected, false),
+                Ok(Err(error)) => {
+                    // Said here, because the job only answers 503 (sqlx's text names no password).
+                    tracing::warn!(%error, "cannot open a PostgreSQL connection");
+                    return Err(map_error(error));
+                }
                 Err(_elapsed) => return Err(StoreError::Busy),
             },
         };
-        Ok(Lease { conn: Some(conn), reusable: false, pool: self.clone(), _permit: permit })
+        Ok(Lease { conn: Some(conn), reused, reusable: false, pool: self.clone(), _permit: permit })
+    }
+
+    /// Closes the idle connections: one of them turned out dead, so the others (as old, or
+    /// older) likely are too, after a restart of the server or a cut in the network.
+    pub(crate) fn discard_idle(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
     }
 
     /// The connection handed back last, unless it has been idle past the limit (then every one
@@ -101,12 +115,19 @@ fn poisoned() -> StoreError {
 pub(crate) struct Lease {
     /// Always `Some` until the lease drops.
     conn: Option<PgConnection>,
+    /// Whether the connection served jobs before (rather than being opened for this one).
+    reused: bool,
     reusable: bool,
     pool: Arc<Pool>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Lease {
+    /// Whether the connection served jobs before this lease.
+    pub(crate) fn reused(&self) -> bool {
+        self.reused
+    }
+
     /// Says whether every statement sent was answered and no transaction is open (true), or
     /// the connection must not be lent again (false). A lease that is never settled is closed.
     pub(crate) fn settled(&mut self, reusable: bool) {

@@ -309,12 +309,24 @@ async fn a_job_that_goes_on_after_a_failed_statement_is_not_reported_committed()
 /// job; each batch first takes its tenant's event counter, so they take turns and all commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batches_of_two_instances_take_turns_instead_of_deadlocking() {
-    on_fresh_database("batches_of_two_instances_take_turns_instead_of_deadlocking", |url| {
+    two_instances_write_two_payments_in_opposite_orders("batches_of_two_instances_take_turns", 64).await;
+}
+
+/// The same with the second instance not batching (`--db-max-batch 1`, or an instance midway
+/// through a configuration change): its jobs take the tenant's counter first as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batching_and_a_non_batching_instance_take_turns_instead_of_deadlocking() {
+    two_instances_write_two_payments_in_opposite_orders("a_batching_and_a_non_batching_instance", 1).await;
+}
+
+async fn two_instances_write_two_payments_in_opposite_orders(name: &str, second_max_batch: usize) {
+    on_fresh_database(name, |url| {
         async move {
             let options = PostgresOptions { max_batch: 64, ..PostgresOptions::from_url(&url).unwrap() };
+            let second = PostgresOptions { max_batch: second_max_batch, ..options.clone() };
             let stores = [
-                Arc::new(PostgresStore::open(options.clone()).await.unwrap()),
                 Arc::new(PostgresStore::open(options).await.unwrap()),
+                Arc::new(PostgresStore::open(second).await.unwrap()),
             ];
             let (tenant, order) = tenant_with_order(&stores[0], "B-1").await;
             let mut payments = Vec::new();
@@ -390,6 +402,57 @@ async fn batches_of_two_instances_take_turns_instead_of_deadlocking() {
             for store in stores {
                 store.close().await;
             }
+        }
+        .boxed()
+    })
+    .await;
+}
+
+/// Ends every session of the test database but the caller's, as a server restart would.
+async fn end_other_sessions(url: &str) {
+    let mut admin = PgConnection::connect(url).await.unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+}
+
+/// A pooled connection the server ended (a restart, a failover) is found out and replaced: a
+/// job that starts with BEGIN moves to a new connection before anything of it has run; a lookup
+/// (no BEGIN) fails once with Busy, a retryable 503, and the next one gets a new connection.
+#[tokio::test]
+async fn a_connection_the_server_ended_is_replaced() {
+    on_fresh_database("a_connection_the_server_ended_is_replaced", |url| {
+        async move {
+            let options = PostgresOptions { max_connections: 1, ..PostgresOptions::from_url(&url).unwrap() };
+            let store = Arc::new(PostgresStore::open(options).await.unwrap());
+            let (tenant, order) = tenant_with_order(&store, "E-1").await;
+            let find = |store: &Arc<PostgresStore>, lock: bool| {
+                let (store, t, id) = (store.clone(), tenant.clone(), order.id.clone());
+                async move {
+                    if lock {
+                        store.write(move |tx| async move { tx.order(&t, &id).await }.boxed()).await
+                    } else {
+                        store.lookup(move |r| async move { r.order(&t, &id).await }.boxed()).await
+                    }
+                }
+            };
+
+            end_other_sessions(&url).await;
+            assert_eq!(
+                find(&store, true).await.expect("a write on a new connection").map(|o| o.id),
+                Some(order.id.clone())
+            );
+
+            end_other_sessions(&url).await;
+            let first = find(&store, false).await;
+            assert!(matches!(first, Err(StoreError::Busy)), "{first:?}");
+            assert_eq!(find(&store, false).await.unwrap().map(|o| o.id), Some(order.id.clone()));
+            store.close().await;
         }
         .boxed()
     })
