@@ -142,8 +142,8 @@ impl PostgresStore {
         // Migrating first, on a connection of its own, proves the server reachable and reports
         // why it is not (a pool would only say that it timed out waiting for a connection).
         Self::migrate_only(options.clone()).await?;
-        // A connection the server dropped is not tested for before it is lent: its job fails once
-        // (a retryable 503) and the connection is closed.
+        // Connections are not tested before they are lent (a round trip each time): a dead one is
+        // found by the job's BEGIN and replaced, or fails a lookup once (a retryable 503).
         let pool = Pool::new(options.connect_options()?, options.max_connections, options.acquire_timeout);
         Ok(Self { pool, lanes: lanes::Lanes::new(options.max_batch), secrets: url_secrets(&options.url) })
     }
