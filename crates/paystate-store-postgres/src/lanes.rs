@@ -15,12 +15,10 @@
 
 use crate::conn::{Mode, PgConn};
 use crate::pool::Pool;
-use futures::FutureExt;
 use paystate_domain::TenantId;
 use paystate_store::{StatementLog, StoreError, StoreResult, WriteJob};
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -166,10 +164,7 @@ async fn run_batch(pool: &Arc<Pool>, tenant: &TenantId, batch: Vec<Queued>) {
 /// One job: its own statements, then its events, then the release of its savepoint (and the
 /// next job's savepoint, when `another` job follows).
 async fn run_job(conn: &mut PgConn, job: WriteJob, another: bool) -> Answer {
-    let value = AssertUnwindSafe(job(conn))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())))?;
+    let value = crate::run_write_job(conn, job).await?;
     conn.flush_events().await?;
     conn.keep_job(another).await?;
     Ok(value)

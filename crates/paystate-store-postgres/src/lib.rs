@@ -4,8 +4,8 @@
 //! 1; every other job runs in its own transaction on a pooled connection (see [`pool`]).
 //! Writes run at READ COMMITTED; the payments and orders it reads are row-locked until it
 //! commits, so instances updating one payment serialize instead of losing an update, and its
-//! events are numbered from the tenant's counter right before COMMIT, so numbers are gap-free
-//! and follow commit order. A read job runs in a REPEATABLE READ READ ONLY transaction: one
+//! events are numbered from the tenant's counter, whose row a tenant's write locks before any
+//! other and holds until COMMIT, so numbers are gap-free and follow commit order. A read job runs in a REPEATABLE READ READ ONLY transaction: one
 //! consistent snapshot. A lookup runs its statements without a transaction: each is one round
 //! trip.
 //!
@@ -45,8 +45,8 @@ const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// unreachable host may otherwise leave TCP trying for minutes).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How many of a tenant's writes share a transaction at most, unless configured: as many as the
-/// benchmark's 64 connections can have waiting, the same as the SQLite store's batches.
+/// How many of a tenant's writes share a transaction at most, unless configured: the SQLite
+/// store's batch size. The bound keeps one batch (and its hold on the tenant's counter) short.
 const DEFAULT_MAX_BATCH: usize = 64;
 
 /// Where and how to connect.
@@ -194,10 +194,7 @@ impl PostgresStore {
             None => Ok(()),
         };
         let ran = match locked {
-            Ok(()) => AssertUnwindSafe(job(&mut conn))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into()))),
+            Ok(()) => run_write_job(&mut conn, job).await,
             Err(error) => Err(error),
         };
         let result = match ran {
@@ -213,6 +210,14 @@ impl PostgresStore {
         };
         result.map_err(|e| scrub(e, &self.secrets))
     }
+}
+
+/// Runs a write job's own statements, a panic becoming its error.
+async fn run_write_job(conn: &mut PgConn, job: WriteJob) -> StoreResult<Box<dyn Any + Send>> {
+    AssertUnwindSafe(job(conn))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())))
 }
 
 /// Runs a read job, a panic becoming its error.
