@@ -539,7 +539,7 @@ impl PgConn {
         }
         let committed = self.control("COMMIT").await;
         // A refused COMMIT may have left the transaction open (an answer of an abandoned
-        // statement comes back in its place): the connection is then closed, not lent again.
+        // statement comes back in its place): the pool then rolls back before lending it again.
         self.settle(committed.is_ok());
         committed
     }
@@ -555,12 +555,15 @@ impl PgConn {
         self.settle(true);
     }
 
-    /// Says that nothing is pending on the connection any more, when `ended` (its transaction is
-    /// over): it is lent again unless a statement broke it. A job dropped half way never gets
-    /// here, and its connection closes.
+    /// Tells the pool how the connection was left: broken (closed), or with nothing pending
+    /// when `ended` (its transaction is over: lent again as it is). Otherwise, as when a job is
+    /// dropped half way and never gets here, the pool rolls back before lending it again.
     fn settle(&mut self, ended: bool) {
-        let reusable = ended && !self.broken;
-        self.lease.settled(reusable);
+        if self.broken {
+            self.lease.broken();
+        } else if ended {
+            self.lease.settled();
+        }
     }
 
     /// One document by tenant and key; a key holding NUL matches nothing.

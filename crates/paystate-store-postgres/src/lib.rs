@@ -268,7 +268,9 @@ impl Store for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
         let mut lease = self.pool.acquire().await.map_err(|e| scrub(e, &self.secrets))?;
         let answered = sqlx::raw_sql("SELECT 1").execute(&mut *lease).await;
-        lease.settled(answered.is_ok());
+        if answered.is_ok() {
+            lease.settled();
+        }
         answered.map(drop).map_err(|e| scrub(map_error(e), &self.secrets))
     }
 

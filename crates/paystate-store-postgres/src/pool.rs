@@ -4,12 +4,15 @@
 //! Hand-written rather than sqlx's `PgPool` because of one round trip: `PgPool` tests every
 //! connection that comes back (a Sync and its answer, in a task of its own) before lending it
 //! again, which made a lookup of one payment cost two round trips instead of one. Here the job
-//! hands its connection back itself, and only once everything it sent has been answered and no
-//! transaction is open; a connection left any other way (the job's future dropped half way, an
-//! I/O error) is closed instead, and PostgreSQL rolls back whatever it had open. A connection
-//! idle for long is not lent again but replaced: a firewall or NAT between the instance and the
-//! database may have forgotten it, and a job on it would wait for TCP to give up.
+//! hands its connection back itself, once everything it sent has been answered and no
+//! transaction is open. A connection left half way (its caller went away, or a COMMIT answered
+//! with an abandoned statement's error) is rolled back by a task of its own before it is lent
+//! again, so a caller that hangs up costs no new connection; a broken one (an I/O error, the
+//! server ending the session) is closed. A connection idle for long is not lent again but
+//! replaced: a firewall or NAT between the instance and the database may have forgotten it, and
+//! a job on it would wait for TCP to give up.
 
+use crate::error::ends_connection;
 use crate::map_error;
 use paystate_store::{StoreError, StoreResult};
 use sqlx::postgres::PgConnectOptions;
@@ -68,7 +71,7 @@ impl Pool {
                 Err(_elapsed) => return Err(StoreError::Busy),
             },
         };
-        Ok(Lease { conn: Some(conn), reused, reusable: false, pool: self.clone(), _permit: permit })
+        Ok(Lease { conn: Some(conn), reused, state: Settled::No, pool: self.clone(), permit: Some(permit) })
     }
 
     /// Closes the idle connections: one of them turned out dead, so the others (as old, or
@@ -93,6 +96,15 @@ impl Pool {
         }
     }
 
+    /// Makes the connection available again (unless the pool is closed).
+    fn put_back(&self, conn: PgConnection) {
+        if !self.permits.is_closed()
+            && let Ok(mut idle) = self.idle.lock()
+        {
+            idle.push((conn, Instant::now()));
+        }
+    }
+
     /// Lends no more connections and closes the idle ones; lent ones close when handed back.
     pub(crate) async fn close(&self) {
         self.permits.close();
@@ -110,16 +122,27 @@ fn poisoned() -> StoreError {
     StoreError::Backend("the PostgreSQL pool is poisoned".into())
 }
 
-/// A lent connection. It goes back to the pool when dropped only if [`Lease::settled`] said
-/// that nothing is pending on it since its last use; otherwise it is closed.
+/// A lent connection, handed back when dropped as [`Lease::settled`] or [`Lease::broken`] said.
 pub(crate) struct Lease {
     /// Always `Some` until the lease drops.
     conn: Option<PgConnection>,
     /// Whether the connection served jobs before (rather than being opened for this one).
     reused: bool,
-    reusable: bool,
+    state: Settled,
     pool: Arc<Pool>,
-    _permit: OwnedSemaphorePermit,
+    /// Always `Some` until the lease drops; it goes with a connection that needs rolling back.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+/// What the job said of its connection when it was done with it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// Nothing: the job was dropped half way, or its transaction's end failed.
+    No,
+    /// Every statement sent was answered and no transaction is open.
+    Reusable,
+    /// The connection is gone or cannot be trusted.
+    Broken,
 }
 
 impl Lease {
@@ -128,10 +151,15 @@ impl Lease {
         self.reused
     }
 
-    /// Says whether every statement sent was answered and no transaction is open (true), or
-    /// the connection must not be lent again (false). A lease that is never settled is closed.
-    pub(crate) fn settled(&mut self, reusable: bool) {
-        self.reusable = reusable;
+    /// Says that every statement sent was answered and no transaction is open: the connection
+    /// is lent again as it is.
+    pub(crate) fn settled(&mut self) {
+        self.state = Settled::Reusable;
+    }
+
+    /// Says that the connection must not be lent again: it is closed.
+    pub(crate) fn broken(&mut self) {
+        self.state = Settled::Broken;
     }
 }
 
@@ -151,14 +179,38 @@ impl DerefMut for Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if self.reusable
-            && !self.pool.permits.is_closed()
-            && let Ok(mut idle) = self.pool.idle.lock()
-        {
-            idle.push((conn, Instant::now()));
+        match self.state {
+            Settled::Reusable => self.pool.put_back(conn),
+            // The connection drops here: its socket closes and the server ends its session.
+            Settled::Broken => {}
+            Settled::No => {
+                // Answers may be pending and a transaction open. A task reads the answers, rolls
+                // back and hands the connection back, holding its permit meanwhile (so no more
+                // than the pool's size is ever open). Without a runtime (at exit) it just closes.
+                let (Ok(runtime), Some(permit)) = (tokio::runtime::Handle::try_current(), self.permit.take()) else {
+                    return;
+                };
+                runtime.spawn(roll_back_and_put_back(self.pool.clone(), conn, permit));
+            }
         }
-        // Otherwise the connection drops here: its socket closes and the server ends its session.
     }
+}
+
+/// Rolls back whatever a job left open on `conn` and makes it available again; closes it when
+/// that fails. The first try may only collect an abandoned statement's error (sqlx reads what is
+/// pending before it sends anything), hence a second.
+async fn roll_back_and_put_back(pool: Arc<Pool>, mut conn: PgConnection, permit: OwnedSemaphorePermit) {
+    for _ in 0..2 {
+        match sqlx::raw_sql("ROLLBACK").execute(&mut conn).await {
+            Ok(_) => {
+                pool.put_back(conn);
+                break;
+            }
+            Err(error) if ends_connection(&error) => break,
+            Err(_) => continue,
+        }
+    }
+    drop(permit);
 }
 
 #[cfg(test)]
@@ -169,7 +221,7 @@ mod tests {
 
     async fn backend_pid(lease: &mut Lease) -> i32 {
         let pid = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut **lease).await.unwrap();
-        lease.settled(true);
+        lease.settled();
         pid
     }
 
@@ -184,11 +236,23 @@ mod tests {
         let again = backend_pid(&mut pool.acquire().await.unwrap()).await;
         assert_eq!(first, again, "a settled connection is lent again");
 
-        // Not settled: closed, and its place taken by a new one (the pool has room for one only).
-        let unsettled = pool.acquire().await.unwrap();
-        drop(unsettled);
-        let after_unsettled = backend_pid(&mut pool.acquire().await.unwrap()).await;
-        assert_ne!(after_unsettled, first);
+        // Left inside a transaction with a statement unanswered: rolled back and lent again.
+        let mut abandoned = pool.acquire().await.unwrap();
+        sqlx::raw_sql("BEGIN").execute(&mut *abandoned).await.unwrap();
+        let pending = sqlx::query("SELECT pg_sleep(0.05)").execute(&mut *abandoned);
+        assert!(tokio::time::timeout(Duration::from_millis(5), pending).await.is_err());
+        drop(abandoned);
+        let mut recovered = pool.acquire().await.unwrap();
+        // SAVEPOINT is refused outside a transaction block.
+        let savepoint = sqlx::raw_sql("SAVEPOINT probe").execute(&mut *recovered).await;
+        assert!(savepoint.is_err(), "the abandoned transaction was rolled back");
+        assert_eq!(backend_pid(&mut recovered).await, first);
+        drop(recovered);
+
+        // Broken: closed, and its place taken by a new one (the pool has room for one only).
+        pool.acquire().await.unwrap().broken();
+        let after_broken = backend_pid(&mut pool.acquire().await.unwrap()).await;
+        assert_ne!(after_broken, first);
 
         let stale = Pool { idle_limit: Duration::ZERO, ..Arc::into_inner(pool).unwrap() };
         let stale = Arc::new(stale);

@@ -461,7 +461,7 @@ async fn a_connection_the_server_ended_is_replaced() {
 
 /// A job whose future is dropped half way (its caller went away) must not leave its connection
 /// in the pool with a transaction open: it would hold its row locks, and the next job on that
-/// connection would write into it. The connection is closed instead, and its place reopened.
+/// connection would write into it. The pool rolls it back before lending it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_dropped_half_way_leaves_no_transaction_behind() {
     on_fresh_database("a_job_dropped_half_way_leaves_no_transaction_behind", |url| {
