@@ -31,6 +31,9 @@ use sqlx::{FromRow, PgConnection, Postgres};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The statement that locks a tenant's event counter (see [`PgConn::lock_event_counter`]).
+pub(crate) const LOCK_EVENT_COUNTER: &str = "SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE";
+
 /// The statement that opens a read job's snapshot.
 pub(crate) const READ_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
@@ -324,11 +327,9 @@ impl PgConn {
     /// yet) is replaced once, and the idle ones with it.
     pub(crate) async fn open(pool: &Arc<Pool>, mode: Mode) -> StoreResult<Self> {
         let lease = pool.acquire().await?;
-        if !lease.reused() {
-            return Self::start(lease, mode).await;
-        }
+        let reused = lease.reused();
         match Self::start(lease, mode).await {
-            Err(StoreError::Busy) => {
+            Err(StoreError::Busy) if reused => {
                 pool.discard_idle();
                 Self::start(pool.acquire().await?, mode).await
             }
@@ -372,7 +373,7 @@ impl PgConn {
     /// would break by failing a job).
     pub(crate) async fn lock_event_counter(&mut self, tenant: &TenantId) -> StoreResult<()> {
         check_text("tenant_id", tenant.as_str())?;
-        let query = noted(&self.log, "SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE").bind(tenant.as_str());
+        let query = noted(&self.log, LOCK_EVENT_COUNTER).bind(tenant.as_str());
         self.execute(query).await.map(drop)
     }
 

@@ -13,7 +13,7 @@
 //! instances for one tenant take turns rather than lock payments in opposite orders (which would
 //! deadlock, and PostgreSQL would fail a job of one of them).
 
-use crate::conn::{Mode, PgConn};
+use crate::conn::{LOCK_EVENT_COUNTER, Mode, PgConn};
 use crate::pool::Pool;
 use paystate_domain::TenantId;
 use paystate_store::{StatementLog, StoreError, StoreResult, WriteJob};
@@ -97,7 +97,7 @@ async fn run_batch(pool: &Arc<Pool>, tenant: &TenantId, batch: Vec<Queued>) {
     let logs: Vec<StatementLog> = batch.iter().filter_map(|queued| queued.log.clone()).collect();
     let note_all = |sql: &str| logs.iter().for_each(|log| log.note(sql));
     note_all("BEGIN");
-    note_all("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE");
+    note_all(LOCK_EVENT_COUNTER);
     let started = match PgConn::open(pool, Mode::Write).await {
         Ok(mut conn) => conn.lock_event_counter(tenant).await.map(|()| conn),
         Err(error) => Err(error),

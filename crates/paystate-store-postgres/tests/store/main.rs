@@ -28,7 +28,11 @@ async fn on_fresh_database(name: &str, test: impl FnOnce(String) -> BoxFuture<'s
 }
 
 async fn open(url: &str) -> Arc<PostgresStore> {
-    Arc::new(PostgresStore::open(PostgresOptions::from_url(url).unwrap()).await.expect("open the store"))
+    open_with(PostgresOptions::from_url(url).unwrap()).await
+}
+
+async fn open_with(options: PostgresOptions) -> Arc<PostgresStore> {
+    Arc::new(PostgresStore::open(options).await.expect("open the store"))
 }
 
 fn actor(tenant: &TenantId) -> Actor {
@@ -101,7 +105,7 @@ async fn postgres_passes_the_conformance_suite_without_group_commit() {
     on_fresh_database("postgres_passes_the_conformance_suite_without_group_commit", |url| {
         async move {
             let options = PostgresOptions { max_batch: 1, ..PostgresOptions::from_url(&url).unwrap() };
-            let store = Arc::new(PostgresStore::open(options).await.expect("open the store"));
+            let store = open_with(options).await;
             paystate_store::conformance::run_all(store.clone()).await;
             store.close().await;
         }
@@ -324,10 +328,7 @@ async fn two_instances_write_two_payments_in_opposite_orders(name: &str, second_
         async move {
             let options = PostgresOptions { max_batch: 64, ..PostgresOptions::from_url(&url).unwrap() };
             let second = PostgresOptions { max_batch: second_max_batch, ..options.clone() };
-            let stores = [
-                Arc::new(PostgresStore::open(options).await.unwrap()),
-                Arc::new(PostgresStore::open(second).await.unwrap()),
-            ];
+            let stores = [open_with(options).await, open_with(second).await];
             let (tenant, order) = tenant_with_order(&stores[0], "B-1").await;
             let mut payments = Vec::new();
             for _ in 0..2 {
@@ -429,7 +430,7 @@ async fn a_connection_the_server_ended_is_replaced() {
     on_fresh_database("a_connection_the_server_ended_is_replaced", |url| {
         async move {
             let options = PostgresOptions { max_connections: 1, ..PostgresOptions::from_url(&url).unwrap() };
-            let store = Arc::new(PostgresStore::open(options).await.unwrap());
+            let store = open_with(options).await;
             let (tenant, order) = tenant_with_order(&store, "E-1").await;
             let find = |store: &Arc<PostgresStore>, lock: bool| {
                 let (store, t, id) = (store.clone(), tenant.clone(), order.id.clone());
@@ -467,7 +468,7 @@ async fn a_job_dropped_half_way_leaves_no_transaction_behind() {
     on_fresh_database("a_job_dropped_half_way_leaves_no_transaction_behind", |url| {
         async move {
             let options = PostgresOptions { max_connections: 1, ..PostgresOptions::from_url(&url).unwrap() };
-            let store = Arc::new(PostgresStore::open(options).await.unwrap());
+            let store = open_with(options).await;
             let (tenant, order) = tenant_with_order(&store, "D-1").await;
             let (locked, is_locked) = tokio::sync::oneshot::channel::<()>();
             let (s, t, id) = (store.clone(), tenant.clone(), order.id.clone());
@@ -491,7 +492,7 @@ async fn a_job_dropped_half_way_leaves_no_transaction_behind() {
             // instance, which gives up on a lock after 2 s, gets it.
             let mut other = PostgresOptions::from_url(&url).unwrap();
             other.statement_timeout = std::time::Duration::from_secs(2);
-            let other = Arc::new(PostgresStore::open(other).await.unwrap());
+            let other = open_with(other).await;
             let (t, id) = (tenant.clone(), order.id.clone());
             other.write(move |tx| async move { tx.order(&t, &id).await }.boxed()).await.expect("the lock was released");
             let (t, id) = (tenant.clone(), order.id.clone());
@@ -543,7 +544,7 @@ async fn a_statement_past_the_timeout_answers_busy() {
         async move {
             let mut options = PostgresOptions::from_url(&url).unwrap();
             options.statement_timeout = std::time::Duration::from_millis(200);
-            let store = Arc::new(PostgresStore::open(options).await.unwrap());
+            let store = open_with(options).await;
             let (tenant, order) = tenant_with_order(&store, "T-1").await;
             // One job holds the order's row lock; another waits for it past its statement timeout.
             let (held, release) = tokio::sync::oneshot::channel::<()>();
