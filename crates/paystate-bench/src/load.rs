@@ -168,54 +168,49 @@ pub async fn echo_server(listen: &str) -> Result<()> {
     Ok(())
 }
 
-/// Drives `traffic` with `connections` concurrent clients for `duration`.
+/// Drives `traffic` with `connections` concurrent clients for `duration`, spread over `threads`
+/// threads that each run an event loop of their own (a current-thread runtime), as wrk does.
+/// A work-stealing runtime would hand requests between the load generator's threads, and every
+/// hand-over wakes a thread on another core: on a small machine that the server shares, those
+/// wake-ups took more CPU from the server than the requests themselves.
 pub async fn drive(
     base: &str,
     fixture: &Fixture,
     traffic: Traffic,
     connections: usize,
+    threads: usize,
     duration: Duration,
 ) -> Measurement {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().expect("an HTTP client");
+    let threads = threads.clamp(1, connections.max(1));
     let deadline = Instant::now() + duration;
     let started = Instant::now();
-    let workers = (0..connections).map(|worker| {
-        let client = client.clone();
-        async move {
-            let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
-            let (mut requests, mut errors) = (0u64, 0u64);
-            let mut random = Random::new(worker as u64 + 1);
-            // The targets of this worker: every `connections`-th one from `worker` (main makes sure
-            // there is one at least). Each payment's updates then go out one at a time and arrive
-            // in the order of the chain, as one provider sends them: a report overtaken by the next
-            // one would be late, which Gormic refuses (400) where the other APIs answer 200 stale.
-            let owned = fixture.targets.len().saturating_sub(worker).div_ceil(connections);
-            while Instant::now() < deadline {
-                let index = worker + random.below(owned) * connections;
-                let request = build(&client, base, fixture, traffic, &mut random, index, (worker, requests));
-                let sent = Instant::now();
-                let ok = match request.send().await {
-                    Ok(response) => {
-                        let ok = response.status().is_success();
-                        let _ = response.bytes().await;
-                        ok
-                    }
-                    Err(_) => false,
-                };
-                let _ = histogram.record(sent.elapsed().as_micros().max(1) as u64);
-                requests += 1;
-                if !ok {
-                    errors += 1;
-                }
-            }
-            (histogram, requests, errors)
-        }
+    let results: Vec<Vec<(Histogram<u64>, u64, u64)>> = tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let loops: Vec<_> = (0..threads)
+                .map(|thread| {
+                    scope.spawn(move || {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("a load generator runtime");
+                        let client = reqwest::Client::builder()
+                            .pool_max_idle_per_host(connections)
+                            .build()
+                            .expect("an HTTP client");
+                        let workers = (thread..connections)
+                            .step_by(threads)
+                            .map(|worker| run_worker(&client, base, fixture, traffic, worker, connections, deadline));
+                        runtime.block_on(futures::future::join_all(workers))
+                    })
+                })
+                .collect();
+            loops.into_iter().map(|handle| handle.join().expect("a load generator thread")).collect()
+        })
     });
-    let results = futures::future::join_all(workers).await;
     let seconds = started.elapsed().as_secs_f64();
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
     let (mut requests, mut errors) = (0, 0);
-    for (h, r, e) in results {
+    for (h, r, e) in results.into_iter().flatten() {
         let _ = histogram.add(h);
         requests += r;
         errors += e;
@@ -229,6 +224,46 @@ pub async fn drive(
         throughput: requests as f64 / seconds,
         latency_ms: Some([ms(0.5), ms(0.99), ms(0.999)]),
     }
+}
+
+/// One connection of the load generator, sending requests one after the other until `deadline`:
+/// its latency histogram, requests and errors.
+async fn run_worker(
+    client: &reqwest::Client,
+    base: &str,
+    fixture: &Fixture,
+    traffic: Traffic,
+    worker: usize,
+    connections: usize,
+    deadline: Instant,
+) -> (Histogram<u64>, u64, u64) {
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let (mut requests, mut errors) = (0u64, 0u64);
+    let mut random = Random::new(worker as u64 + 1);
+    // The targets of this worker: every `connections`-th one from `worker` (main makes sure
+    // there is one at least). Each payment's updates then go out one at a time and arrive
+    // in the order of the chain, as one provider sends them: a report overtaken by the next
+    // one would be late, which Gormic refuses (400) where the other APIs answer 200 stale.
+    let owned = fixture.targets.len().saturating_sub(worker).div_ceil(connections);
+    while Instant::now() < deadline {
+        let index = worker + random.below(owned) * connections;
+        let request = build(client, base, fixture, traffic, &mut random, index, (worker, requests));
+        let sent = Instant::now();
+        let ok = match request.send().await {
+            Ok(response) => {
+                let ok = response.status().is_success();
+                let _ = response.bytes().await;
+                ok
+            }
+            Err(_) => false,
+        };
+        let _ = histogram.record(sent.elapsed().as_micros().max(1) as u64);
+        requests += 1;
+        if !ok {
+            errors += 1;
+        }
+    }
+    (histogram, requests, errors)
 }
 
 /// The request `traffic` sends next, about target `index`; `(worker, n)`, the worker and its count

@@ -36,6 +36,9 @@ pub struct Cli {
     /// Concurrent connections of the load generator.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
+    /// Threads of the load generator, each an event loop of its own (as wrk's `-t`).
+    #[arg(long, default_value_t = 2)]
+    pub client_threads: usize,
     /// The paystate binary to benchmark (default: `paystate` beside this binary).
     #[arg(long)]
     pub server: Option<PathBuf>,
@@ -105,14 +108,16 @@ async fn run(cli: Cli) -> Result<()> {
     let chosen = |traffic: &Traffic| cli.only.is_none_or(|only| only == *traffic);
     for traffic in [Traffic::StatusUpdates, Traffic::Reads, Traffic::Mixed].into_iter().filter(chosen) {
         eprintln!("{}…", traffic.name());
-        measurements.push(load::drive(&server.base, &fixture, traffic, cli.connections, duration).await);
+        measurements
+            .push(load::drive(&server.base, &fixture, traffic, cli.connections, cli.client_threads, duration).await);
     }
     let peak_memory = server.peak_memory_kib();
     drop(server);
 
     let echo = load::Server::start_echo().await?;
     eprintln!("ceiling: bare axum JSON echo…");
-    measurements.push(load::drive(&echo.base, &fixture, Traffic::Echo, cli.connections, duration).await);
+    measurements
+        .push(load::drive(&echo.base, &fixture, Traffic::Echo, cli.connections, cli.client_threads, duration).await);
     drop(echo);
     fixture.cleanup().await;
 
