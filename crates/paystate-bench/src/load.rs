@@ -171,8 +171,8 @@ pub async fn echo_server(listen: &str) -> Result<()> {
 /// Drives `traffic` with `connections` concurrent clients for `duration`, spread over `threads`
 /// threads that each run an event loop of their own (a current-thread runtime), as wrk does.
 /// A work-stealing runtime would hand requests between the load generator's threads, and every
-/// hand-over wakes a thread on another core: on a small machine that the server shares, those
-/// wake-ups took more CPU from the server than the requests themselves.
+/// hand-over wakes a thread on another core: on a small machine whose cores the server shares,
+/// those wake-ups took CPU from the server (bench/README.md has the figures).
 pub async fn drive(
     base: &str,
     fixture: &Fixture,
