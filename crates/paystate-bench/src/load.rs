@@ -80,6 +80,7 @@ impl Measurement {
             "database": cli.database,
             "orders": cli.orders,
             "connections": cli.connections,
+            "client_threads": cli.client_threads,
             "seconds": self.seconds,
             "requests": self.requests,
             "errors": self.errors,
