@@ -209,7 +209,7 @@ pub async fn drive(
         })
     });
     let seconds = started.elapsed().as_secs_f64();
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let mut histogram = latency_histogram();
     let (mut requests, mut errors) = (0, 0);
     for (h, r, e) in results.into_iter().flatten() {
         let _ = histogram.add(h);
@@ -227,6 +227,11 @@ pub async fn drive(
     }
 }
 
+/// Latencies in microseconds, from 1 µs to a minute, to 3 significant digits.
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")
+}
+
 /// One connection of the load generator, sending requests one after the other until `deadline`:
 /// its latency histogram, requests and errors.
 async fn run_worker(
@@ -238,7 +243,7 @@ async fn run_worker(
     connections: usize,
     deadline: Instant,
 ) -> (Histogram<u64>, u64, u64) {
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let mut histogram = latency_histogram();
     let (mut requests, mut errors) = (0u64, 0u64);
     let mut random = Random::new(worker as u64 + 1);
     // The targets of this worker: every `connections`-th one from `worker` (main makes sure
