@@ -3,8 +3,8 @@
 //! One command prepares a realistic database (orders with payments over several tenants), starts
 //! a real `paystate serve` process on it, drives it over HTTP with a mix of traffic, and in the
 //! same run measures the ceilings it is judged against: the update transaction straight against
-//! the store with one commit per update (no HTTP), `pgbench` running the equivalent transaction on
-//! PostgreSQL, and a bare axum JSON echo server under the same load generator. It prints a summary
+//! the store with one commit per update (no HTTP), `pgbench` running the equivalent update
+//! transaction and read on PostgreSQL, and a bare axum JSON echo server under the same load generator. It prints a summary
 //! with paystate/ceiling ratios and appends every measurement as a JSON line to `--out`.
 
 mod load;
@@ -13,6 +13,7 @@ mod prepare;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use load::{Measurement, Traffic};
+use prepare::PgbenchCeiling;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -98,9 +99,11 @@ async fn run(cli: Cli) -> Result<()> {
     eprintln!("ceiling: the update transaction straight against the store, one commit per update…");
     measurements.push(prepare::store_ceiling(&cli, &fixture, duration).await?);
     if cli.database == "postgres" {
-        match prepare::pgbench_ceiling(&cli, &fixture, duration).await {
-            Ok(measurement) => measurements.push(measurement),
-            Err(error) => eprintln!("pgbench ceiling skipped: {error:#}"),
+        for ceiling in [PgbenchCeiling::Update, PgbenchCeiling::Read] {
+            match prepare::pgbench_ceiling(&cli, &fixture, duration, ceiling).await {
+                Ok(measurement) => measurements.push(measurement),
+                Err(error) => eprintln!("pgbench ceiling skipped: {error:#}"),
+            }
         }
     }
 
