@@ -16,6 +16,9 @@ use paystate_store::{Scope, Store};
 use paystate_webhooks::{Dispatcher, DispatcherConfig, NewEndpoint, WebhookError, Webhooks};
 use std::sync::Arc;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "paystate", version, about = "The payment state hub: one canonical, audited state per payment.")]
 struct Cli {
