@@ -4,8 +4,9 @@
 //! a real `paystate serve` process on it, drives it over HTTP with a mix of traffic, and in the
 //! same run measures the ceilings it is judged against: the update transaction straight against
 //! the store with one commit per update (no HTTP), `pgbench` running the equivalent update
-//! transaction and read on PostgreSQL, and a bare axum JSON echo server under the same load generator. It prints a summary
-//! with paystate/ceiling ratios and appends every measurement as a JSON line to `--out`.
+//! transaction and read on PostgreSQL, and a bare axum JSON echo server under the same load
+//! generator. It prints a summary with paystate/ceiling ratios and appends every measurement as a
+//! JSON line to `--out`.
 
 mod load;
 mod prepare;

@@ -755,22 +755,18 @@ impl Reader for PgConn {
         if unmatchable(&[tenant.as_str(), payment_id.unwrap_or_default()]) {
             return Ok(Vec::new());
         }
-        let rows = noted_as::<EventRow>(
-            &self.log,
-            if payment_id.is_some() {
-                "SELECT id, seq, type, payment_id, order_id, source, actor, request_id, request_body, data, detail, \
-                 created_at FROM events WHERE tenant_id = $1 AND seq > $2 AND payment_id = $3 ORDER BY seq LIMIT $4"
-            } else {
-                "SELECT id, seq, type, payment_id, order_id, source, actor, request_id, request_body, data, detail, \
-                 created_at FROM events WHERE tenant_id = $1 AND seq > $2 AND $3::text IS NULL ORDER BY seq LIMIT $4"
-            },
-        )
-        .bind(tenant.as_str())
-        .bind(filter.after_seq)
-        .bind(payment_id)
-        .bind(i64::from(filter.limit))
-        .fetch_all(self.conn())
-        .await;
+        let sql = format!(
+            "SELECT id, seq, type, payment_id, order_id, source, actor, request_id, request_body, data, detail, \
+             created_at FROM events WHERE tenant_id = $1 AND seq > $2 AND {} ORDER BY seq LIMIT $4",
+            only_if(payment_id.is_some(), "payment_id = $3", "$3::text IS NULL"),
+        );
+        let rows = noted_as::<EventRow>(&self.log, sql)
+            .bind(tenant.as_str())
+            .bind(filter.after_seq)
+            .bind(payment_id)
+            .bind(i64::from(filter.limit))
+            .fetch_all(self.conn())
+            .await;
         rows.map_err(|e| self.failed(e))?.into_iter().map(event_record).collect()
     }
     async fn endpoint(&mut self, tenant: &TenantId, id: &EndpointId) -> StoreResult<Option<EndpointRecord>> {
@@ -799,24 +795,20 @@ impl Reader for PgConn {
         if unmatchable(&[tenant.as_str()]) {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query_as::<_, EndpointRow>(if page.after.is_some() {
+        let sql = format!(
             concat!(
                 "SELECT ",
                 endpoint_columns!(),
-                " FROM webhook_endpoints WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-            )
-        } else {
-            concat!(
-                "SELECT ",
-                endpoint_columns!(),
-                " FROM webhook_endpoints WHERE tenant_id = $1 AND $2::text IS NULL ORDER BY id LIMIT $3"
-            )
-        })
-        .bind(tenant.as_str())
-        .bind(page.after.as_deref())
-        .bind(i64::from(page.limit))
-        .fetch_all(self.conn())
-        .await;
+                " FROM webhook_endpoints WHERE tenant_id = $1 AND {} ORDER BY id LIMIT $3"
+            ),
+            only_if(page.after.is_some(), "id > $2", "$2::text IS NULL"),
+        );
+        let rows = sqlx::query_as::<_, EndpointRow>(AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(page.after.as_deref())
+            .bind(i64::from(page.limit))
+            .fetch_all(self.conn())
+            .await;
         Ok(rows.map_err(|e| self.failed(e))?.into_iter().map(endpoint_record).collect())
     }
 
