@@ -5,9 +5,9 @@
 //! Writes run at READ COMMITTED; the payments and orders it reads are row-locked until it
 //! commits, so instances updating one payment serialize instead of losing an update, and its
 //! events are numbered from the tenant's counter, whose row a tenant's write locks before any
-//! other and holds until COMMIT, so numbers are gap-free and follow commit order. A read job runs in a REPEATABLE READ READ ONLY transaction: one
-//! consistent snapshot. A lookup runs its statements without a transaction: each is one round
-//! trip.
+//! other and holds until COMMIT, so numbers are gap-free and follow commit order. A read job runs
+//! in a REPEATABLE READ READ ONLY transaction: one consistent snapshot. A lookup runs its
+//! statements without a transaction: each is one round trip.
 //!
 //! The URL's password never leaves this crate in an error or a log: connection errors are
 //! described by host, port and database, and every error text is scrubbed of it besides.
