@@ -14,12 +14,21 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::payment_cache::{Cached, PaymentCache};
 
 pub(crate) struct SqliteConn {
     conn: Connection,
     queued: Vec<(Actor, EventDraft)>,
     /// Where the statements of the current job are noted, when its request asked for them.
     log: Option<StatementLog>,
+    /// On a reader serving lookups of a store that caches payments: where payments are looked
+    /// up first, and filled after a miss.
+    lookup_cache: Option<Arc<PaymentCache>>,
+    /// On the writer of a store that caches payments: every payment the current job wrote, for
+    /// the cache to publish once the batch has committed.
+    written_payments: Option<Vec<Payment>>,
 }
 
 /// Maps a SQLite error to a store error; unique violations name the field they are about.
@@ -76,7 +85,30 @@ fn docs<T: DeserializeOwned>(texts: Vec<String>) -> StoreResult<Vec<T>> {
 
 impl SqliteConn {
     pub(crate) fn new(conn: Connection) -> Self {
-        Self { conn, queued: Vec::new(), log: None }
+        Self { conn, queued: Vec::new(), log: None, lookup_cache: None, written_payments: None }
+    }
+
+    /// A reader for lookups, which answers payments from `cache` when it has them.
+    pub(crate) fn looking_up_in(mut self, cache: Option<Arc<PaymentCache>>) -> Self {
+        self.lookup_cache = cache;
+        self
+    }
+
+    /// A writer that keeps the payments each job writes, for [`take_written_payments`](Self::take_written_payments).
+    pub(crate) fn recording_payments(mut self) -> Self {
+        self.written_payments = Some(Vec::new());
+        self
+    }
+
+    /// The payments written since the last call, in the order they were written.
+    pub(crate) fn take_written_payments(&mut self) -> Vec<Payment> {
+        self.written_payments.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn wrote_payment(&mut self, payment: &Payment) {
+        if let Some(written) = &mut self.written_payments {
+            written.push(payment.clone());
+        }
     }
 
     /// Notes the statements of the jobs that follow in `log` (or in none).
@@ -552,7 +584,18 @@ impl Reader for SqliteConn {
     }
 
     async fn payment(&mut self, tenant: &TenantId, id: &PaymentId) -> StoreResult<Option<Payment>> {
-        self.one_doc("SELECT doc FROM payments WHERE tenant_id = ?1 AND id = ?2", [tenant.as_str(), id.as_str()])
+        let ticket = match self.lookup_cache.as_ref().map(|cache| cache.get(id)) {
+            // Payment ids are unique across tenants: another tenant's payment is not found.
+            Some(Cached::Hit(payment)) => return Ok((payment.tenant_id == *tenant).then(|| (*payment).clone())),
+            Some(Cached::Miss(ticket)) => ticket,
+            None => None,
+        };
+        let found: Option<Payment> =
+            self.one_doc("SELECT doc FROM payments WHERE tenant_id = ?1 AND id = ?2", [tenant.as_str(), id.as_str()])?;
+        if let (Some(cache), Some(ticket), Some(payment)) = (&self.lookup_cache, ticket, &found) {
+            cache.fill(ticket, payment);
+        }
+        Ok(found)
     }
 
     async fn payment_by_external_id(&mut self, tenant: &TenantId, external_id: &str) -> StoreResult<Option<Payment>> {
@@ -796,8 +839,9 @@ impl Tx for SqliteConn {
                 payment.version,
                 to_doc(payment)?
             ],
-        )
-        .map(drop)
+        )?;
+        self.wrote_payment(payment);
+        Ok(())
     }
 
     async fn update_payment(&mut self, payment: &Payment) -> StoreResult<()> {
@@ -815,7 +859,11 @@ impl Tx for SqliteConn {
                 to_doc(payment)?
             ],
         )?;
-        if changed == 1 { Ok(()) } else { Err(StoreError::VersionConflict) }
+        if changed != 1 {
+            return Err(StoreError::VersionConflict);
+        }
+        self.wrote_payment(payment);
+        Ok(())
     }
 
     async fn insert_method(&mut self, method: &PaymentMethod) -> StoreResult<()> {

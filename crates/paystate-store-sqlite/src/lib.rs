@@ -14,17 +14,23 @@
 //! checkpointer asks the writer to copy the last few frames itself between two batches: the next
 //! batch then writes the WAL from its beginning again, over pages still in the OS cache, and the
 //! file is cut back to its limit.
+//!
+//! The process that serves the API holds the file's server lock (a second server on the same
+//! file is refused; several instances need PostgreSQL) and may keep committed payments in memory
+//! for lookups ([`payment_cache`]), which its writer keeps up to date.
 
 mod conn;
 mod migrate;
+mod payment_cache;
 
 use conn::SqliteConn;
 use futures::FutureExt;
+use payment_cache::PaymentCache;
 use paystate_store::{ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -50,7 +56,22 @@ pub struct SqliteOptions {
     /// WAL frames (pages) past which the checkpointer has the writer catch up, so that the WAL
     /// starts over; the file is cut back to a little more than that when it does.
     pub wal_restart_frames: i64,
+    /// Set for the one process serving the API on this file; tools (the CLI, webhook workers,
+    /// the benchmark's preparation) leave it unset, as they write no payments.
+    pub serving: Option<Serving>,
 }
+
+/// What the process serving the API on a SQLite file adds to its store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Serving {
+    /// Committed payments kept in memory for lookups, at most this many (about 1 KB each; 0
+    /// keeps none). Safe because the serving process holds the file's server lock, so its own
+    /// writer writes every payment.
+    pub payment_cache: usize,
+}
+
+/// The default of [`Serving::payment_cache`]: 100,000 payments, about 100 MB.
+pub const DEFAULT_PAYMENT_CACHE: usize = 100_000;
 
 impl SqliteOptions {
     /// Reads a `sqlite://PATH`, `sqlite:PATH` or plain path URL; `?synchronous=normal` is honoured.
@@ -66,6 +87,7 @@ impl SqliteOptions {
             max_batch: 64,
             readers: 4,
             wal_restart_frames: WAL_RESTART_FRAMES,
+            serving: None,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
@@ -89,11 +111,20 @@ struct WriteRequest {
 pub struct SqliteStore {
     writer: mpsc::UnboundedSender<WriteRequest>,
     readers: Arc<ReaderPool>,
+    payments: Option<Arc<PaymentCache>>,
+    /// Held while the store lives, when it serves the API ([`SqliteOptions::serving`]).
+    _server_lock: Option<std::fs::File>,
 }
 
 impl SqliteStore {
-    /// Opens (creating when missing) the database file and applies pending migrations.
+    /// Opens (creating when missing) the database file and applies pending migrations. Serving,
+    /// it first takes the file's server lock ([`StoreError::InUse`] when another process has it).
     pub async fn open(options: SqliteOptions) -> StoreResult<Self> {
+        let server_lock = options.serving.map(|_| lock_for_serving(&options.path)).transpose()?;
+        let payments = options
+            .serving
+            .filter(|serving| serving.payment_cache > 0)
+            .map(|serving| Arc::new(PaymentCache::new(serving.payment_cache)));
         let opened = options.clone();
         let (writer_conn, checkpoint_conn, reader_conns) = tokio::task::spawn_blocking(move || -> StoreResult<_> {
             let mut conn = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
@@ -121,17 +152,18 @@ impl SqliteStore {
         let (committed, commits) = std::sync::mpsc::sync_channel(1);
         let catch_up = Arc::new(AtomicBool::new(false));
         let (asked, restart_frames) = (catch_up.clone(), options.wal_restart_frames);
+        let published = payments.clone();
         std::thread::Builder::new()
             .name("paystate-sqlite-checkpointer".into())
             .spawn(move || checkpoint_loop(checkpoint_conn, commits, restart_frames, &asked))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         std::thread::Builder::new()
             .name("paystate-sqlite-writer".into())
-            .spawn(move || writer_loop(writer_conn, receiver, max_batch, committed, &catch_up))
+            .spawn(move || writer_loop(writer_conn, receiver, max_batch, committed, &catch_up, published))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let readers =
             Arc::new(ReaderPool { permits: Semaphore::new(reader_conns.len()), idle: Mutex::new(reader_conns) });
-        Ok(Self { writer: sender, readers })
+        Ok(Self { writer: sender, readers, payments, _server_lock: server_lock })
     }
 
     /// Applies pending migrations and returns the schema version (for `paystate migrate`).
@@ -143,6 +175,26 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+}
+
+/// Takes the lock that a process serving the API holds on the database, in a file beside it (a
+/// lock on the database file itself would need a second descriptor of it, and closing that would
+/// drop SQLite's own locks on it). The kernel releases it when the process ends, however it ends.
+fn lock_for_serving(database: &Path) -> StoreResult<std::fs::File> {
+    let mut path = database.as_os_str().to_owned();
+    path.push("-server.lock");
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| {
+            StoreError::Backend(format!("cannot open the server lock {}: {e}", Path::new(&path).display()))
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(format!(
+            "another paystate server is serving {}; a SQLite database takes one (several instances need PostgreSQL)",
+            database.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Backend(format!("cannot take the server lock: {e}"))),
     }
 }
 
@@ -178,8 +230,12 @@ fn writer_loop(
     max_batch: usize,
     committed: std::sync::mpsc::SyncSender<()>,
     catch_up: &AtomicBool,
+    payments: Option<Arc<PaymentCache>>,
 ) {
     let mut conn = SqliteConn::new(conn);
+    if payments.is_some() {
+        conn = conn.recording_payments();
+    }
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -188,7 +244,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, batch);
+        run_batch(&mut conn, batch, payments.as_deref());
         if catch_up.swap(false, Ordering::Relaxed) {
             // Only the frames committed since the checkpointer's last pass are left to copy.
             checkpoint(conn.inner());
@@ -253,8 +309,8 @@ fn checkpoint(conn: &Connection) -> Option<i64> {
 }
 
 /// Runs a batch of write jobs in one transaction, each in a savepoint, and answers each caller
-/// after the commit.
-fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
+/// after the commit, and after the payment cache has what it committed.
+fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>, payments: Option<&PaymentCache>) {
     // The statements every job of the batch shares are noted in each job's log that asked.
     let logs: Vec<StatementLog> = batch.iter().filter_map(|request| request.log.clone()).collect();
     let note_all = |sql: &str| logs.iter().for_each(|log| log.note(sql));
@@ -266,6 +322,9 @@ fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
         return;
     }
     let mut answers = Vec::with_capacity(batch.len());
+    // The payments the batch's jobs wrote: to publish once committed, or to forget where their
+    // job failed (rolled back, but a failed RELEASE could leave its rows in the transaction).
+    let (mut committed, mut doubtful) = (Vec::new(), Vec::new());
     for request in batch {
         conn.set_log(request.log);
         let result = conn.execute("SAVEPOINT job").and_then(|()| {
@@ -280,23 +339,31 @@ fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>) {
             Err(error) => Err(error),
         };
         conn.set_log(None);
+        let written = conn.take_written_payments();
+        if result.is_ok() {
+            committed.extend(written);
+        } else {
+            doubtful.extend(written.into_iter().map(|payment| payment.id));
+        }
         answers.push((request.reply, result));
     }
+    let mark = payments.map(|cache| cache.begin_commit(committed.iter().map(|p| &p.id).chain(&doubtful)));
     note_all("COMMIT");
-    match conn.execute("COMMIT") {
-        Ok(()) => {
-            for (reply, result) in answers {
-                let _ = reply.send(result);
-            }
-        }
-        Err(error) => {
-            tracing::error!(%error, "SQLite commit failed; the batch is rolled back");
-            note_all("ROLLBACK");
-            let _ = conn.execute("ROLLBACK");
-            for (reply, _) in answers {
-                let _ = reply.send(Err(error.for_each_caller()));
-            }
-        }
+    let outcome = conn.execute("COMMIT");
+    if let Err(error) = &outcome {
+        tracing::error!(%error, "SQLite commit failed; the batch is rolled back");
+        note_all("ROLLBACK");
+        let _ = conn.execute("ROLLBACK");
+        doubtful.extend(committed.drain(..).map(|payment| payment.id));
+    }
+    if let (Some(cache), Some(mark)) = (payments, mark) {
+        cache.end_commit(mark, committed, &doubtful);
+    }
+    for (reply, result) in answers {
+        let _ = reply.send(match &outcome {
+            Ok(()) => result,
+            Err(error) => Err(error.for_each_caller()),
+        });
     }
 }
 
@@ -310,10 +377,10 @@ struct ReaderPool {
 impl ReaderPool {
     /// An idle connection (the caller holds a permit), back in the pool when the lease drops,
     /// even if the read's future is dropped half way.
-    fn lease(&self) -> StoreResult<Lease<'_>> {
+    fn lease(&self, payments: Option<Arc<PaymentCache>>) -> StoreResult<Lease<'_>> {
         let connection = self.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
         let connection = connection.ok_or_else(|| StoreError::Backend("no idle reader".into()))?;
-        Ok(Lease { conn: Some(SqliteConn::new(connection)), pool: self })
+        Ok(Lease { conn: Some(SqliteConn::new(connection).looking_up_in(payments)), pool: self })
     }
 }
 
@@ -331,26 +398,41 @@ impl Drop for Lease<'_> {
     }
 }
 
-#[async_trait::async_trait]
-impl Store for SqliteStore {
-    async fn run_read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+impl SqliteStore {
+    /// Runs a read job on a reader: in one read transaction (one snapshot) unless it is a lookup,
+    /// whose statements stand alone and whose payments may come from the cache.
+    async fn read_with(&self, job: ReadJob, lookup: bool) -> StoreResult<Box<dyn Any + Send>> {
         let _permit = self.readers.permits.acquire().await.map_err(|e| StoreError::Backend(e.to_string()))?;
-        let mut lease = self.readers.lease()?;
+        let mut lease = self.readers.lease(if lookup { self.payments.clone() } else { None })?;
         let Some(conn) = lease.conn.as_mut() else { return Err(StoreError::Backend("no idle reader".into())) };
         // The read runs right here, on the caller's thread: a lookup in WAL mode never waits for
         // the writer and takes microseconds on cached pages, less than handing it to a blocking
         // thread and back would (two context switches, which dominated the read path).
         conn.set_log(StatementLog::current());
-        let result = match conn.execute("BEGIN") {
+        let begun = if lookup { Ok(()) } else { conn.execute("BEGIN") };
+        let result = match begun {
             Ok(()) => AssertUnwindSafe(job(conn))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Err(StoreError::Backend("a read job panicked".into()))),
             Err(error) => Err(error),
         };
-        let _ = conn.execute("COMMIT");
+        if !lookup {
+            let _ = conn.execute("COMMIT");
+        }
         conn.set_log(None);
         result
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn run_read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        self.read_with(job, false).await
+    }
+
+    async fn run_lookup(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        self.read_with(job, true).await
     }
 
     async fn run_write(&self, job: WriteJob) -> StoreResult<Box<dyn Any + Send>> {

@@ -10,7 +10,8 @@ use paystate_domain::{
 };
 use std::sync::Arc;
 
-fn actor(tenant: &TenantId) -> Actor {
+/// The CLI acting for `tenant`: the actor of the suite's writes, and of backends' own fixtures.
+pub fn actor(tenant: &TenantId) -> Actor {
     Actor {
         tenant_id: tenant.clone(),
         key_id: None,
@@ -34,7 +35,8 @@ async fn new_tenant(store: &Arc<dyn Store>) -> TenantId {
     id
 }
 
-fn new_order(tenant: &TenantId, reference: &str) -> (Order, EventDraft) {
+/// A new order of `tenant` (10.00 EUR) and its event, for the suite and backends' own fixtures.
+pub fn new_order(tenant: &TenantId, reference: &str) -> (Order, EventDraft) {
     let new = NewOrder {
         reference: reference.into(),
         currency: Currency::parse("EUR").unwrap(),

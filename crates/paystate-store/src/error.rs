@@ -26,6 +26,9 @@ pub enum StoreError {
     /// The schema is newer than this build knows: an instance must not run against it.
     #[error("the database schema is at version {found}, newer than the {known} this paystate knows; upgrade paystate")]
     SchemaTooNew { found: i64, known: i64 },
+    /// Another process holds the database for itself: a second server on one SQLite file.
+    #[error("{0}")]
+    InUse(String),
     /// Anything else; the text is for the server log only.
     #[error("storage failure: {0}")]
     Backend(String),

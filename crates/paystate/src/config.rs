@@ -16,6 +16,7 @@ pub struct Settings {
     pub db_max_connections: Option<u32>,
     pub db_statement_timeout_ms: Option<u64>,
     pub db_max_batch: Option<usize>,
+    pub payment_cache: Option<usize>,
     pub webhooks_allow_private_networks: Option<bool>,
 }
 
@@ -57,8 +58,18 @@ fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// Who opens the store.
+#[derive(Clone, Copy, Debug)]
+pub enum Role {
+    /// `paystate serve`: on SQLite it holds the file's server lock (one server per file) and
+    /// keeps up to `payment_cache` payments in memory for reads.
+    Server { payment_cache: usize },
+    /// The CLI and webhook workers, which may run beside a server.
+    Tool,
+}
+
 /// Opens the store the URL names, applying migrations.
-pub async fn open_store(database: &Database) -> Result<Arc<dyn Store>> {
+pub async fn open_store(database: &Database, role: Role) -> Result<Arc<dyn Store>> {
     let url = database.url.as_str();
     if is_postgres(url) {
         let options = database.postgres_options()?;
@@ -67,7 +78,10 @@ pub async fn open_store(database: &Database) -> Result<Arc<dyn Store>> {
             .context("cannot open the PostgreSQL database")?;
         Ok(Arc::new(store))
     } else {
-        let options = paystate_store_sqlite::SqliteOptions::from_url(url)?;
+        let mut options = paystate_store_sqlite::SqliteOptions::from_url(url)?;
+        if let Role::Server { payment_cache } = role {
+            options.serving = Some(paystate_store_sqlite::Serving { payment_cache });
+        }
         let path = options.path.display().to_string();
         let store = paystate_store_sqlite::SqliteStore::open(options)
             .await

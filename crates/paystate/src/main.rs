@@ -82,6 +82,10 @@ struct ServeArgs {
     /// Do not send webhooks from this process (leave them to `paystate worker`).
     #[arg(long, env = "PAYSTATE_NO_WEBHOOK_DISPATCHER")]
     no_webhook_dispatcher: bool,
+    /// SQLite: keep up to this many payments in memory for reads [default: 100000, about
+    /// 100 MB; 0 keeps none]. PostgreSQL keeps none: its instances share the database.
+    #[arg(long, env = "PAYSTATE_PAYMENT_CACHE", value_name = "PAYMENTS")]
+    payment_cache: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -215,7 +219,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => {
             let listen = args.listen.or(settings.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
             let prefix = args.omnicasa_prefix.or(settings.omnicasa_prefix.clone());
-            serve(&database, &listen, prefix, allow_private, !args.no_webhook_dispatcher).await
+            let payment_cache =
+                args.payment_cache.or(settings.payment_cache).unwrap_or(paystate_store_sqlite::DEFAULT_PAYMENT_CACHE);
+            let role = config::Role::Server { payment_cache };
+            serve(&database, role, &listen, prefix, allow_private, !args.no_webhook_dispatcher).await
         }
         Command::Worker { metrics_listen } => worker(&database, allow_private, metrics_listen).await,
         Command::Webhook(command) => webhook_command(&database, allow_private, command).await,
@@ -225,7 +232,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Tenant(TenantCommand::Create { name, json }) => {
-            let ledger = Ledger::new(config::open_store(&database).await?);
+            let ledger = Ledger::new(config::open_store(&database, config::Role::Tool).await?);
             let (tenant, key) = ledger.create_tenant(&name).await?;
             if json {
                 println!("{}", serde_json::json!({"tenant_id": tenant.id, "api_key": key.token, "key_id": key.id}));
@@ -243,7 +250,7 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn key_command(database: &config::Database, command: KeyCommand) -> Result<()> {
     let tenant_id = |raw: &str| TenantId::parse(raw).with_context(|| format!("{raw:?} is not a tenant id (ten_…)"));
-    let ledger = Ledger::new(config::open_store(database).await?);
+    let ledger = Ledger::new(config::open_store(database, config::Role::Tool).await?);
     match command {
         KeyCommand::Create { tenant, scope, dialect, expires_at, label, json } => {
             let scope = Scope::parse(&scope).context("unknown scope")?;
@@ -304,7 +311,7 @@ async fn webhook_command(database: &config::Database, allow_private: bool, comma
     let tenant_id = |raw: &str| TenantId::parse(raw).with_context(|| format!("{raw:?} is not a tenant id (ten_…)"));
     let endpoint_id =
         |raw: &str| EndpointId::parse(raw).with_context(|| format!("{raw:?} is not an endpoint id (we_…)"));
-    let store = config::open_store(database).await?;
+    let store = config::open_store(database, config::Role::Tool).await?;
     let webhooks = Webhooks::new(store, config::sealing_key(&database.url)?, allow_private);
     let explain = |error: WebhookError| match error {
         WebhookError::Store(paystate_store::StoreError::NotFound) => anyhow::anyhow!("no such tenant or endpoint"),
@@ -390,7 +397,7 @@ fn dispatcher_config(allow_private: bool) -> DispatcherConfig {
 }
 
 async fn worker(database: &config::Database, allow_private: bool, metrics_listen: Option<String>) -> Result<()> {
-    let store: Arc<dyn Store> = config::open_store(database).await?;
+    let store: Arc<dyn Store> = config::open_store(database, config::Role::Tool).await?;
     let sealing = config::sealing_key(&database.url)?;
     let metrics = Arc::new(paystate_http::observe::Metrics::default());
     if let Some(listen) = metrics_listen {
@@ -408,12 +415,13 @@ async fn worker(database: &config::Database, allow_private: bool, metrics_listen
 
 async fn serve(
     database: &config::Database,
+    role: config::Role,
     listen: &str,
     omnicasa_prefix: Option<String>,
     allow_private: bool,
     dispatch: bool,
 ) -> Result<()> {
-    let store: Arc<dyn Store> = config::open_store(database).await?;
+    let store: Arc<dyn Store> = config::open_store(database, role).await?;
     let sealing_key = config::sealing_key(&database.url)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;

@@ -45,7 +45,10 @@ impl TestApp {
         let dir = std::env::temp_dir().join(format!("paystate-api-{}", TenantId::generate()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("paystate.db").display());
-        let options = paystate_store_sqlite::SqliteOptions::from_url(&url).unwrap();
+        let mut options = paystate_store_sqlite::SqliteOptions::from_url(&url).unwrap();
+        // As `paystate serve` opens it: the server lock held, payments cached for lookups.
+        let payment_cache = paystate_store_sqlite::DEFAULT_PAYMENT_CACHE;
+        options.serving = Some(paystate_store_sqlite::Serving { payment_cache });
         let store: Arc<dyn Store> = Arc::new(paystate_store_sqlite::SqliteStore::open(options).await.unwrap());
         let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
             Box::pin(async move {

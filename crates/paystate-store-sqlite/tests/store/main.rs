@@ -1,8 +1,11 @@
 //! The storage conformance suite against a fresh SQLite file.
 
 use futures::FutureExt;
-use paystate_store::{Store, StoreExt};
-use paystate_store_sqlite::{SqliteOptions, SqliteStore};
+use paystate_domain::payment::NewPayment;
+use paystate_domain::{Payment, PaymentId, Tenant, TenantId};
+use paystate_store::{Store, StoreError, StoreExt, conformance};
+use paystate_store_sqlite::{Serving, SqliteOptions, SqliteStore};
+use serde_json::json;
 use std::sync::Arc;
 
 /// A fresh directory for one test's database, and the default options for a file in it.
@@ -69,6 +72,156 @@ async fn the_wal_starts_over_under_writes_that_never_pause() {
         let found = store.read(move |r| async move { r.tenant(&id).await }.boxed()).await.unwrap();
         assert!(found.is_some(), "a tenant written is missing");
     }
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The options of the process that serves the API, caching up to `payment_cache` payments.
+fn serving(options: SqliteOptions, payment_cache: usize) -> SqliteOptions {
+    SqliteOptions { serving: Some(Serving { payment_cache }), ..options }
+}
+
+/// The suite again, as `paystate serve` opens the store: lookups of payments go through a cache
+/// smaller than the suite's payments, so entries are evicted and read back too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_serving_with_a_payment_cache_passes_the_conformance_suite() {
+    let (dir, options) = fresh_database("conformance-cached");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(serving(options, 4)).await.unwrap());
+    paystate_store::conformance::run_all(store).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_second_server_on_one_file_is_refused_and_tools_open_it_beside_the_server() {
+    let (dir, options) = fresh_database("server-lock");
+    let server = SqliteStore::open(serving(options.clone(), 10)).await.unwrap();
+    let refused = SqliteStore::open(serving(options.clone(), 0)).await;
+    assert!(matches!(&refused, Err(StoreError::InUse(message)) if message.contains("another paystate server")));
+    let tool = SqliteStore::open(options.clone()).await.expect("the CLI and workers open the file beside a server");
+    drop(server);
+    let next = SqliteStore::open(serving(options, 10)).await.expect("the lock goes with the server");
+    drop((tool, next));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn new_payments(store: &Arc<dyn Store>, count: usize) -> (TenantId, Vec<PaymentId>) {
+    let now = chrono::Utc::now();
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        name: "Cache".into(),
+        settings: json!({}),
+        created_at: now,
+        updated_at: now,
+    };
+    let (order, _) = conformance::new_order(&tenant.id, "CACHE-1");
+    let actor = conformance::actor(&tenant.id);
+    let payments: Vec<Payment> = (0..count)
+        .map(|_| Payment::create(&order, NewPayment { amount: 10, ..Default::default() }, &actor, now).unwrap().0)
+        .collect();
+    let (id, ids) = (tenant.id.clone(), payments.iter().map(|p| p.id.clone()).collect());
+    store
+        .write(move |tx| {
+            async move {
+                tx.insert_tenant(&tenant).await?;
+                tx.insert_order(&order).await?;
+                for payment in &payments {
+                    tx.insert_payment(payment).await?;
+                }
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+        .unwrap();
+    (id, ids)
+}
+
+async fn looked_up(store: &Arc<dyn Store>, tenant: &TenantId, id: &PaymentId) -> Payment {
+    let (tenant, id) = (tenant.clone(), id.clone());
+    store.lookup(move |r| async move { r.payment(&tenant, &id).await }.boxed()).await.unwrap().expect("the payment")
+}
+
+/// Writers bump payments (each a new version, noted in `note`) while readers look them up from
+/// a cache that holds fewer of them than there are. A writer's lookup right after its write sees
+/// that version or a later one; no lookup goes back to an older version; a job that failed after
+/// writing is never seen; and in the end every lookup agrees with a read of the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_lookups_follow_every_commit_and_no_failed_job() {
+    let (dir, options) = fresh_database("payment-cache");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(serving(options, 16)).await.unwrap());
+    let (tenant, ids) = new_payments(&store, 40).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, tenant, ids, stop) = (store.clone(), tenant.clone(), ids.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = std::collections::HashMap::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for id in &ids {
+                        let payment = looked_up(&store, &tenant, id).await;
+                        assert_ne!(payment.note.as_deref(), Some("failed"), "a failed job's write was seen");
+                        let last = seen.insert(id.clone(), payment.version).unwrap_or(0);
+                        assert!(payment.version >= last, "went back from version {last} to {}", payment.version);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let (store, tenant, ids) = (store.clone(), tenant.clone(), ids.clone());
+            tokio::spawn(async move {
+                for round in 0..60usize {
+                    let id = ids[(writer * 7 + round * 3) % ids.len()].clone();
+                    let fail = round % 5 == 4;
+                    let (t, i) = (tenant.clone(), id.clone());
+                    let written = store
+                        .write_for(&tenant, move |tx| {
+                            async move {
+                                let payment = tx.payment(&t, &i).await?.ok_or(StoreError::NotFound)?;
+                                let note =
+                                    if fail { "failed".to_owned() } else { format!("writer {writer} round {round}") };
+                                let next = Payment { version: payment.version + 1, note: Some(note), ..payment };
+                                tx.update_payment(&next).await?;
+                                if fail {
+                                    Err(StoreError::InvalidValue("made to fail".into()))
+                                } else {
+                                    Ok(next.version)
+                                }
+                            }
+                            .boxed()
+                        })
+                        .await;
+                    match written {
+                        Ok(version) => {
+                            let seen = looked_up(&store, &tenant, &id).await;
+                            assert!(seen.version >= version, "wrote version {version}, then read {}", seen.version);
+                        }
+                        Err(error) => assert!(fail, "{error}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    for id in &ids {
+        let cached = looked_up(&store, &tenant, id).await;
+        let (t, i) = (tenant.clone(), id.clone());
+        let stored = store.read(move |r| async move { r.payment(&t, &i).await }.boxed()).await.unwrap().unwrap();
+        assert_eq!(cached, stored);
+    }
+    // Another tenant's payment is not found, cached or not.
+    let other = TenantId::generate();
+    let (o, i) = (other.clone(), ids[0].clone());
+    assert!(store.lookup(move |r| async move { r.payment(&o, &i).await }.boxed()).await.unwrap().is_none());
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -126,6 +126,28 @@ async fn a_port_in_use_is_reported() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A SQLite file takes one server (its payment cache relies on that), and the CLI beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_takes_one_server_and_the_cli_beside_it() {
+    let (dir, url) = temp_sqlite();
+    let served = serve(&url).await;
+    let second = paystate(&["serve", "--listen", "127.0.0.1:0"], &url);
+    assert_eq!(second.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&second.stderr);
+    assert!(message.contains("another paystate server is serving"), "{message}");
+
+    let tenant = json_of(&paystate(&["tenant", "create", "Beside", "--json"], &url));
+    let listed = reqwest::Client::new()
+        .get(format!("{}/v1/payments", served.base))
+        .bearer_auth(tenant["api_key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200, "the server knows the key the CLI made");
+    drop(served);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Two instances on one PostgreSQL database, hammered with updates of the same payments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_database_lose_and_regress_nothing() {

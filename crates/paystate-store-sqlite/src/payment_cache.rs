@@ -1,0 +1,225 @@
+//! Committed payments kept in memory for lookups, so that a read of one payment need not touch
+//! the database.
+//!
+//! It stays coherent because every payment is written by this process's one writer (the serving
+//! process holds the database's server lock; the CLI and workers write no payments), which
+//! publishes what each batch wrote once its commit is durable and before it answers the callers,
+//! so a caller reads its own write. A lookup that misses reads the database and fills the entry,
+//! but only if no commit writing a payment of the same shard began or ended since before its
+//! read: the writer may otherwise have published a newer version in between, which the fill would
+//! overwrite with the older one. Eviction is in hash order, which is random: reads of one payment
+//! come from anywhere in the table, and random eviction keeps no bookkeeping.
+//!
+//! Written here rather than taken from a cache crate because the fill must check the shard's
+//! epoch and insert under one lock, which no such crate's insert offers.
+
+use paystate_domain::{Payment, PaymentId};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Enough that the two cores' readers and the writer rarely want the same lock.
+const SHARDS: usize = 16;
+
+pub(crate) struct PaymentCache {
+    shards: Vec<Mutex<Shard>>,
+    /// The most payments one shard keeps.
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+#[derive(Default)]
+struct Shard {
+    payments: HashMap<PaymentId, Arc<Payment>>,
+    /// Moves on whenever a commit that writes payments of this shard begins or ends.
+    epoch: u64,
+    /// Commits under way that write payments of this shard.
+    committing: usize,
+}
+
+/// What a lookup found in the cache.
+pub(crate) enum Cached {
+    Hit(Arc<Payment>),
+    /// Not cached: the database has the answer, and the ticket (none while a commit writing this
+    /// shard is under way) lets the lookup cache it.
+    Miss(Option<FillTicket>),
+}
+
+/// The shard's state when a lookup missed, which must still hold when it fills the entry.
+pub(crate) struct FillTicket {
+    shard: usize,
+    epoch: u64,
+}
+
+/// The shards a commit is writing, from [`PaymentCache::begin_commit`] to [`PaymentCache::end_commit`].
+pub(crate) struct CommitMark {
+    shards: Vec<usize>,
+}
+
+impl PaymentCache {
+    /// A cache of at most about `capacity` payments.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard_of(&self, id: &PaymentId) -> usize {
+        (self.hasher.hash_one(id) % SHARDS as u64) as usize
+    }
+
+    /// A shard's lock; no update of a shard can stop half way, so a panic elsewhere while it was
+    /// held leaves it consistent.
+    fn shard(&self, index: usize) -> MutexGuard<'_, Shard> {
+        self.shards[index].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn get(&self, id: &PaymentId) -> Cached {
+        let index = self.shard_of(id);
+        let shard = self.shard(index);
+        match shard.payments.get(id) {
+            Some(payment) => Cached::Hit(payment.clone()),
+            None => Cached::Miss((shard.committing == 0).then_some(FillTicket { shard: index, epoch: shard.epoch })),
+        }
+    }
+
+    /// Caches what a lookup read from the database after missing, unless a commit writing the
+    /// same shard began or ended since: what it read may then be older than the committed state.
+    pub(crate) fn fill(&self, ticket: FillTicket, payment: &Payment) {
+        let mut shard = self.shard(ticket.shard);
+        if shard.epoch == ticket.epoch {
+            shard.put(Arc::new(payment.clone()), self.per_shard);
+        }
+    }
+
+    /// Called before a COMMIT that writes these payments: until [`end_commit`](Self::end_commit),
+    /// lookups that miss in their shards fill nothing, and those that missed before fill nothing.
+    pub(crate) fn begin_commit<'a>(&self, ids: impl IntoIterator<Item = &'a PaymentId>) -> CommitMark {
+        let mut shards: Vec<usize> = ids.into_iter().map(|id| self.shard_of(id)).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        for &index in &shards {
+            let mut shard = self.shard(index);
+            shard.committing += 1;
+            shard.epoch += 1;
+        }
+        CommitMark { shards }
+    }
+
+    /// Called after the COMMIT, before its callers are answered: publishes `committed` (each
+    /// payment's last version wins), and forgets `doubtful`, the payments of a failed commit or
+    /// of jobs that failed, whose rows the database may or may not have kept.
+    pub(crate) fn end_commit(&self, mark: CommitMark, committed: Vec<Payment>, doubtful: &[PaymentId]) {
+        for id in doubtful {
+            self.shard(self.shard_of(id)).payments.remove(id);
+        }
+        for payment in committed {
+            self.shard(self.shard_of(&payment.id)).put(Arc::new(payment), self.per_shard);
+        }
+        for index in mark.shards {
+            let mut shard = self.shard(index);
+            shard.committing -= 1;
+            shard.epoch += 1;
+        }
+    }
+}
+
+impl Shard {
+    fn put(&mut self, payment: Arc<Payment>, capacity: usize) {
+        if self.payments.len() >= capacity && !self.payments.contains_key(&payment.id) {
+            let victim = self.payments.keys().next().cloned();
+            if let Some(victim) = victim {
+                self.payments.remove(&victim);
+            }
+        }
+        self.payments.insert(payment.id.clone(), payment);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Version `version` of one and the same payment.
+    fn payment(version: i64) -> Payment {
+        use paystate_store::conformance::{actor, new_order};
+        let tenant = paystate_domain::TenantId::generate();
+        let (order, _) = new_order(&tenant, "A-1");
+        let new = paystate_domain::payment::NewPayment { amount: 500, ..Default::default() };
+        let (payment, _) = Payment::create(&order, new, &actor(&tenant), chrono::Utc::now()).unwrap();
+        Payment { id: PaymentId::from_trusted("pay_00000000000000000000000000000001".into()), version, ..payment }
+    }
+
+    fn cached_version(cache: &PaymentCache, id: &PaymentId) -> Option<i64> {
+        match cache.get(id) {
+            Cached::Hit(payment) => Some(payment.version),
+            Cached::Miss(_) => None,
+        }
+    }
+
+    fn ticket(cache: &PaymentCache, id: &PaymentId) -> Option<FillTicket> {
+        match cache.get(id) {
+            Cached::Hit(_) => panic!("expected a miss"),
+            Cached::Miss(ticket) => ticket,
+        }
+    }
+
+    #[test]
+    fn a_miss_fills_when_nothing_was_committed_meanwhile() {
+        let (cache, v1) = (PaymentCache::new(10), payment(1));
+        let ticket = ticket(&cache, &v1.id).expect("no commit is under way");
+        cache.fill(ticket, &v1);
+        assert_eq!(cached_version(&cache, &v1.id), Some(1));
+    }
+
+    /// The race the epochs exist for: a lookup reads version 1, the writer commits and publishes
+    /// version 2, then the lookup tries to fill with what it read.
+    #[test]
+    fn a_miss_that_raced_a_commit_does_not_put_back_an_older_version() {
+        let (cache, v1, v2) = (PaymentCache::new(10), payment(1), payment(2));
+        let stale = ticket(&cache, &v1.id).unwrap();
+        let mark = cache.begin_commit([&v2.id]);
+        cache.end_commit(mark, vec![v2.clone()], &[]);
+        cache.fill(stale, &v1);
+        assert_eq!(cached_version(&cache, &v1.id), Some(2));
+
+        // Evicted in between, the entry stays empty rather than old.
+        let cache = PaymentCache::new(10);
+        let stale = ticket(&cache, &v1.id).unwrap();
+        let mark = cache.begin_commit([&v2.id]);
+        cache.end_commit(mark, vec![], std::slice::from_ref(&v2.id));
+        cache.fill(stale, &v1);
+        assert_eq!(cached_version(&cache, &v1.id), None);
+    }
+
+    #[test]
+    fn no_fill_while_a_commit_writing_the_shard_is_under_way() {
+        let (cache, v1) = (PaymentCache::new(10), payment(1));
+        let mark = cache.begin_commit([&v1.id]);
+        assert!(ticket(&cache, &v1.id).is_none());
+        cache.end_commit(mark, vec![], &[]);
+        assert!(ticket(&cache, &v1.id).is_some());
+    }
+
+    #[test]
+    fn a_failed_commit_forgets_what_it_wrote() {
+        let (cache, v1, v2) = (PaymentCache::new(10), payment(1), payment(2));
+        cache.fill(ticket(&cache, &v1.id).unwrap(), &v1);
+        let mark = cache.begin_commit([&v2.id]);
+        cache.end_commit(mark, vec![], std::slice::from_ref(&v2.id));
+        assert_eq!(cached_version(&cache, &v1.id), None);
+    }
+
+    #[test]
+    fn it_keeps_at_most_its_capacity() {
+        let cache = PaymentCache::new(SHARDS * 2);
+        let payments: Vec<Payment> =
+            (0..SHARDS * 20).map(|_| Payment { id: PaymentId::generate(), ..payment(1) }).collect();
+        let mark = cache.begin_commit(payments.iter().map(|p| &p.id));
+        cache.end_commit(mark, payments.clone(), &[]);
+        let kept = payments.iter().filter(|p| cached_version(&cache, &p.id).is_some()).count();
+        assert!(kept > 0 && kept <= SHARDS * 2, "kept {kept}");
+    }
+}
