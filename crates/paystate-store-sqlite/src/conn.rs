@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::payment_cache::{Cached, PaymentCache};
+use crate::payment_cache::{Cached, PaymentCache, Weighed};
 
 pub(crate) struct SqliteConn {
     conn: Connection,
@@ -28,7 +28,7 @@ pub(crate) struct SqliteConn {
     lookup_cache: Option<Arc<PaymentCache>>,
     /// On the writer of a store that caches payments: every payment the current job wrote, for
     /// the cache to publish once the batch has committed.
-    written_payments: Option<Vec<Payment>>,
+    written_payments: Option<Vec<Weighed>>,
 }
 
 /// Maps a SQLite error to a store error; unique violations name the field they are about.
@@ -101,13 +101,13 @@ impl SqliteConn {
     }
 
     /// The payments written since the last call, in the order they were written.
-    pub(crate) fn take_written_payments(&mut self) -> Vec<Payment> {
+    pub(crate) fn take_written_payments(&mut self) -> Vec<Weighed> {
         self.written_payments.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    fn wrote_payment(&mut self, payment: &Payment) {
+    fn wrote_payment(&mut self, payment: &Payment, document_length: usize) {
         if let Some(written) = &mut self.written_payments {
-            written.push(payment.clone());
+            written.push(Weighed::new(payment.clone(), document_length));
         }
     }
 
@@ -251,13 +251,16 @@ impl SqliteConn {
     }
 
     fn one_doc<T: DeserializeOwned>(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Option<T>> {
+        self.one_text(sql, params)?.as_deref().map(from_doc).transpose()
+    }
+
+    /// The first column of the one row the statement selects, if any.
+    fn one_text(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Option<String>> {
         self.note(sql);
-        let text: Option<String> = self
-            .conn
+        self.conn
             .prepare_cached(sql)
             .and_then(|mut s| s.query_row(params, |row| row.get(0)).optional())
-            .map_err(map_error)?;
-        text.as_deref().map(from_doc).transpose()
+            .map_err(map_error)
     }
 
     fn many_docs<T: DeserializeOwned>(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Vec<T>> {
@@ -584,18 +587,19 @@ impl Reader for SqliteConn {
     }
 
     async fn payment(&mut self, tenant: &TenantId, id: &PaymentId) -> StoreResult<Option<Payment>> {
-        let ticket = match self.lookup_cache.as_ref().map(|cache| cache.get(id)) {
+        const SQL: &str = "SELECT doc FROM payments WHERE tenant_id = ?1 AND id = ?2";
+        let Some(cache) = &self.lookup_cache else { return self.one_doc(SQL, [tenant.as_str(), id.as_str()]) };
+        let ticket = match cache.get(id) {
             // Payment ids are unique across tenants: another tenant's payment is not found.
-            Some(Cached::Hit(payment)) => return Ok((payment.tenant_id == *tenant).then(|| (*payment).clone())),
-            Some(Cached::Miss(ticket)) => ticket,
-            None => None,
+            Cached::Hit(payment) => return Ok((payment.tenant_id == *tenant).then(|| (*payment).clone())),
+            Cached::Miss(ticket) => ticket,
         };
-        let found: Option<Payment> =
-            self.one_doc("SELECT doc FROM payments WHERE tenant_id = ?1 AND id = ?2", [tenant.as_str(), id.as_str()])?;
-        if let (Some(cache), Some(ticket), Some(payment)) = (&self.lookup_cache, ticket, &found) {
-            cache.fill(ticket, payment);
+        let Some(doc) = self.one_text(SQL, [tenant.as_str(), id.as_str()])? else { return Ok(None) };
+        let payment: Payment = from_doc(&doc)?;
+        if let Some(ticket) = ticket {
+            cache.fill(ticket, &payment, doc.len());
         }
-        Ok(found)
+        Ok(Some(payment))
     }
 
     async fn payment_by_external_id(&mut self, tenant: &TenantId, external_id: &str) -> StoreResult<Option<Payment>> {
@@ -825,6 +829,8 @@ impl Tx for SqliteConn {
     }
 
     async fn insert_payment(&mut self, payment: &Payment) -> StoreResult<()> {
+        let doc = to_doc(payment)?;
+        let length = doc.len();
         self.run(
             "INSERT INTO payments (id, tenant_id, order_id, external_id, status, needs_review, deleted, version, doc) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -837,14 +843,16 @@ impl Tx for SqliteConn {
                 payment.needs_review,
                 payment.deleted_at.is_some(),
                 payment.version,
-                to_doc(payment)?
+                doc
             ],
         )?;
-        self.wrote_payment(payment);
+        self.wrote_payment(payment, length);
         Ok(())
     }
 
     async fn update_payment(&mut self, payment: &Payment) -> StoreResult<()> {
+        let doc = to_doc(payment)?;
+        let length = doc.len();
         let changed = self.run(
             "UPDATE payments SET external_id = ?3, status = ?4, needs_review = ?5, deleted = ?6, version = ?7, doc = ?8 \
              WHERE tenant_id = ?1 AND id = ?2 AND version = ?7 - 1",
@@ -856,13 +864,13 @@ impl Tx for SqliteConn {
                 payment.needs_review,
                 payment.deleted_at.is_some(),
                 payment.version,
-                to_doc(payment)?
+                doc
             ],
         )?;
         if changed != 1 {
             return Err(StoreError::VersionConflict);
         }
-        self.wrote_payment(payment);
+        self.wrote_payment(payment, length);
         Ok(())
     }
 

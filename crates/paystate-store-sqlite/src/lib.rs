@@ -64,14 +64,14 @@ pub struct SqliteOptions {
 /// What the process serving the API on a SQLite file adds to its store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Serving {
-    /// Committed payments kept in memory for lookups, at most this many (about 1 KB each; 0
-    /// keeps none). Safe because the serving process holds the file's server lock, so its own
-    /// writer writes every payment.
-    pub payment_cache: usize,
+    /// Memory for committed payments kept for lookups, in bytes (a payment with a typical
+    /// document weighs about 1 KB; 0 keeps none). Safe because the serving process holds the
+    /// file's server lock, so its own writer writes every payment.
+    pub payment_cache_bytes: usize,
 }
 
-/// The default of [`Serving::payment_cache`]: 100,000 payments, about 100 MB.
-pub const DEFAULT_PAYMENT_CACHE: usize = 100_000;
+/// The default of [`Serving::payment_cache_bytes`]: 100 MB, some 100,000 payments.
+pub const DEFAULT_PAYMENT_CACHE_MB: usize = 100;
 
 impl SqliteOptions {
     /// Reads a `sqlite://PATH`, `sqlite:PATH` or plain path URL; `?synchronous=normal` is honoured.
@@ -123,8 +123,8 @@ impl SqliteStore {
         let server_lock = options.serving.map(|_| lock_for_serving(&options.path)).transpose()?;
         let payments = options
             .serving
-            .filter(|serving| serving.payment_cache > 0)
-            .map(|serving| Arc::new(PaymentCache::new(serving.payment_cache)));
+            .filter(|serving| serving.payment_cache_bytes > 0)
+            .map(|serving| Arc::new(PaymentCache::new(serving.payment_cache_bytes)));
         let opened = options.clone();
         let (writer_conn, checkpoint_conn, reader_conns) = tokio::task::spawn_blocking(move || -> StoreResult<_> {
             let mut conn = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
@@ -164,6 +164,11 @@ impl SqliteStore {
         let readers =
             Arc::new(ReaderPool { permits: Semaphore::new(reader_conns.len()), idle: Mutex::new(reader_conns) });
         Ok(Self { writer: sender, readers, payments, _server_lock: server_lock })
+    }
+
+    /// How many payments the payment cache holds (for diagnostics and tests).
+    pub fn cached_payments(&self) -> usize {
+        self.payments.as_ref().map_or(0, |cache| cache.len())
     }
 
     /// Applies pending migrations and returns the schema version (for `paystate migrate`).
@@ -343,18 +348,18 @@ fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>, payments: Option<&
         if result.is_ok() {
             committed.extend(written);
         } else {
-            doubtful.extend(written.into_iter().map(|payment| payment.id));
+            doubtful.extend(written.into_iter().map(|weighed| weighed.payment.id));
         }
         answers.push((request.reply, result));
     }
-    let mark = payments.map(|cache| cache.begin_commit(committed.iter().map(|p| &p.id).chain(&doubtful)));
+    let mark = payments.map(|cache| cache.begin_commit(committed.iter().map(|w| &w.payment.id).chain(&doubtful)));
     note_all("COMMIT");
     let outcome = conn.execute("COMMIT");
     if let Err(error) = &outcome {
         tracing::error!(%error, "SQLite commit failed; the batch is rolled back");
         note_all("ROLLBACK");
         let _ = conn.execute("ROLLBACK");
-        doubtful.extend(committed.drain(..).map(|payment| payment.id));
+        doubtful.extend(committed.drain(..).map(|weighed| weighed.payment.id));
     }
     if let (Some(cache), Some(mark)) = (payments, mark) {
         cache.end_commit(mark, committed, &doubtful);

@@ -7,8 +7,10 @@
 //! so a caller reads its own write. A lookup that misses reads the database and fills the entry,
 //! but only if no commit writing a payment of the same shard began or ended since before its
 //! read: the writer may otherwise have published a newer version in between, which the fill would
-//! overwrite with the older one. Eviction is in hash order, which is random: reads of one payment
-//! come from anywhere in the table, and random eviction keeps no bookkeeping.
+//! overwrite with the older one. The cache holds to a memory budget, each payment weighed by its
+//! stored document (its `attrs` are the caller's and may be large). Eviction is in hash order,
+//! which is random: reads of one payment come from anywhere in the table, and random eviction
+//! keeps no bookkeeping.
 //!
 //! Written here rather than taken from a cache crate because the fill must check the shard's
 //! epoch and insert under one lock, which no such crate's insert offers.
@@ -21,20 +23,43 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 /// Enough that the two cores' readers and the writer rarely want the same lock.
 const SHARDS: usize = 16;
 
+/// What a cached payment costs beside its document's length: the decoded struct, its strings'
+/// allocations and the map's entry (measured: about 1 KB a payment with a 650-byte document).
+const ENTRY_OVERHEAD: usize = 400;
+
 pub(crate) struct PaymentCache {
     shards: Vec<Mutex<Shard>>,
-    /// The most payments one shard keeps.
-    per_shard: usize,
+    /// The most bytes one shard's payments may weigh.
+    budget_per_shard: usize,
     hasher: RandomState,
 }
 
 #[derive(Default)]
 struct Shard {
-    payments: HashMap<PaymentId, Arc<Payment>>,
+    payments: HashMap<PaymentId, Entry>,
+    /// What the shard's payments weigh together.
+    weight: usize,
     /// Moves on whenever a commit that writes payments of this shard begins or ends.
     epoch: u64,
     /// Commits under way that write payments of this shard.
     committing: usize,
+}
+
+struct Entry {
+    payment: Arc<Payment>,
+    weight: usize,
+}
+
+/// A payment with what it weighs in the cache: its stored document's length and the overhead.
+pub(crate) struct Weighed {
+    pub(crate) payment: Payment,
+    pub(crate) weight: usize,
+}
+
+impl Weighed {
+    pub(crate) fn new(payment: Payment, document_length: usize) -> Self {
+        Self { payment, weight: document_length + ENTRY_OVERHEAD }
+    }
 }
 
 /// What a lookup found in the cache.
@@ -57,11 +82,11 @@ pub(crate) struct CommitMark {
 }
 
 impl PaymentCache {
-    /// A cache of at most about `capacity` payments.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A cache whose payments weigh at most about `budget` bytes.
+    pub(crate) fn new(budget: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            per_shard: capacity.div_ceil(SHARDS).max(1),
+            budget_per_shard: budget / SHARDS,
             hasher: RandomState::new(),
         }
     }
@@ -76,21 +101,25 @@ impl PaymentCache {
         self.shards[index].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    pub(crate) fn len(&self) -> usize {
+        (0..SHARDS).map(|index| self.shard(index).payments.len()).sum()
+    }
+
     pub(crate) fn get(&self, id: &PaymentId) -> Cached {
         let index = self.shard_of(id);
         let shard = self.shard(index);
         match shard.payments.get(id) {
-            Some(payment) => Cached::Hit(payment.clone()),
+            Some(entry) => Cached::Hit(entry.payment.clone()),
             None => Cached::Miss((shard.committing == 0).then_some(FillTicket { shard: index, epoch: shard.epoch })),
         }
     }
 
     /// Caches what a lookup read from the database after missing, unless a commit writing the
     /// same shard began or ended since: what it read may then be older than the committed state.
-    pub(crate) fn fill(&self, ticket: FillTicket, payment: &Payment) {
+    pub(crate) fn fill(&self, ticket: FillTicket, payment: &Payment, document_length: usize) {
         let mut shard = self.shard(ticket.shard);
         if shard.epoch == ticket.epoch {
-            shard.put(Arc::new(payment.clone()), self.per_shard);
+            shard.put(Weighed::new(payment.clone(), document_length), self.budget_per_shard);
         }
     }
 
@@ -111,12 +140,12 @@ impl PaymentCache {
     /// Called after the COMMIT, before its callers are answered: publishes `committed` (each
     /// payment's last version wins), and forgets `doubtful`, the payments of a failed commit or
     /// of jobs that failed, whose rows the database may or may not have kept.
-    pub(crate) fn end_commit(&self, mark: CommitMark, committed: Vec<Payment>, doubtful: &[PaymentId]) {
+    pub(crate) fn end_commit(&self, mark: CommitMark, committed: Vec<Weighed>, doubtful: &[PaymentId]) {
         for id in doubtful {
-            self.shard(self.shard_of(id)).payments.remove(id);
+            self.shard(self.shard_of(id)).remove(id);
         }
-        for payment in committed {
-            self.shard(self.shard_of(&payment.id)).put(Arc::new(payment), self.per_shard);
+        for weighed in committed {
+            self.shard(self.shard_of(&weighed.payment.id)).put(weighed, self.budget_per_shard);
         }
         for index in mark.shards {
             let mut shard = self.shard(index);
@@ -127,20 +156,35 @@ impl PaymentCache {
 }
 
 impl Shard {
-    fn put(&mut self, payment: Arc<Payment>, capacity: usize) {
-        if self.payments.len() >= capacity && !self.payments.contains_key(&payment.id) {
-            let victim = self.payments.keys().next().cloned();
-            if let Some(victim) = victim {
-                self.payments.remove(&victim);
-            }
+    /// Caches the payment, evicting others until it fits; one heavier than the whole budget is
+    /// only forgotten (a version of it may be cached).
+    fn put(&mut self, weighed: Weighed, budget: usize) {
+        let Weighed { payment, weight } = weighed;
+        self.remove(&payment.id);
+        if weight > budget {
+            return;
         }
-        self.payments.insert(payment.id.clone(), payment);
+        while self.weight + weight > budget {
+            let Some(victim) = self.payments.keys().next().cloned() else { break };
+            self.remove(&victim);
+        }
+        self.weight += weight;
+        self.payments.insert(payment.id.clone(), Entry { payment: Arc::new(payment), weight });
+    }
+
+    fn remove(&mut self, id: &PaymentId) {
+        if let Some(entry) = self.payments.remove(id) {
+            self.weight -= entry.weight;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Room for a few payments in each shard.
+    const BUDGET: usize = SHARDS * 4 * 1024;
 
     /// Version `version` of one and the same payment.
     fn payment(version: i64) -> Payment {
@@ -168,9 +212,9 @@ mod tests {
 
     #[test]
     fn a_miss_fills_when_nothing_was_committed_meanwhile() {
-        let (cache, v1) = (PaymentCache::new(10), payment(1));
+        let (cache, v1) = (PaymentCache::new(BUDGET), payment(1));
         let ticket = ticket(&cache, &v1.id).expect("no commit is under way");
-        cache.fill(ticket, &v1);
+        cache.fill(ticket, &v1, 600);
         assert_eq!(cached_version(&cache, &v1.id), Some(1));
     }
 
@@ -178,25 +222,25 @@ mod tests {
     /// version 2, then the lookup tries to fill with what it read.
     #[test]
     fn a_miss_that_raced_a_commit_does_not_put_back_an_older_version() {
-        let (cache, v1, v2) = (PaymentCache::new(10), payment(1), payment(2));
+        let (cache, v1, v2) = (PaymentCache::new(BUDGET), payment(1), payment(2));
         let stale = ticket(&cache, &v1.id).unwrap();
         let mark = cache.begin_commit([&v2.id]);
-        cache.end_commit(mark, vec![v2.clone()], &[]);
-        cache.fill(stale, &v1);
+        cache.end_commit(mark, vec![Weighed::new(v2.clone(), 600)], &[]);
+        cache.fill(stale, &v1, 600);
         assert_eq!(cached_version(&cache, &v1.id), Some(2));
 
         // Evicted in between, the entry stays empty rather than old.
-        let cache = PaymentCache::new(10);
+        let cache = PaymentCache::new(BUDGET);
         let stale = ticket(&cache, &v1.id).unwrap();
         let mark = cache.begin_commit([&v2.id]);
         cache.end_commit(mark, vec![], std::slice::from_ref(&v2.id));
-        cache.fill(stale, &v1);
+        cache.fill(stale, &v1, 600);
         assert_eq!(cached_version(&cache, &v1.id), None);
     }
 
     #[test]
     fn no_fill_while_a_commit_writing_the_shard_is_under_way() {
-        let (cache, v1) = (PaymentCache::new(10), payment(1));
+        let (cache, v1) = (PaymentCache::new(BUDGET), payment(1));
         let mark = cache.begin_commit([&v1.id]);
         assert!(ticket(&cache, &v1.id).is_none());
         cache.end_commit(mark, vec![], &[]);
@@ -205,21 +249,31 @@ mod tests {
 
     #[test]
     fn a_failed_commit_forgets_what_it_wrote() {
-        let (cache, v1, v2) = (PaymentCache::new(10), payment(1), payment(2));
-        cache.fill(ticket(&cache, &v1.id).unwrap(), &v1);
+        let (cache, v1, v2) = (PaymentCache::new(BUDGET), payment(1), payment(2));
+        cache.fill(ticket(&cache, &v1.id).unwrap(), &v1, 600);
         let mark = cache.begin_commit([&v2.id]);
         cache.end_commit(mark, vec![], std::slice::from_ref(&v2.id));
         assert_eq!(cached_version(&cache, &v1.id), None);
     }
 
     #[test]
-    fn it_keeps_at_most_its_capacity() {
-        let cache = PaymentCache::new(SHARDS * 2);
+    fn it_keeps_to_its_budget_and_skips_a_payment_heavier_than_a_shard() {
+        let cache = PaymentCache::new(SHARDS * 2 * (600 + ENTRY_OVERHEAD));
         let payments: Vec<Payment> =
             (0..SHARDS * 20).map(|_| Payment { id: PaymentId::generate(), ..payment(1) }).collect();
         let mark = cache.begin_commit(payments.iter().map(|p| &p.id));
-        cache.end_commit(mark, payments.clone(), &[]);
+        cache.end_commit(mark, payments.iter().map(|p| Weighed::new(p.clone(), 600)).collect(), &[]);
         let kept = payments.iter().filter(|p| cached_version(&cache, &p.id).is_some()).count();
         assert!(kept > 0 && kept <= SHARDS * 2, "kept {kept}");
+        for shard in &cache.shards {
+            let shard = shard.lock().unwrap();
+            assert_eq!(shard.weight, shard.payments.values().map(|e| e.weight).sum::<usize>());
+            assert!(shard.weight <= cache.budget_per_shard);
+        }
+
+        let heavy = payments[0].clone();
+        let mark = cache.begin_commit([&heavy.id]);
+        cache.end_commit(mark, vec![Weighed::new(heavy.clone(), cache.budget_per_shard)], &[]);
+        assert_eq!(cached_version(&cache, &heavy.id), None);
     }
 }

@@ -16,7 +16,7 @@ pub struct Settings {
     pub db_max_connections: Option<u32>,
     pub db_statement_timeout_ms: Option<u64>,
     pub db_max_batch: Option<usize>,
-    pub payment_cache: Option<usize>,
+    pub payment_cache_mb: Option<usize>,
     pub webhooks_allow_private_networks: Option<bool>,
 }
 
@@ -62,8 +62,8 @@ fn is_postgres(url: &str) -> bool {
 #[derive(Clone, Copy, Debug)]
 pub enum Role {
     /// `paystate serve`: on SQLite it holds the file's server lock (one server per file) and
-    /// keeps up to `payment_cache` payments in memory for reads.
-    Server { payment_cache: usize },
+    /// keeps payments in memory for reads, up to `payment_cache_mb` MB.
+    Server { payment_cache_mb: usize },
     /// The CLI and webhook workers, which may run beside a server.
     Tool,
 }
@@ -79,8 +79,9 @@ pub async fn open_store(database: &Database, role: Role) -> Result<Arc<dyn Store
         Ok(Arc::new(store))
     } else {
         let mut options = paystate_store_sqlite::SqliteOptions::from_url(url)?;
-        if let Role::Server { payment_cache } = role {
-            options.serving = Some(paystate_store_sqlite::Serving { payment_cache });
+        if let Role::Server { payment_cache_mb } = role {
+            let payment_cache_bytes = payment_cache_mb.saturating_mul(1 << 20);
+            options.serving = Some(paystate_store_sqlite::Serving { payment_cache_bytes });
         }
         let path = options.path.display().to_string();
         let store = paystate_store_sqlite::SqliteStore::open(options)

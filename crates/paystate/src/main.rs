@@ -82,10 +82,10 @@ struct ServeArgs {
     /// Do not send webhooks from this process (leave them to `paystate worker`).
     #[arg(long, env = "PAYSTATE_NO_WEBHOOK_DISPATCHER")]
     no_webhook_dispatcher: bool,
-    /// SQLite: keep up to this many payments in memory for reads [default: 100000, about
-    /// 100 MB; 0 keeps none]. PostgreSQL keeps none: its instances share the database.
-    #[arg(long, env = "PAYSTATE_PAYMENT_CACHE", value_name = "PAYMENTS")]
-    payment_cache: Option<usize>,
+    /// SQLite: memory for payments kept for reads, in MB [default: 100, some 100,000 payments;
+    /// 0 keeps none]. PostgreSQL keeps none: its instances share the database.
+    #[arg(long, env = "PAYSTATE_PAYMENT_CACHE_MB", value_name = "MB")]
+    payment_cache_mb: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -219,9 +219,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => {
             let listen = args.listen.or(settings.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
             let prefix = args.omnicasa_prefix.or(settings.omnicasa_prefix.clone());
-            let payment_cache =
-                args.payment_cache.or(settings.payment_cache).unwrap_or(paystate_store_sqlite::DEFAULT_PAYMENT_CACHE);
-            let role = config::Role::Server { payment_cache };
+            let payment_cache_mb = args
+                .payment_cache_mb
+                .or(settings.payment_cache_mb)
+                .unwrap_or(paystate_store_sqlite::DEFAULT_PAYMENT_CACHE_MB);
+            let role = config::Role::Server { payment_cache_mb };
             serve(&database, role, &listen, prefix, allow_private, !args.no_webhook_dispatcher).await
         }
         Command::Worker { metrics_listen } => worker(&database, allow_private, metrics_listen).await,

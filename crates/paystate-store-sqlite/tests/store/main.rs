@@ -76,9 +76,10 @@ async fn the_wal_starts_over_under_writes_that_never_pause() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The options of the process that serves the API, caching up to `payment_cache` payments.
-fn serving(options: SqliteOptions, payment_cache: usize) -> SqliteOptions {
-    SqliteOptions { serving: Some(Serving { payment_cache }), ..options }
+/// The options of the process that serves the API, with `payment_cache_bytes` for payments
+/// (one weighs about 1 KB, and the cache is split in 16 shards).
+fn serving(options: SqliteOptions, payment_cache_bytes: usize) -> SqliteOptions {
+    SqliteOptions { serving: Some(Serving { payment_cache_bytes }), ..options }
 }
 
 /// The suite again, as `paystate serve` opens the store: lookups of payments go through a cache
@@ -86,7 +87,7 @@ fn serving(options: SqliteOptions, payment_cache: usize) -> SqliteOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_serving_with_a_payment_cache_passes_the_conformance_suite() {
     let (dir, options) = fresh_database("conformance-cached");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(serving(options, 4)).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(serving(options, 24 * 1024)).await.unwrap());
     paystate_store::conformance::run_all(store).await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -94,12 +95,12 @@ async fn sqlite_serving_with_a_payment_cache_passes_the_conformance_suite() {
 #[tokio::test]
 async fn a_second_server_on_one_file_is_refused_and_tools_open_it_beside_the_server() {
     let (dir, options) = fresh_database("server-lock");
-    let server = SqliteStore::open(serving(options.clone(), 10)).await.unwrap();
+    let server = SqliteStore::open(serving(options.clone(), 1 << 20)).await.unwrap();
     let refused = SqliteStore::open(serving(options.clone(), 0)).await;
     assert!(matches!(&refused, Err(StoreError::InUse(message)) if message.contains("another paystate server")));
     let tool = SqliteStore::open(options.clone()).await.expect("the CLI and workers open the file beside a server");
     drop(server);
-    let next = SqliteStore::open(serving(options, 10)).await.expect("the lock goes with the server");
+    let next = SqliteStore::open(serving(options, 1 << 20)).await.expect("the lock goes with the server");
     drop((tool, next));
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -148,7 +149,9 @@ async fn looked_up(store: &Arc<dyn Store>, tenant: &TenantId, id: &PaymentId) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_lookups_follow_every_commit_and_no_failed_job() {
     let (dir, options) = fresh_database("payment-cache");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(serving(options, 16)).await.unwrap());
+    let store = Arc::new(SqliteStore::open(serving(options, 40 * 1024)).await.unwrap());
+    let cache = store.clone();
+    let store: Arc<dyn Store> = store;
     let (tenant, ids) = new_payments(&store, 40).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
@@ -218,6 +221,8 @@ async fn cached_lookups_follow_every_commit_and_no_failed_job() {
         let stored = store.read(move |r| async move { r.payment(&t, &i).await }.boxed()).await.unwrap().unwrap();
         assert_eq!(cached, stored);
     }
+    let kept = cache.cached_payments();
+    assert!(kept > 0 && kept < ids.len(), "the cache held {kept} of the {} payments", ids.len());
     // Another tenant's payment is not found, cached or not.
     let other = TenantId::generate();
     let (o, i) = (other.clone(), ids[0].clone());
