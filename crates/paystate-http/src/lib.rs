@@ -88,12 +88,8 @@ impl AppState {
             config.webhooks.sealing_key.clone(),
             config.webhooks.allow_private_networks,
         );
-        AppState(Arc::new(Shared {
-            ledger,
-            webhooks,
-            metrics: Arc::new(observe::Metrics::default()),
-            config: Arc::new(config),
-        }))
+        let metrics = Arc::new(observe::Metrics::for_store(ledger.store().clone()));
+        AppState(Arc::new(Shared { ledger, webhooks, metrics, config: Arc::new(config) }))
     }
 }
 

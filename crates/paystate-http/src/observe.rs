@@ -10,11 +10,15 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use paystate_domain::{Outcome, PaymentStatus, Source};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use paystate_store::Store;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -76,6 +80,13 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
+    /// The metrics of a server on `store`, with the store's own figures read at each scrape.
+    pub fn for_store(store: Arc<dyn Store>) -> Self {
+        let mut metrics = Self::default();
+        metrics.registry.register_collector(Box::new(StoreFigures(store)));
+        metrics
+    }
+
     /// Counts one status report through the status machine.
     pub fn report(&self, source: Source, outcome: Outcome, status: PaymentStatus) {
         let outcome = match outcome {
@@ -96,6 +107,38 @@ impl Metrics {
             tracing::error!("could not encode metrics");
         }
         text
+    }
+}
+
+/// The store's payment cache figures, when it keeps a cache.
+struct StoreFigures(Arc<dyn Store>);
+
+impl std::fmt::Debug for StoreFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoreFigures").field(&self.0.backend()).finish()
+    }
+}
+
+impl Collector for StoreFigures {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(cache) = self.0.payment_cache() else { return Ok(()) };
+        let counters = [
+            ("payment_cache_hits", "Reads of one payment answered from the payment cache", cache.hits),
+            ("payment_cache_misses", "Reads of one payment that went to the database", cache.misses),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        let gauges = [
+            ("payment_cache_payments", "Payments in the payment cache", cache.payments),
+            ("payment_cache_bytes", "What the payments in the payment cache weigh", cache.bytes),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
     }
 }
 

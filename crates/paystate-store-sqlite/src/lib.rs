@@ -166,11 +166,6 @@ impl SqliteStore {
         Ok(Self { writer: sender, readers, payments, _server_lock: server_lock })
     }
 
-    /// How many payments the payment cache holds (for diagnostics and tests).
-    pub fn cached_payments(&self) -> usize {
-        self.payments.as_ref().map_or(0, |cache| cache.len())
-    }
-
     /// Applies pending migrations and returns the schema version (for `paystate migrate`).
     pub async fn migrate_only(options: SqliteOptions) -> StoreResult<i64> {
         tokio::task::spawn_blocking(move || {
@@ -458,5 +453,9 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn payment_cache(&self) -> Option<paystate_store::PaymentCacheStats> {
+        self.payments.as_ref().map(|cache| cache.stats())
     }
 }

@@ -16,8 +16,10 @@
 //! epoch and insert under one lock, which no such crate's insert offers.
 
 use paystate_domain::{Payment, PaymentId};
+use paystate_store::PaymentCacheStats;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Enough that the two cores' readers and the writer rarely want the same lock.
@@ -32,6 +34,8 @@ pub(crate) struct PaymentCache {
     /// The most bytes one shard's payments may weigh.
     budget_per_shard: usize,
     hasher: RandomState,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 #[derive(Default)]
@@ -88,6 +92,8 @@ impl PaymentCache {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             budget_per_shard: budget / SHARDS,
             hasher: RandomState::new(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -101,16 +107,32 @@ impl PaymentCache {
         self.shards[index].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn len(&self) -> usize {
-        (0..SHARDS).map(|index| self.shard(index).payments.len()).sum()
+    pub(crate) fn stats(&self) -> PaymentCacheStats {
+        let mut stats = PaymentCacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            ..Default::default()
+        };
+        for index in 0..SHARDS {
+            let shard = self.shard(index);
+            stats.payments += shard.payments.len() as u64;
+            stats.bytes += shard.weight as u64;
+        }
+        stats
     }
 
     pub(crate) fn get(&self, id: &PaymentId) -> Cached {
         let index = self.shard_of(id);
         let shard = self.shard(index);
         match shard.payments.get(id) {
-            Some(entry) => Cached::Hit(entry.payment.clone()),
-            None => Cached::Miss((shard.committing == 0).then_some(FillTicket { shard: index, epoch: shard.epoch })),
+            Some(entry) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Cached::Hit(entry.payment.clone())
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                Cached::Miss((shard.committing == 0).then_some(FillTicket { shard: index, epoch: shard.epoch }))
+            }
         }
     }
 

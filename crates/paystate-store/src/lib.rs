@@ -169,6 +169,10 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Checks that the database answers (readiness).
     async fn ping(&self) -> StoreResult<()>;
+    /// The payment cache's figures, when the backend keeps one.
+    fn payment_cache(&self) -> Option<PaymentCacheStats> {
+        None
+    }
     /// "sqlite" or "postgres", for logs and metrics.
     fn backend(&self) -> &'static str;
 }

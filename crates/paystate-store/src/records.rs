@@ -107,3 +107,17 @@ pub enum ClaimOutcome {
     /// A request with this key is running right now.
     InFlight,
 }
+
+/// How a backend's in-memory payment cache is doing (SQLite's serving process keeps one), for
+/// the metrics an operator sizes it by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PaymentCacheStats {
+    /// Lookups of a payment by id answered from memory, since the process started.
+    pub hits: u64,
+    /// Lookups of a payment by id that read the database.
+    pub misses: u64,
+    /// Payments held now.
+    pub payments: u64,
+    /// What they weigh, in bytes (each its stored document plus a fixed overhead).
+    pub bytes: u64,
+}

@@ -25,6 +25,23 @@ async fn health_readiness_metrics_and_docs(app: TestApp) {
     );
     assert!(metrics.contains("paystate_http_request_duration_seconds"));
 
+    // The SQLite server reads payments through its cache, and says how it does; PostgreSQL's
+    // instances share their database and keep none.
+    let order = app.order("M-2", 100).await;
+    let payment = app.payment(order["id"].as_str().unwrap(), 100, None).await;
+    let path = format!("/v1/payments/{}", payment["id"].as_str().unwrap());
+    for _ in 0..2 {
+        assert_eq!(app.get(&path).await.status(), 200);
+    }
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    if app.ledger.store().backend() == "sqlite" {
+        let hits = metrics.lines().find_map(|line| line.strip_prefix("paystate_payment_cache_hits_total "));
+        assert!(hits.and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n >= 2), "{metrics}");
+        assert!(metrics.contains("paystate_payment_cache_bytes "), "{metrics}");
+    } else {
+        assert!(!metrics.contains("paystate_payment_cache"), "{metrics}");
+    }
+
     let openapi: serde_json::Value =
         app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(openapi["paths"]["/v1/payments/{id}/status"]["post"].is_object());

@@ -149,9 +149,7 @@ async fn looked_up(store: &Arc<dyn Store>, tenant: &TenantId, id: &PaymentId) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_lookups_follow_every_commit_and_no_failed_job() {
     let (dir, options) = fresh_database("payment-cache");
-    let store = Arc::new(SqliteStore::open(serving(options, 40 * 1024)).await.unwrap());
-    let cache = store.clone();
-    let store: Arc<dyn Store> = store;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(serving(options, 40 * 1024)).await.unwrap());
     let (tenant, ids) = new_payments(&store, 40).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
@@ -221,8 +219,11 @@ async fn cached_lookups_follow_every_commit_and_no_failed_job() {
         let stored = store.read(move |r| async move { r.payment(&t, &i).await }.boxed()).await.unwrap().unwrap();
         assert_eq!(cached, stored);
     }
-    let kept = cache.cached_payments();
+    let stats = store.payment_cache().expect("a serving store caches payments");
+    assert!(stats.hits > 0 && stats.misses > 0, "{stats:?}");
+    let kept = stats.payments as usize;
     assert!(kept > 0 && kept < ids.len(), "the cache held {kept} of the {} payments", ids.len());
+    assert!(stats.bytes <= 40 * 1024, "{stats:?}");
     // Another tenant's payment is not found, cached or not.
     let other = TenantId::generate();
     let (o, i) = (other.clone(), ids[0].clone());
