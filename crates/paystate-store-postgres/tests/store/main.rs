@@ -4,11 +4,10 @@
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use paystate_domain::order::NewOrder;
 use paystate_domain::payment::NewPayment;
-use paystate_domain::{Actor, Currency, Order, Payment, Source, Tenant, TenantId};
+use paystate_domain::{Actor, Order, Payment, Source, Tenant, TenantId};
 use paystate_store::{
-    EventFilter, OrderFilter, PageRequest, PaymentFilter, StatementLog, Store, StoreError, StoreExt, now,
+    EventFilter, OrderFilter, PageRequest, PaymentFilter, StatementLog, Store, StoreError, StoreExt, conformance, now,
 };
 use paystate_store_postgres::testing::{TestDatabase, test_server_url};
 use paystate_store_postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION, map_error};
@@ -57,14 +56,7 @@ async fn tenant_with_order(store: &Arc<PostgresStore>, reference: &str) -> (Tena
         updated_at: at,
     };
     let id = tenant.id.clone();
-    let new = NewOrder {
-        reference: reference.into(),
-        currency: Currency::parse("EUR").unwrap(),
-        total_amount: 1000,
-        customer: serde_json::Value::Null,
-        attributes: serde_json::Value::Null,
-    };
-    let (order, event) = Order::open(new, &actor(&id), at).unwrap();
+    let (order, event) = conformance::new_order(&id, reference);
     let (written, a) = (order.clone(), actor(&id));
     store
         .write(move |tx| {
@@ -615,14 +607,7 @@ async fn filtered_lists_use_their_index_in_a_generic_plan() {
                 .write(move |tx| {
                     async move {
                         for n in 1..3000 {
-                            let new = NewOrder {
-                                reference: format!("R-{n}"),
-                                currency: Currency::parse("EUR").unwrap(),
-                                total_amount: 1000,
-                                customer: serde_json::Value::Null,
-                                attributes: serde_json::Value::Null,
-                            };
-                            let (order, event) = Order::open(new, &actor, now()).unwrap();
+                            let (order, event) = conformance::new_order(&actor.tenant_id, &format!("R-{n}"));
                             tx.insert_order(&order).await?;
                             tx.insert_payment(&new_payment(&order)).await?;
                             tx.record(&actor, event);
