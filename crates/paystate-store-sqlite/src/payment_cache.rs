@@ -160,14 +160,15 @@ impl PaymentCache {
     }
 
     /// Called after the COMMIT, before its callers are answered: publishes `committed` (each
-    /// payment's last version wins), and forgets `doubtful`, the payments of a failed commit or
-    /// of jobs that failed, whose rows the database may or may not have kept.
+    /// payment's last version wins), then forgets `doubtful`, the payments of a failed commit or
+    /// of jobs that failed, whose rows the database may or may not have kept (so one that a job
+    /// of the batch committed and a later one failed on is read from the database next time).
     pub(crate) fn end_commit(&self, mark: CommitMark, committed: Vec<Weighed>, doubtful: &[PaymentId]) {
-        for id in doubtful {
-            self.shard(self.shard_of(id)).remove(id);
-        }
         for weighed in committed {
             self.shard(self.shard_of(&weighed.payment.id)).put(weighed, self.budget_per_shard);
+        }
+        for id in doubtful {
+            self.shard(self.shard_of(id)).remove(id);
         }
         for index in mark.shards {
             let mut shard = self.shard(index);
@@ -267,6 +268,14 @@ mod tests {
         assert!(ticket(&cache, &v1.id).is_none());
         cache.end_commit(mark, vec![], &[]);
         assert!(ticket(&cache, &v1.id).is_some());
+    }
+
+    #[test]
+    fn a_payment_a_failed_job_wrote_is_forgotten_even_when_an_earlier_job_committed_it() {
+        let (cache, v2) = (PaymentCache::new(BUDGET), payment(2));
+        let mark = cache.begin_commit([&v2.id, &v2.id]);
+        cache.end_commit(mark, vec![Weighed::new(v2.clone(), 600)], std::slice::from_ref(&v2.id));
+        assert_eq!(cached_version(&cache, &v2.id), None);
     }
 
     #[test]
