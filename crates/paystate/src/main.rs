@@ -82,7 +82,7 @@ struct ServeArgs {
     /// Do not send webhooks from this process (leave them to `paystate worker`).
     #[arg(long, env = "PAYSTATE_NO_WEBHOOK_DISPATCHER")]
     no_webhook_dispatcher: bool,
-    /// SQLite: memory for payments kept for reads, in MB [default: 100, some 100,000 payments;
+    /// SQLite: memory for payments kept for reads, in MB [default: 100, some 90,000 payments;
     /// 0 keeps none]. PostgreSQL keeps none: its instances share the database.
     #[arg(long, env = "PAYSTATE_PAYMENT_CACHE_MB", value_name = "MB")]
     payment_cache_mb: Option<usize>,

@@ -77,7 +77,7 @@ async fn the_wal_starts_over_under_writes_that_never_pause() {
 }
 
 /// The options of the process that serves the API, with `payment_cache_bytes` for payments
-/// (one weighs about 1 KB, and the cache is split in 16 shards).
+/// (one weighs about 1.1 KB, and the cache is split in 16 shards).
 fn serving(options: SqliteOptions, payment_cache_bytes: usize) -> SqliteOptions {
     SqliteOptions { serving: Some(Serving { payment_cache_bytes }), ..options }
 }
