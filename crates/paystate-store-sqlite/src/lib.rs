@@ -70,6 +70,13 @@ pub struct Serving {
     pub payment_cache_bytes: usize,
 }
 
+impl Serving {
+    /// A cache of `megabytes` MB (the unit of `paystate serve --payment-cache-mb`).
+    pub fn with_payment_cache_mb(megabytes: usize) -> Self {
+        Self { payment_cache_bytes: megabytes.saturating_mul(1 << 20) }
+    }
+}
+
 /// The default of [`Serving::payment_cache_bytes`]: 100 MB, some 90,000 typical payments.
 pub const DEFAULT_PAYMENT_CACHE_MB: usize = 100;
 

@@ -80,8 +80,7 @@ pub async fn open_store(database: &Database, role: Role) -> Result<Arc<dyn Store
     } else {
         let mut options = paystate_store_sqlite::SqliteOptions::from_url(url)?;
         if let Role::Server { payment_cache_mb } = role {
-            let payment_cache_bytes = payment_cache_mb.saturating_mul(1 << 20);
-            options.serving = Some(paystate_store_sqlite::Serving { payment_cache_bytes });
+            options.serving = Some(paystate_store_sqlite::Serving::with_payment_cache_mb(payment_cache_mb));
         }
         let path = options.path.display().to_string();
         let store = paystate_store_sqlite::SqliteStore::open(options)

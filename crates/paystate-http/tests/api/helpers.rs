@@ -47,8 +47,9 @@ impl TestApp {
         let url = format!("sqlite://{}", dir.join("paystate.db").display());
         let mut options = paystate_store_sqlite::SqliteOptions::from_url(&url).unwrap();
         // As `paystate serve` opens it: the server lock held, payments cached for lookups.
-        let payment_cache_bytes = paystate_store_sqlite::DEFAULT_PAYMENT_CACHE_MB << 20;
-        options.serving = Some(paystate_store_sqlite::Serving { payment_cache_bytes });
+        let serving =
+            paystate_store_sqlite::Serving::with_payment_cache_mb(paystate_store_sqlite::DEFAULT_PAYMENT_CACHE_MB);
+        options.serving = Some(serving);
         let store: Arc<dyn Store> = Arc::new(paystate_store_sqlite::SqliteStore::open(options).await.unwrap());
         let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
             Box::pin(async move {
