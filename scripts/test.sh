@@ -38,6 +38,15 @@ ensure_postgres() {
 ensure_postgres
 echo "PostgreSQL tests run against ${PAYSTATE_TEST_POSTGRES_URL%%@*}@… (password hidden)" | sed 's#://[^:]*:[^@]*@#://***@#'
 
+# Secrets and databases never belong in the repository: a sealing key or a database file that is
+# tracked fails the run before anything else.
+tracked=$(git ls-files -- '*.sealing-key' '*.db' '*.db-wal' '*.db-shm' '*.sqlite' '*.sqlite3' 2>/dev/null || true)
+if [ -n "$tracked" ]; then
+  echo "these files must not be committed (secrets or databases):" >&2
+  echo "$tracked" >&2
+  exit 1
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 test_log=$(mktemp)

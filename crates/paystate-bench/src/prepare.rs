@@ -213,10 +213,10 @@ async fn tenant(ledger: &Ledger, t: usize) -> Result<BenchTenant> {
         "norce": {"merchants": [NORCE_MERCHANT]},
         "teljoy": {"verify_trust": false},
     }});
-    ledger.patch_tenant(&tenant.id, settings, |_| Ok(())).await?;
+    ledger.patch_tenant(&tenant.id, settings, |_| Ok(()), None).await?;
     let key = async |dialect: Source| -> Result<String> {
         let label = format!("bench {}", dialect.as_str());
-        Ok(ledger.create_key(&tenant.id, Scope::Write, Some(dialect), None, Some(label)).await?.token)
+        Ok(ledger.create_key(&tenant.id, Scope::Write, Some(dialect), None, Some(label), None).await?.token)
     };
     Ok(BenchTenant {
         omnicasa: key(Source::Omnicasa).await?,
@@ -252,7 +252,7 @@ pub async fn store_ceiling(cli: &Cli, fixture: &Fixture, duration: Duration) -> 
                     request_body: None,
                 };
                 let command = PaymentCommand::ReportStatus { status: fixture.next_status(index), paid_at: None };
-                match ledger.command(&actor, &target.payment_id, command, None).await {
+                match ledger.command(&actor, &target.payment_id, command, None, None).await {
                     Ok(_) => done.fetch_add(1, Ordering::Relaxed),
                     Err(_) => errors.fetch_add(1, Ordering::Relaxed),
                 };

@@ -26,6 +26,10 @@ pub struct Problem {
 
 pub const PROBLEM_BASE: &str = "https://paystate.dev/problems/";
 
+/// The field of the duplicate a use case reports when its idempotency key was answered by a
+/// concurrent request ([`paystate_ledger::KEY_TAKEN`]).
+const KEY_TAKEN_FIELD: &str = "idempotency_key";
+
 /// The error type of every native handler.
 #[derive(Debug, Clone)]
 pub struct ApiError(pub Box<Problem>);
@@ -144,10 +148,14 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let key_taken = status == StatusCode::CONFLICT && self.0.field.as_deref() == Some(KEY_TAKEN_FIELD);
         let mut response = (status, axum::Json(self.0)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if key_taken {
+            response.extensions_mut().insert(crate::idempotency::KeyTaken);
         }
         response
     }

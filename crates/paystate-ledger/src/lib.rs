@@ -5,8 +5,10 @@
 //! same transaction. Every API surface, native or vendor dialect, and the CLI go through here.
 
 mod keys;
+pub mod once;
 
 pub use keys::{IssuedKey, KEY_PREFIX};
+pub use once::{KEY_TAKEN, Once, write_once};
 
 use futures::FutureExt;
 use paystate_domain::order::{NewOrder, OrderPatch};
@@ -117,24 +119,23 @@ impl Ledger {
         dialect: Option<Source>,
         expires_at: Option<Timestamp>,
         label: Option<String>,
+        once: Option<Once<IssuedKey>>,
     ) -> StoreResult<IssuedKey> {
         let now = now();
         if expires_at.is_some_and(|at| at <= now) {
             return Err(DomainError::Invalid { field: "expires_at", message: "must be in the future".into() }.into());
         }
         let (issued, record) = keys::issue(tenant, scope, dialect, expires_at, label, now)?;
-        let tenant = tenant.clone();
-        let lane = tenant.clone();
-        self.store
-            .write_for(&lane, move |tx| {
-                async move {
-                    tx.tenant(&tenant).await?.ok_or(StoreError::NotFound)?;
-                    tx.insert_api_key(&record).await
-                }
-                .boxed()
-            })
-            .await?;
-        Ok(issued)
+        let owner = tenant.clone();
+        write_once(&*self.store, tenant, once, move |tx| {
+            async move {
+                tx.tenant(&owner).await?.ok_or(StoreError::NotFound)?;
+                tx.insert_api_key(&record).await?;
+                Ok(issued)
+            }
+            .boxed()
+        })
+        .await
     }
 
     pub async fn keys(&self, tenant: &TenantId) -> StoreResult<Vec<ApiKeyRecord>> {
@@ -142,17 +143,21 @@ impl Ledger {
         self.store.lookup(move |r| async move { r.api_keys(&tenant).await }.boxed()).await
     }
 
-    pub async fn revoke_key(&self, tenant: &TenantId, key: &KeyId) -> StoreResult<()> {
-        let (lane, tenant, id) = (tenant.clone(), tenant.clone(), key.clone());
-        let found = self
-            .store
-            .write_for(&lane, move |tx| async move { tx.revoke_api_key(&tenant, &id, now()).await }.boxed())
-            .await?;
+    pub async fn revoke_key(&self, tenant: &TenantId, key: &KeyId, once: Option<Once<()>>) -> StoreResult<()> {
+        let (owner, id) = (tenant.clone(), key.clone());
+        write_once(&*self.store, tenant, once, move |tx| {
+            async move {
+                // Not found rolls the claim back with the job: the key stays free.
+                if tx.revoke_api_key(&owner, &id, now()).await? { Ok(()) } else { Err(StoreError::NotFound) }
+            }
+            .boxed()
+        })
+        .await?;
         // Forget the key only once the revocation is committed, so no request re-caches it as active.
         if let Ok(mut cache) = self.keys.lock() {
             cache.remove(key);
         }
-        if found { Ok(()) } else { Err(StoreError::NotFound) }
+        Ok(())
     }
 
     /// The active key a presented secret belongs to; `None` for an unknown, wrong, revoked or
@@ -194,29 +199,30 @@ impl Ledger {
         id: &TenantId,
         patch: serde_json::Value,
         check: impl Fn(&Tenant) -> Result<(), DomainError> + Send + 'static,
+        once: Option<Once<Tenant>>,
     ) -> StoreResult<Tenant> {
-        let id = id.clone();
-        let lane = id.clone();
-        self.store
-            .write_for(&lane, move |tx| {
-                async move {
-                    let mut tenant = tx.tenant(&id).await?.ok_or(StoreError::NotFound)?;
-                    tenant.apply_merge_patch(&patch, now())?;
-                    check(&tenant)?;
-                    tx.update_tenant(&tenant).await?;
-                    Ok(tenant)
-                }
-                .boxed()
-            })
-            .await
+        let owner = id.clone();
+        write_once(&*self.store, id, once, move |tx| {
+            async move {
+                let mut tenant = tx.tenant(&owner).await?.ok_or(StoreError::NotFound)?;
+                tenant.apply_merge_patch(&patch, now())?;
+                check(&tenant)?;
+                tx.update_tenant(&tenant).await?;
+                Ok(tenant)
+            }
+            .boxed()
+        })
+        .await
     }
 
     // --- orders -------------------------------------------------------------------------------
 
-    pub async fn create_order(&self, actor: &Actor, new: NewOrder) -> StoreResult<Order> {
-        let actor = actor.clone();
-        let lane = actor.tenant_id.clone();
-        self.store.write_for(&lane, move |tx| async move { open_order(tx, &actor, new).await }.boxed()).await
+    pub async fn create_order(&self, actor: &Actor, new: NewOrder, once: Option<Once<Order>>) -> StoreResult<Order> {
+        let job_actor = actor.clone();
+        write_once(&*self.store, &actor.tenant_id, once, move |tx| {
+            async move { open_order(tx, &job_actor, new).await }.boxed()
+        })
+        .await
     }
 
     /// An order by its id or its reference.
@@ -238,63 +244,70 @@ impl Ledger {
         actor: &Actor,
         id_or_reference: &str,
         state: OrderState,
+        once: Option<Once<(Order, bool)>>,
     ) -> StoreResult<(Order, bool)> {
-        let (actor, key) = (actor.clone(), id_or_reference.to_owned());
-        let lane = actor.tenant_id.clone();
-        self.store
-            .write_for(&lane, move |tx| {
-                async move {
-                    let order = find_order(tx, &actor.tenant_id, &key).await?;
-                    match order.change_state(state, &actor, now())? {
-                        Some((next, event)) => {
-                            tx.update_order(&next).await?;
-                            tx.record(&actor, event);
-                            Ok((next, true))
-                        }
-                        None => Ok((order, false)),
+        let (lane, actor, key) = (actor.tenant_id.clone(), actor.clone(), id_or_reference.to_owned());
+        write_once(&*self.store, &lane, once, move |tx| {
+            async move {
+                let order = find_order(tx, &actor.tenant_id, &key).await?;
+                match order.change_state(state, &actor, now())? {
+                    Some((next, event)) => {
+                        tx.update_order(&next).await?;
+                        tx.record(&actor, event);
+                        Ok((next, true))
                     }
+                    None => Ok((order, false)),
                 }
-                .boxed()
-            })
-            .await
+            }
+            .boxed()
+        })
+        .await
     }
 
-    pub async fn patch_order(&self, actor: &Actor, id_or_reference: &str, patch: OrderPatch) -> StoreResult<Order> {
-        let (actor, key) = (actor.clone(), id_or_reference.to_owned());
-        let lane = actor.tenant_id.clone();
-        self.store
-            .write_for(&lane, move |tx| {
-                async move {
-                    let order = find_order(tx, &actor.tenant_id, &key).await?;
-                    match order.patch(patch, &actor, now())? {
-                        Some((next, event)) => {
-                            tx.update_order(&next).await?;
-                            tx.record(&actor, event);
-                            Ok(next)
-                        }
-                        None => Ok(order),
+    pub async fn patch_order(
+        &self,
+        actor: &Actor,
+        id_or_reference: &str,
+        patch: OrderPatch,
+        once: Option<Once<Order>>,
+    ) -> StoreResult<Order> {
+        let (lane, actor, key) = (actor.tenant_id.clone(), actor.clone(), id_or_reference.to_owned());
+        write_once(&*self.store, &lane, once, move |tx| {
+            async move {
+                let order = find_order(tx, &actor.tenant_id, &key).await?;
+                match order.patch(patch, &actor, now())? {
+                    Some((next, event)) => {
+                        tx.update_order(&next).await?;
+                        tx.record(&actor, event);
+                        Ok(next)
                     }
+                    None => Ok(order),
                 }
-                .boxed()
-            })
-            .await
+            }
+            .boxed()
+        })
+        .await
     }
 
     // --- payments -----------------------------------------------------------------------------
 
     /// Creates a payment of an order (by id or reference).
-    pub async fn create_payment(&self, actor: &Actor, order: &str, new: NewPayment) -> StoreResult<Payment> {
-        let (actor, order) = (actor.clone(), order.to_owned());
-        let lane = actor.tenant_id.clone();
-        self.store
-            .write_for(&lane, move |tx| {
-                async move {
-                    let order = find_order(tx, &actor.tenant_id, &order).await?;
-                    open_payment(tx, &actor, &order, new).await
-                }
-                .boxed()
-            })
-            .await
+    pub async fn create_payment(
+        &self,
+        actor: &Actor,
+        order: &str,
+        new: NewPayment,
+        once: Option<Once<Payment>>,
+    ) -> StoreResult<Payment> {
+        let (lane, actor, order) = (actor.tenant_id.clone(), actor.clone(), order.to_owned());
+        write_once(&*self.store, &lane, once, move |tx| {
+            async move {
+                let order = find_order(tx, &actor.tenant_id, &order).await?;
+                open_payment(tx, &actor, &order, new).await
+            }
+            .boxed()
+        })
+        .await
     }
 
     /// A payment by its id or its external id.
@@ -324,21 +337,20 @@ impl Ledger {
         id_or_external: &str,
         command: PaymentCommand,
         reason: Option<String>,
+        once: Option<Once<(Payment, Outcome)>>,
     ) -> StoreResult<(Payment, Outcome)> {
         let lane = actor.tenant_id.clone();
         for _ in 0..VERSION_RETRIES {
             let (actor, key, command, reason) =
                 (actor.clone(), id_or_external.to_owned(), command.clone(), reason.clone());
-            let result = self
-                .store
-                .write_for(&lane, move |tx| {
-                    async move {
-                        let payment = find_payment(tx, &actor.tenant_id, &key).await?;
-                        apply(tx, &actor, &payment, &command, reason.as_deref()).await
-                    }
-                    .boxed()
-                })
-                .await;
+            let result = write_once(&*self.store, &lane, once.clone(), move |tx| {
+                async move {
+                    let payment = find_payment(tx, &actor.tenant_id, &key).await?;
+                    apply(tx, &actor, &payment, &command, reason.as_deref()).await
+                }
+                .boxed()
+            })
+            .await;
             match result {
                 Err(StoreError::VersionConflict) => continue,
                 other => return other,
@@ -369,7 +381,12 @@ impl Ledger {
 
     // --- payment methods ----------------------------------------------------------------------
 
-    pub async fn create_method(&self, actor: &Actor, new: NewMethod) -> StoreResult<PaymentMethod> {
+    pub async fn create_method(
+        &self,
+        actor: &Actor,
+        new: NewMethod,
+        once: Option<Once<PaymentMethod>>,
+    ) -> StoreResult<PaymentMethod> {
         let code = paystate_domain::order::validate_reference("code", &new.code)?;
         validate_locales(&new.locales)?;
         let now = now();
@@ -386,38 +403,45 @@ impl Ledger {
             updated_by: actor.name(),
             updated_via: actor.source,
         };
-        let written = method.clone();
-        self.store
-            .write_for(&actor.tenant_id, move |tx| async move { tx.insert_method(&written).await }.boxed())
-            .await?;
-        Ok(method)
+        write_once(&*self.store, &actor.tenant_id, once, move |tx| {
+            async move {
+                tx.insert_method(&method).await?;
+                Ok(method)
+            }
+            .boxed()
+        })
+        .await
     }
 
-    pub async fn update_method(&self, actor: &Actor, id: &MethodId, patch: MethodPatch) -> StoreResult<PaymentMethod> {
+    pub async fn update_method(
+        &self,
+        actor: &Actor,
+        id: &MethodId,
+        patch: MethodPatch,
+        once: Option<Once<PaymentMethod>>,
+    ) -> StoreResult<PaymentMethod> {
         if let Some(locales) = &patch.locales {
             validate_locales(locales)?;
         }
-        let (actor, id) = (actor.clone(), id.clone());
-        let lane = actor.tenant_id.clone();
-        self.store
-            .write_for(&lane, move |tx| {
-                async move {
-                    let mut method = tx.method(&actor.tenant_id, &id).await?.ok_or(StoreError::NotFound)?;
-                    if let Some(locales) = patch.locales {
-                        method.locales = locales;
-                    }
-                    if let Some(visible) = patch.visible {
-                        method.visible = visible;
-                    }
-                    method.updated_at = now();
-                    method.updated_by = actor.name();
-                    method.updated_via = actor.source;
-                    tx.update_method(&method).await?;
-                    Ok(method)
+        let (lane, actor, id) = (actor.tenant_id.clone(), actor.clone(), id.clone());
+        write_once(&*self.store, &lane, once, move |tx| {
+            async move {
+                let mut method = tx.method(&actor.tenant_id, &id).await?.ok_or(StoreError::NotFound)?;
+                if let Some(locales) = patch.locales {
+                    method.locales = locales;
                 }
-                .boxed()
-            })
-            .await
+                if let Some(visible) = patch.visible {
+                    method.visible = visible;
+                }
+                method.updated_at = now();
+                method.updated_by = actor.name();
+                method.updated_via = actor.source;
+                tx.update_method(&method).await?;
+                Ok(method)
+            }
+            .boxed()
+        })
+        .await
     }
 
     pub async fn method(&self, tenant: &TenantId, id: &MethodId) -> StoreResult<PaymentMethod> {

@@ -19,8 +19,8 @@ use paystate_domain::{
     PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp, WebhookEndpoint,
 };
 use paystate_store::{
-    ApiKeyRecord, AttemptOutcome, AttemptRecord, ClaimOutcome, ClaimedDelivery, DeliveryFilter, DeliveryRecord,
-    DeliveryState, EndpointRecord, EventFilter, IdempotencyClaim, NextStep, OrderFilter, OutboxStats, PageRequest,
+    ApiKeyRecord, AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryState,
+    EndpointRecord, EventFilter, IdempotencyKey, IdempotencyRecord, NextStep, OrderFilter, OutboxStats, PageRequest,
     PaymentFilter, Reader, Scope, StatementLog, StoreError, StoreResult, StoredResponse, Tx,
 };
 use serde::de::DeserializeOwned;
@@ -880,6 +880,40 @@ impl Reader for PgConn {
         Ok(rows.map_err(|e| self.failed(e))?.into_iter().map(attempt_record).collect())
     }
 
+    async fn idempotency_record(&mut self, tenant: &TenantId, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        type Row = (String, Option<i32>, Option<String>, Option<serde_json::Value>, Option<Vec<u8>>, Timestamp);
+        if unmatchable(&[tenant.as_str(), key]) {
+            return Ok(None);
+        }
+        let row = noted_as::<Row>(
+            &self.log,
+            "SELECT fingerprint, status, content_type, headers, body, created_at FROM idempotency_keys \
+             WHERE tenant_id = $1 AND key = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(key)
+        .fetch_optional(self.conn())
+        .await;
+        let Some((fingerprint, status, content_type, headers, body, created_at)) = row.map_err(|e| self.failed(e))?
+        else {
+            return Ok(None);
+        };
+        let response = match (status, content_type, body) {
+            (Some(status), Some(content_type), Some(body)) => {
+                let status =
+                    u16::try_from(status).map_err(|_| StoreError::Backend(format!("bad stored status {status}")))?;
+                let headers = match headers {
+                    Some(headers) => serde_json::from_value(headers)
+                        .map_err(|e| StoreError::Backend(format!("bad stored headers: {e}")))?,
+                    None => Vec::new(),
+                };
+                Some(StoredResponse { status, content_type, headers, body })
+            }
+            _ => None,
+        };
+        Ok(Some(IdempotencyRecord { fingerprint, response, created_at }))
+    }
+
     async fn outbox_stats(&mut self) -> StoreResult<OutboxStats> {
         let row = sqlx::query_as::<_, (i64, Option<Timestamp>)>(
             "SELECT COUNT(*), MIN(d.created_at) FROM webhook_deliveries d \
@@ -1064,102 +1098,51 @@ impl Tx for PgConn {
         self.queued.push((actor.clone(), event));
     }
 
-    /// Inserts the claim unless the key exists (`ON CONFLICT DO NOTHING` waits for a concurrent
-    /// claimer to commit or roll back), then judges the existing row under a row lock. Two
-    /// instances racing for one key thus see one winner; a concurrent delete between the insert
-    /// and the read is answered by trying again.
-    async fn claim_idempotency(&mut self, claim: &IdempotencyClaim) -> StoreResult<ClaimOutcome> {
-        type Existing = (String, Option<i32>, Option<String>, Option<Vec<u8>>, Timestamp);
-        check_text("tenant_id", claim.tenant_id.as_str())?;
-        check_text("idempotency key", &claim.key)?;
-        check_text("fingerprint", &claim.fingerprint)?;
-        for _ in 0..3 {
-            let query = noted(
-                &self.log,
-                "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (tenant_id, key) DO NOTHING",
-            )
-            .bind(claim.tenant_id.as_str())
-            .bind(&claim.key)
-            .bind(&claim.fingerprint)
-            .bind(ts(&claim.now));
-            if self.execute(query).await? == 1 {
-                return Ok(ClaimOutcome::Claimed);
-            }
-            let existing = noted_as::<Existing>(
-                &self.log,
-                "SELECT fingerprint, status, content_type, body, created_at FROM idempotency_keys \
-                 WHERE tenant_id = $1 AND key = $2 FOR UPDATE",
-            )
-            .bind(claim.tenant_id.as_str())
-            .bind(&claim.key)
-            .fetch_optional(self.conn())
-            .await;
-            let Some((fingerprint, status, content_type, body, created_at)) = existing.map_err(|e| self.failed(e))?
-            else {
-                // Released or purged since the insert found it: claim it afresh.
-                continue;
-            };
-            if fingerprint != claim.fingerprint {
-                return Ok(ClaimOutcome::Mismatch);
-            }
-            return match (status, content_type, body) {
-                (Some(status), Some(content_type), Some(body)) => {
-                    let status = u16::try_from(status)
-                        .map_err(|_| StoreError::Backend(format!("bad stored status {status}")))?;
-                    Ok(ClaimOutcome::Replay(StoredResponse { status, content_type, body }))
-                }
-                _ if created_at > claim.stale_before => Ok(ClaimOutcome::InFlight),
-                _ => {
-                    // A claim whose request never finished (the process died): take it over.
-                    let query = noted(
-                        &self.log,
-                        "UPDATE idempotency_keys SET fingerprint = $3, created_at = $4, status = NULL, content_type = NULL, \
-                         body = NULL WHERE tenant_id = $1 AND key = $2",
-                    )
-                    .bind(claim.tenant_id.as_str())
-                    .bind(&claim.key)
-                    .bind(&claim.fingerprint)
-                    .bind(ts(&claim.now));
-                    self.execute(query).await?;
-                    Ok(ClaimOutcome::Claimed)
-                }
-            };
-        }
-        // The key keeps appearing and vanishing under us: let the caller retry later.
-        Err(StoreError::Busy)
-    }
-
-    async fn complete_idempotency(
-        &mut self,
-        tenant: &TenantId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> StoreResult<()> {
-        if unmatchable(&[tenant.as_str(), key]) {
-            return Ok(());
-        }
-        check_text("content_type", &response.content_type)?;
+    /// `ON CONFLICT DO NOTHING` waits for a concurrent claimer of the key to commit or roll
+    /// back: two instances racing for one key see one winner, and the loser finds it answered.
+    async fn claim_idempotency(&mut self, key: &IdempotencyKey, now: Timestamp) -> StoreResult<bool> {
+        check_text("tenant_id", key.tenant_id.as_str())?;
+        check_text("idempotency key", &key.key)?;
+        check_text("fingerprint", &key.fingerprint)?;
         let query = noted(
             &self.log,
-            "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5 WHERE tenant_id = $1 AND key = $2",
+            "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, key) DO NOTHING",
         )
-        .bind(tenant.as_str())
-        .bind(key)
-        .bind(i32::from(response.status))
-        .bind(&response.content_type)
-        .bind(response.body.as_slice());
-        self.execute(query).await.map(drop)
+        .bind(key.tenant_id.as_str())
+        .bind(&key.key)
+        .bind(&key.fingerprint)
+        .bind(ts(&now));
+        if self.execute(query).await? == 1 {
+            return Ok(true);
+        }
+        // An unanswered claim can only be one an older paystate left when its process died.
+        let query = noted(
+            &self.log,
+            "UPDATE idempotency_keys SET fingerprint = $3, created_at = $4 \
+             WHERE tenant_id = $1 AND key = $2 AND status IS NULL",
+        )
+        .bind(key.tenant_id.as_str())
+        .bind(&key.key)
+        .bind(&key.fingerprint)
+        .bind(ts(&now));
+        Ok(self.execute(query).await? == 1)
     }
 
-    async fn release_idempotency(&mut self, tenant: &TenantId, key: &str) -> StoreResult<()> {
-        if unmatchable(&[tenant.as_str(), key]) {
-            return Ok(());
-        }
-        let query =
-            noted(&self.log, "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND status IS NULL")
-                .bind(tenant.as_str())
-                .bind(key);
+    async fn answer_idempotency(&mut self, key: &IdempotencyKey, response: &StoredResponse) -> StoreResult<()> {
+        check_text("content_type", &response.content_type)?;
+        let headers = json_text("headers", &response.headers)?;
+        let query = noted(
+            &self.log,
+            "UPDATE idempotency_keys SET status = $3, content_type = $4, headers = $5::jsonb, body = $6 \
+             WHERE tenant_id = $1 AND key = $2",
+        )
+        .bind(key.tenant_id.as_str())
+        .bind(&key.key)
+        .bind(i32::from(response.status))
+        .bind(&response.content_type)
+        .bind(headers)
+        .bind(response.body.as_slice());
         self.execute(query).await.map(drop)
     }
 

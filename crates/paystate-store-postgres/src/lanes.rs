@@ -16,7 +16,7 @@
 use crate::conn::{LOCK_EVENT_COUNTER, Mode, PgConn};
 use crate::pool::Pool;
 use paystate_domain::TenantId;
-use paystate_store::{StatementLog, StoreError, StoreResult, WriteJob};
+use paystate_store::{FaultInjection, StatementLog, StoreError, StoreResult, WriteJob};
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -37,12 +37,13 @@ pub(crate) struct Lanes {
     queues: Arc<Mutex<HashMap<TenantId, VecDeque<Queued>>>>,
     /// How many jobs at most share one transaction.
     max_batch: usize,
+    faults: FaultInjection,
 }
 
 impl Lanes {
     /// Lanes that batch up to `max_batch` jobs; none when that is 1 (or 0): nothing to share.
-    pub(crate) fn new(max_batch: usize) -> Option<Self> {
-        (max_batch > 1).then(|| Lanes { queues: Arc::default(), max_batch })
+    pub(crate) fn new(max_batch: usize, faults: FaultInjection) -> Option<Self> {
+        (max_batch > 1).then(|| Lanes { queues: Arc::default(), max_batch, faults })
     }
 
     /// Runs `job` in `tenant`'s lane and answers once its batch has committed (or it failed).
@@ -81,7 +82,7 @@ impl Lanes {
                 let take = queue.len().min(self.max_batch);
                 queue.drain(..take).collect()
             };
-            run_batch(&pool, &tenant, batch).await;
+            run_batch(&pool, &tenant, batch, &self.faults).await;
         }
     }
 }
@@ -92,7 +93,7 @@ fn poisoned() -> StoreError {
 
 /// Runs a batch in one transaction, each job in a savepoint, and answers every caller after
 /// the commit. A dropped reply (the caller went away) changes nothing: its job still ran.
-async fn run_batch(pool: &Arc<Pool>, tenant: &TenantId, batch: Vec<Queued>) {
+async fn run_batch(pool: &Arc<Pool>, tenant: &TenantId, batch: Vec<Queued>, faults: &FaultInjection) {
     // Statements the jobs share are noted in the log of each job that keeps one.
     let logs: Vec<StatementLog> = batch.iter().filter_map(|queued| queued.log.clone()).collect();
     let note_all = |sql: &str| logs.iter().for_each(|log| log.note(sql));
@@ -148,8 +149,9 @@ async fn run_batch(pool: &Arc<Pool>, tenant: &TenantId, batch: Vec<Queued>) {
     };
     match committed {
         Ok(()) => {
+            let lost = faults.answer_lost();
             for (reply, result) in answers {
-                let _ = reply.send(result);
+                let _ = reply.send(if lost { Err(paystate_store::lost_answer()) } else { result });
             }
         }
         Err(error) => {

@@ -23,7 +23,7 @@ use conn::{Mode, PgConn, READ_SNAPSHOT};
 use error::{redact, redact_url, url_secrets};
 use futures::FutureExt;
 use paystate_domain::TenantId;
-use paystate_store::{ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
+use paystate_store::{FaultInjection, ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
 use pool::Pool;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
@@ -65,6 +65,8 @@ pub struct PostgresOptions {
     /// How many of a tenant's write jobs at most share one transaction (group commit); 1 gives
     /// every job a transaction of its own.
     pub max_batch: usize,
+    /// Test-only: lose the answers of commits on demand (see [`FaultInjection`]).
+    pub faults: FaultInjection,
 }
 
 impl std::fmt::Debug for PostgresOptions {
@@ -92,6 +94,7 @@ impl PostgresOptions {
             statement_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(5),
             max_batch: DEFAULT_MAX_BATCH,
+            faults: FaultInjection::default(),
         };
         // Parse now, so a malformed URL fails at configuration time rather than at start-up.
         options.connect_options()?;
@@ -133,6 +136,7 @@ pub struct PostgresStore {
     lanes: Option<lanes::Lanes>,
     /// The URL's password in its spellings, scrubbed from every error text.
     secrets: Vec<String>,
+    faults: FaultInjection,
 }
 
 impl PostgresStore {
@@ -145,7 +149,12 @@ impl PostgresStore {
         // Connections are not tested before they are lent (a round trip each time): a dead one is
         // found by the job's BEGIN and replaced, or fails a lookup once (a retryable 503).
         let pool = Pool::new(options.connect_options()?, options.max_connections, options.acquire_timeout);
-        Ok(Self { pool, lanes: lanes::Lanes::new(options.max_batch), secrets: url_secrets(&options.url) })
+        Ok(Self {
+            pool,
+            lanes: lanes::Lanes::new(options.max_batch, options.faults.clone()),
+            secrets: url_secrets(&options.url),
+            faults: options.faults.clone(),
+        })
     }
 
     /// Applies pending migrations and returns the schema version (for `paystate migrate`). Safe
@@ -202,7 +211,10 @@ impl PostgresStore {
             Err(error) => Err(error),
         };
         let result = match result {
-            Ok(value) => conn.commit().await.map(|()| value),
+            Ok(value) => match conn.commit().await {
+                Ok(()) if self.faults.answer_lost() => Err(paystate_store::lost_answer()),
+                committed => committed.map(|()| value),
+            },
             Err(error) => {
                 conn.rollback().await;
                 Err(error)

@@ -6,8 +6,8 @@ use paystate_domain::{
     PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp, WebhookEndpoint,
 };
 use paystate_store::{
-    ApiKeyRecord, AttemptOutcome, AttemptRecord, ClaimOutcome, ClaimedDelivery, DeliveryFilter, DeliveryRecord,
-    DeliveryState, EndpointRecord, EventFilter, IdempotencyClaim, NextStep, OrderFilter, OutboxStats, PageRequest,
+    ApiKeyRecord, AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryState,
+    EndpointRecord, EventFilter, IdempotencyKey, IdempotencyRecord, NextStep, OrderFilter, OutboxStats, PageRequest,
     PaymentFilter, Reader, Scope, StatementLog, StoreError, StoreResult, StoredResponse, Tx,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -742,6 +742,32 @@ impl Reader for SqliteConn {
         rows.into_iter().map(attempt_record).collect()
     }
 
+    async fn idempotency_record(&mut self, tenant: &TenantId, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        type Row = (String, Option<u16>, Option<String>, Option<String>, Option<Vec<u8>>, String);
+        const SQL: &str = "SELECT fingerprint, status, content_type, headers, body, created_at FROM idempotency_keys \
+                           WHERE tenant_id = ?1 AND key = ?2";
+        self.note(SQL);
+        let row: Option<Row> = self
+            .conn
+            .prepare_cached(SQL)
+            .and_then(|mut s| {
+                s.query_row([tenant.as_str(), key], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
+                })
+                .optional()
+            })
+            .map_err(map_error)?;
+        let Some((fingerprint, status, content_type, headers, body, created_at)) = row else { return Ok(None) };
+        let response = match (status, content_type, body) {
+            (Some(status), Some(content_type), Some(body)) => {
+                let headers = headers.as_deref().map(from_doc).transpose()?.unwrap_or_default();
+                Some(StoredResponse { status, content_type, headers, body })
+            }
+            _ => None,
+        };
+        Ok(Some(IdempotencyRecord { fingerprint, response, created_at: parse_ts(&created_at)? }))
+    }
+
     async fn outbox_stats(&mut self) -> StoreResult<OutboxStats> {
         let (pending, oldest): (i64, Option<String>) = self
             .conn
@@ -894,62 +920,31 @@ impl Tx for SqliteConn {
         self.queued.push((actor.clone(), event));
     }
 
-    async fn claim_idempotency(&mut self, claim: &IdempotencyClaim) -> StoreResult<ClaimOutcome> {
-        type Existing = (String, Option<u16>, Option<String>, Option<Vec<u8>>, String);
-        const SQL: &str = "SELECT fingerprint, status, content_type, body, created_at FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2";
-        self.note(SQL);
-        let existing: Option<Existing> = self
-            .conn
-            .prepare_cached(SQL)
-            .and_then(|mut s| {
-                s.query_row([claim.tenant_id.as_str(), claim.key.as_str()], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
-                })
-                .optional()
-            })
-            .map_err(map_error)?;
-        if let Some((fingerprint, status, content_type, body, created_at)) = existing {
-            if fingerprint != claim.fingerprint {
-                return Ok(ClaimOutcome::Mismatch);
-            }
-            match (status, content_type, body) {
-                (Some(status), Some(content_type), Some(body)) => {
-                    return Ok(ClaimOutcome::Replay(StoredResponse { status, content_type, body }));
-                }
-                _ if parse_ts(&created_at)? > claim.stale_before => return Ok(ClaimOutcome::InFlight),
-                _ => {
-                    // A claim whose request never finished (the process died): take it over.
-                    self.run(
-                        "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2",
-                        [claim.tenant_id.as_str(), claim.key.as_str()],
-                    )?;
-                }
-            }
-        }
-        self.run(
-            "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![claim.tenant_id.as_str(), claim.key, claim.fingerprint, ts(&claim.now)],
+    /// The single writer runs one job at a time, so a claim never meets one still running.
+    async fn claim_idempotency(&mut self, key: &IdempotencyKey, now: Timestamp) -> StoreResult<bool> {
+        let claimed = self.run(
+            "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (tenant_id, key) DO NOTHING",
+            params![key.tenant_id.as_str(), key.key, key.fingerprint, ts(&now)],
         )?;
-        Ok(ClaimOutcome::Claimed)
+        if claimed == 1 {
+            return Ok(true);
+        }
+        // An unanswered claim can only be one an older paystate left when its process died.
+        let taken_over = self.run(
+            "UPDATE idempotency_keys SET fingerprint = ?3, created_at = ?4 \
+             WHERE tenant_id = ?1 AND key = ?2 AND status IS NULL",
+            params![key.tenant_id.as_str(), key.key, key.fingerprint, ts(&now)],
+        )?;
+        Ok(taken_over == 1)
     }
 
-    async fn complete_idempotency(
-        &mut self,
-        tenant: &TenantId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> StoreResult<()> {
+    async fn answer_idempotency(&mut self, key: &IdempotencyKey, response: &StoredResponse) -> StoreResult<()> {
+        let headers = to_doc(&response.headers)?;
         self.run(
-            "UPDATE idempotency_keys SET status = ?3, content_type = ?4, body = ?5 WHERE tenant_id = ?1 AND key = ?2",
-            params![tenant.as_str(), key, response.status, response.content_type, response.body],
-        )
-        .map(drop)
-    }
-
-    async fn release_idempotency(&mut self, tenant: &TenantId, key: &str) -> StoreResult<()> {
-        self.run(
-            "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2 AND status IS NULL",
-            [tenant.as_str(), key],
+            "UPDATE idempotency_keys SET status = ?3, content_type = ?4, headers = ?5, body = ?6 \
+             WHERE tenant_id = ?1 AND key = ?2",
+            params![key.tenant_id.as_str(), key.key, response.status, response.content_type, headers, response.body],
         )
         .map(drop)
     }

@@ -26,7 +26,7 @@ mod payment_cache;
 use conn::SqliteConn;
 use futures::FutureExt;
 use payment_cache::PaymentCache;
-use paystate_store::{ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
+use paystate_store::{FaultInjection, ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -59,6 +59,8 @@ pub struct SqliteOptions {
     /// Set for the one process serving the API on this file; tools (the CLI, webhook workers,
     /// the benchmark's preparation) leave it unset, as they write no payments.
     pub serving: Option<Serving>,
+    /// Test-only: lose the answers of commits on demand (see [`FaultInjection`]).
+    pub faults: FaultInjection,
 }
 
 /// What the process serving the API on a SQLite file adds to its store.
@@ -95,6 +97,7 @@ impl SqliteOptions {
             readers: 4,
             wal_restart_frames: WAL_RESTART_FRAMES,
             serving: None,
+            faults: FaultInjection::default(),
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
@@ -160,13 +163,14 @@ impl SqliteStore {
         let catch_up = Arc::new(AtomicBool::new(false));
         let (asked, restart_frames) = (catch_up.clone(), options.wal_restart_frames);
         let published = payments.clone();
+        let faults = options.faults.clone();
         std::thread::Builder::new()
             .name("paystate-sqlite-checkpointer".into())
             .spawn(move || checkpoint_loop(checkpoint_conn, commits, restart_frames, &asked))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         std::thread::Builder::new()
             .name("paystate-sqlite-writer".into())
-            .spawn(move || writer_loop(writer_conn, receiver, max_batch, committed, &catch_up, published))
+            .spawn(move || writer_loop(writer_conn, receiver, max_batch, committed, &catch_up, published, &faults))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let readers =
             Arc::new(ReaderPool { permits: Semaphore::new(reader_conns.len()), idle: Mutex::new(reader_conns) });
@@ -238,6 +242,7 @@ fn writer_loop(
     committed: std::sync::mpsc::SyncSender<()>,
     catch_up: &AtomicBool,
     payments: Option<Arc<PaymentCache>>,
+    faults: &FaultInjection,
 ) {
     let mut conn = SqliteConn::new(conn);
     if payments.is_some() {
@@ -251,7 +256,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, batch, payments.as_deref());
+        run_batch(&mut conn, batch, payments.as_deref(), faults);
         if catch_up.swap(false, Ordering::Relaxed) {
             // Only the frames committed since the checkpointer's last pass are left to copy.
             checkpoint(conn.inner());
@@ -317,7 +322,12 @@ fn checkpoint(conn: &Connection) -> Option<i64> {
 
 /// Runs a batch of write jobs in one transaction, each in a savepoint, and answers each caller
 /// after the commit, and after the payment cache has what it committed.
-fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>, payments: Option<&PaymentCache>) {
+fn run_batch(
+    conn: &mut SqliteConn,
+    batch: Vec<WriteRequest>,
+    payments: Option<&PaymentCache>,
+    faults: &FaultInjection,
+) {
     // The statements every job of the batch shares are noted in each job's log that asked.
     let logs: Vec<StatementLog> = batch.iter().filter_map(|request| request.log.clone()).collect();
     let note_all = |sql: &str| logs.iter().for_each(|log| log.note(sql));
@@ -366,8 +376,10 @@ fn run_batch(conn: &mut SqliteConn, batch: Vec<WriteRequest>, payments: Option<&
     if let (Some(cache), Some(mark)) = (payments, mark) {
         cache.end_commit(mark, committed, &doubtful);
     }
+    let lost = outcome.is_ok() && faults.answer_lost();
     for (reply, result) in answers {
         let _ = reply.send(match &outcome {
+            Ok(()) if lost => Err(paystate_store::lost_answer()),
             Ok(()) => result,
             Err(error) => Err(error.for_each_caller()),
         });

@@ -375,41 +375,59 @@ async fn jobs_sharing_a_batch_fail_alone(store: &Arc<dyn Store>) {
 
 async fn idempotency_claims(store: &Arc<dyn Store>) {
     let tenant = new_tenant(store).await;
-    let claim = IdempotencyClaim {
-        tenant_id: tenant.clone(),
-        key: "k-1".into(),
-        fingerprint: "f-1".into(),
-        now: now(),
-        stale_before: now() - chrono::Duration::minutes(1),
+    let key = IdempotencyKey { tenant_id: tenant.clone(), key: "k-1".into(), fingerprint: "f-1".into() };
+    let answer = StoredResponse {
+        status: 201,
+        content_type: "application/json".into(),
+        headers: vec![("paystate-outcome".into(), "applied".into())],
+        body: b"{\"id\":1}".to_vec(),
     };
-    let run = |claim: IdempotencyClaim| {
+    // Claims `key` in a job that answers it and commits (`Ok`), or fails after claiming (`Err`).
+    let run = |key: IdempotencyKey, commit: bool, answer: Option<StoredResponse>| {
         let store = store.clone();
-        async move { store.write(move |tx| async move { tx.claim_idempotency(&claim).await }.boxed()).await.unwrap() }
+        async move {
+            store
+                .write(move |tx| {
+                    async move {
+                        let claimed = tx.claim_idempotency(&key, now()).await?;
+                        if let (true, Some(answer)) = (claimed, &answer) {
+                            tx.answer_idempotency(&key, answer).await?;
+                        }
+                        if commit { Ok(claimed) } else { Err(StoreError::NotFound) }
+                    }
+                    .boxed()
+                })
+                .await
+        }
     };
-    assert_eq!(run(claim.clone()).await, ClaimOutcome::Claimed);
-    assert_eq!(run(claim.clone()).await, ClaimOutcome::InFlight);
-    assert_eq!(run(IdempotencyClaim { fingerprint: "f-2".into(), ..claim.clone() }).await, ClaimOutcome::Mismatch);
-    let response =
-        StoredResponse { status: 201, content_type: "application/json".into(), body: b"{\"id\":1}".to_vec() };
-    let (t, stored) = (tenant.clone(), response.clone());
-    store.write(move |tx| async move { tx.complete_idempotency(&t, "k-1", &stored).await }.boxed()).await.unwrap();
-    assert_eq!(run(claim.clone()).await, ClaimOutcome::Replay(response));
+    let record = |name: &'static str| {
+        let (store, t) = (store.clone(), tenant.clone());
+        async move { store.read(move |r| async move { r.idempotency_record(&t, name).await }.boxed()).await.unwrap() }
+    };
+    // A job that fails takes its claim with it: the key stays free.
+    assert!(matches!(run(key.clone(), false, Some(answer.clone())).await, Err(StoreError::NotFound)));
+    assert_eq!(record("k-1").await, None);
+    // The claim and the answer commit together; the key is then taken, whatever the fingerprint.
+    assert!(run(key.clone(), true, Some(answer.clone())).await.unwrap());
+    let stored = record("k-1").await.expect("the claim committed");
+    assert_eq!((stored.fingerprint.as_str(), stored.response), ("f-1", Some(answer.clone())));
+    assert!(!run(key.clone(), true, None).await.unwrap());
+    assert!(!run(IdempotencyKey { fingerprint: "f-2".into(), ..key.clone() }, true, None).await.unwrap());
 
-    // A released claim (a server error) may run again; a crashed one is taken over once stale.
-    let second = IdempotencyClaim { key: "k-2".into(), ..claim.clone() };
-    assert_eq!(run(second.clone()).await, ClaimOutcome::Claimed);
-    let t = tenant.clone();
-    store.write(move |tx| async move { tx.release_idempotency(&t, "k-2").await }.boxed()).await.unwrap();
-    assert_eq!(run(second.clone()).await, ClaimOutcome::Claimed);
-    let later = IdempotencyClaim { stale_before: now() + chrono::Duration::seconds(1), ..second };
-    assert_eq!(run(later).await, ClaimOutcome::Claimed);
+    // An unanswered claim (only an older paystate, claiming in a transaction of its own, left
+    // those) is taken over by the next claim.
+    let second = IdempotencyKey { key: "k-2".into(), ..key.clone() };
+    assert!(run(second.clone(), true, None).await.unwrap());
+    assert_eq!(record("k-2").await.map(|r| r.response), Some(None));
+    assert!(run(IdempotencyKey { fingerprint: "f-3".into(), ..second }, true, Some(answer.clone())).await.unwrap());
+    assert_eq!(record("k-2").await.map(|r| (r.fingerprint, r.response)), Some(("f-3".into(), Some(answer))));
 
     let purged = store
         .write(|tx| async move { tx.purge_idempotency(now() + chrono::Duration::seconds(5)).await }.boxed())
         .await
         .unwrap();
     assert!(purged >= 2);
-    assert_eq!(run(claim).await, ClaimOutcome::Claimed);
+    assert!(run(key, true, None).await.unwrap());
 }
 
 async fn tenants_are_isolated(store: &Arc<dyn Store>) {

@@ -6,6 +6,7 @@
 //! the [`conformance`] suite (feature `conformance`) checks each backend against the contract.
 
 mod error;
+mod faults;
 mod records;
 mod statements;
 mod webhooks;
@@ -14,6 +15,7 @@ mod webhooks;
 pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
+pub use faults::{FaultInjection, lost_answer};
 pub use records::*;
 pub use statements::{Scoped, StatementLog};
 pub use webhooks::*;
@@ -62,6 +64,8 @@ pub trait Reader: Send {
     async fn delivery_attempts(&mut self, tenant: &TenantId, ids: &[DeliveryId]) -> StoreResult<Vec<AttemptRecord>>;
     /// Pending deliveries of enabled endpoints, across every tenant (the dispatcher's gauges).
     async fn outbox_stats(&mut self) -> StoreResult<OutboxStats>;
+    /// A tenant's idempotency key, with the answer to replay once its request has committed.
+    async fn idempotency_record(&mut self, tenant: &TenantId, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
 }
 
 /// Writes inside one transaction. Nothing is visible to others before the job returns `Ok` and
@@ -88,16 +92,12 @@ pub trait Tx: Reader {
     /// With each event it writes one webhook delivery per enabled endpoint of the tenant that
     /// subscribes to the event's type (the transactional outbox).
     fn record(&mut self, actor: &Actor, event: EventDraft);
-    /// Claims an idempotency key for a request, or says why it cannot be claimed.
-    async fn claim_idempotency(&mut self, claim: &IdempotencyClaim) -> StoreResult<ClaimOutcome>;
-    async fn complete_idempotency(
-        &mut self,
-        tenant: &TenantId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> StoreResult<()>;
-    /// Forgets a claim whose request did not finish (a server error), so a retry may run it again.
-    async fn release_idempotency(&mut self, tenant: &TenantId, key: &str) -> StoreResult<()>;
+    /// Claims an idempotency key for this transaction: true when it was free (or held by an
+    /// unanswered claim an older paystate left), false when another request's transaction has
+    /// committed it. A claim by a transaction still running is waited for, never skipped.
+    async fn claim_idempotency(&mut self, key: &IdempotencyKey, now: Timestamp) -> StoreResult<bool>;
+    /// Stores the answer of a key this transaction claimed; it commits with the change.
+    async fn answer_idempotency(&mut self, key: &IdempotencyKey, response: &StoredResponse) -> StoreResult<()>;
     /// Deletes idempotency records created before `before`; returns how many went.
     async fn purge_idempotency(&mut self, before: Timestamp) -> StoreResult<u64>;
 

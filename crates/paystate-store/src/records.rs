@@ -76,16 +76,25 @@ pub struct EventFilter {
     pub limit: u32,
 }
 
-/// A request that wants to run once per idempotency key.
-#[derive(Clone, Debug)]
-pub struct IdempotencyClaim {
+/// An `Idempotency-Key` as a request presents it. The key is claimed, and the answer to replay
+/// stored, inside the transaction that makes the request's change: after any crash the key is
+/// either answered (the change committed) or free (nothing committed), never half way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey {
     pub tenant_id: TenantId,
     pub key: String,
     /// A digest of method, route and body: the same key with another request is refused.
     pub fingerprint: String,
-    pub now: Timestamp,
-    /// A claim older than this whose request never finished (a crash) may be taken over.
-    pub stale_before: Timestamp,
+}
+
+/// A key as stored: which request it belongs to, and the answer that request got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub fingerprint: String,
+    /// `None` only for a claim an older paystate left unanswered (it claimed in a transaction
+    /// of its own); a claim made today always commits with its answer.
+    pub response: Option<StoredResponse>,
+    pub created_at: Timestamp,
 }
 
 /// The first response to a request, replayed for every retry with the same key.
@@ -93,19 +102,9 @@ pub struct IdempotencyClaim {
 pub struct StoredResponse {
     pub status: u16,
     pub content_type: String,
+    /// The headers a replay repeats (`paystate-outcome`), beside the content type.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    /// The key is ours: run the request.
-    Claimed,
-    /// The request already ran: answer this.
-    Replay(StoredResponse),
-    /// The key was used with another request.
-    Mismatch,
-    /// A request with this key is running right now.
-    InFlight,
 }
 
 /// How a backend's in-memory payment cache is doing (SQLite's serving process keeps one), for

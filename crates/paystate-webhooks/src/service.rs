@@ -13,7 +13,7 @@ use paystate_domain::webhook::validate_description;
 use paystate_domain::{
     DeliveryId, DomainError, EndpointId, EventId, EventSelection, TenantId, Timestamp, WebhookEndpoint,
 };
-use paystate_ledger::Page;
+use paystate_ledger::{Once, Page, write_once};
 use paystate_store::{
     AttemptRecord, DeliveryFilter, DeliveryRecord, EndpointRecord, PageRequest, Store, StoreError, StoreExt,
 };
@@ -89,7 +89,12 @@ impl Webhooks {
     }
 
     /// Creates an endpoint with a new secret.
-    pub async fn create(&self, tenant: &TenantId, new: NewEndpoint) -> WebhookResult<IssuedSecret> {
+    pub async fn create(
+        &self,
+        tenant: &TenantId,
+        new: NewEndpoint,
+        once: Option<Once<IssuedSecret>>,
+    ) -> WebhookResult<IssuedSecret> {
         let url = self.check_url(&new.url)?;
         let events = EventSelection::parse(new.events)?;
         let description = new.description.as_deref().map(validate_description).transpose()?;
@@ -114,17 +119,18 @@ impl Webhooks {
             previous_secret: None,
             previous_expires_at: None,
         };
-        let tenant = tenant.clone();
-        self.store
-            .write(move |tx| {
-                async move {
-                    tx.tenant(&tenant).await?.ok_or(StoreError::NotFound)?;
-                    tx.insert_endpoint(&record).await
-                }
-                .boxed()
-            })
-            .await?;
-        Ok(IssuedSecret { endpoint, secret, previous_expires_at: None })
+        let owner = tenant.clone();
+        let issued = IssuedSecret { endpoint, secret, previous_expires_at: None };
+        let issued = write_once(&*self.store, tenant, once, move |tx| {
+            async move {
+                tx.tenant(&owner).await?.ok_or(StoreError::NotFound)?;
+                tx.insert_endpoint(&record).await?;
+                Ok(issued)
+            }
+            .boxed()
+        })
+        .await?;
+        Ok(issued)
     }
 
     pub async fn endpoints(&self, tenant: &TenantId, page: PageRequest) -> WebhookResult<Page<WebhookEndpoint>> {
@@ -150,6 +156,7 @@ impl Webhooks {
         tenant: &TenantId,
         id: &EndpointId,
         patch: EndpointPatch,
+        once: Option<Once<WebhookEndpoint>>,
     ) -> WebhookResult<WebhookEndpoint> {
         let url = patch.url.as_deref().map(|url| self.check_url(url)).transpose()?;
         let events = patch.events.map(EventSelection::parse).transpose()?;
@@ -157,41 +164,43 @@ impl Webhooks {
             Some(Some(text)) => Some(Some(validate_description(&text)?)),
             other => other,
         };
-        let (tenant, id, enabled) = (tenant.clone(), id.clone(), patch.enabled);
-        let updated = self
-            .store
-            .write(move |tx| {
-                async move {
-                    let mut record = tx.endpoint(&tenant, &id).await?.ok_or(StoreError::NotFound)?;
-                    let now = paystate_store::now();
-                    let endpoint = &mut record.endpoint;
-                    if let Some(url) = url {
-                        endpoint.url = url;
-                    }
-                    if let Some(events) = events {
-                        endpoint.events = events;
-                    }
-                    if let Some(description) = description {
-                        endpoint.description = description;
-                    }
-                    if let Some(enabled) = enabled {
-                        endpoint.set_enabled(enabled, now);
-                    }
-                    endpoint.updated_at = now;
-                    tx.update_endpoint(&record).await?;
-                    Ok(record.endpoint)
+        let (owner, id, enabled) = (tenant.clone(), id.clone(), patch.enabled);
+        let updated = write_once(&*self.store, tenant, once, move |tx| {
+            async move {
+                let mut record = tx.endpoint(&owner, &id).await?.ok_or(StoreError::NotFound)?;
+                let now = paystate_store::now();
+                let endpoint = &mut record.endpoint;
+                if let Some(url) = url {
+                    endpoint.url = url;
                 }
-                .boxed()
-            })
-            .await?;
+                if let Some(events) = events {
+                    endpoint.events = events;
+                }
+                if let Some(description) = description {
+                    endpoint.description = description;
+                }
+                if let Some(enabled) = enabled {
+                    endpoint.set_enabled(enabled, now);
+                }
+                endpoint.updated_at = now;
+                tx.update_endpoint(&record).await?;
+                Ok(record.endpoint)
+            }
+            .boxed()
+        })
+        .await?;
         Ok(updated)
     }
 
     /// Deletes the endpoint, its pending deliveries and its delivery log.
-    pub async fn delete(&self, tenant: &TenantId, id: &EndpointId) -> WebhookResult<()> {
-        let (tenant, id) = (tenant.clone(), id.clone());
-        let found = self.store.write(move |tx| async move { tx.delete_endpoint(&tenant, &id).await }.boxed()).await?;
-        if found { Ok(()) } else { Err(StoreError::NotFound.into()) }
+    pub async fn delete(&self, tenant: &TenantId, id: &EndpointId, once: Option<Once<()>>) -> WebhookResult<()> {
+        let (owner, id) = (tenant.clone(), id.clone());
+        write_once(&*self.store, tenant, once, move |tx| {
+            async move { if tx.delete_endpoint(&owner, &id).await? { Ok(()) } else { Err(StoreError::NotFound) } }
+                .boxed()
+        })
+        .await?;
+        Ok(())
     }
 
     /// Issues a new secret. The current one keeps signing for `grace` (zero: it stops at once),
@@ -201,6 +210,7 @@ impl Webhooks {
         tenant: &TenantId,
         id: &EndpointId,
         grace: chrono::TimeDelta,
+        once: Option<Once<IssuedSecret>>,
     ) -> WebhookResult<IssuedSecret> {
         if grace < chrono::TimeDelta::zero() || grace > MAX_GRACE {
             return Err(DomainError::Invalid {
@@ -211,29 +221,27 @@ impl Webhooks {
         }
         let secret = SigningSecret::generate()?;
         let sealed = self.seal(&secret, id)?;
-        let (tenant, id) = (tenant.clone(), id.clone());
-        let (endpoint, previous_expires_at) = self
-            .store
-            .write(move |tx| {
-                async move {
-                    let mut record = tx.endpoint(&tenant, &id).await?.ok_or(StoreError::NotFound)?;
-                    let now = paystate_store::now();
-                    let current = std::mem::replace(&mut record.secret, sealed);
-                    if grace > chrono::TimeDelta::zero() {
-                        record.previous_secret = Some(current);
-                        record.previous_expires_at = Some(now + grace);
-                    } else {
-                        record.previous_secret = None;
-                        record.previous_expires_at = None;
-                    }
-                    record.endpoint.updated_at = now;
-                    tx.update_endpoint(&record).await?;
-                    Ok((record.endpoint, record.previous_expires_at))
+        let (owner, id) = (tenant.clone(), id.clone());
+        let issued = write_once(&*self.store, tenant, once, move |tx| {
+            async move {
+                let mut record = tx.endpoint(&owner, &id).await?.ok_or(StoreError::NotFound)?;
+                let now = paystate_store::now();
+                let current = std::mem::replace(&mut record.secret, sealed);
+                if grace > chrono::TimeDelta::zero() {
+                    record.previous_secret = Some(current);
+                    record.previous_expires_at = Some(now + grace);
+                } else {
+                    record.previous_secret = None;
+                    record.previous_expires_at = None;
                 }
-                .boxed()
-            })
-            .await?;
-        Ok(IssuedSecret { endpoint, secret, previous_expires_at })
+                record.endpoint.updated_at = now;
+                tx.update_endpoint(&record).await?;
+                Ok(IssuedSecret { endpoint: record.endpoint, secret, previous_expires_at: record.previous_expires_at })
+            }
+            .boxed()
+        })
+        .await?;
+        Ok(issued)
     }
 
     /// A page of deliveries, each with its attempts.
@@ -285,67 +293,84 @@ impl Webhooks {
     }
 
     /// Sends one delivery again now, starting its retry schedule afresh.
-    pub async fn retry(&self, tenant: &TenantId, id: &DeliveryId) -> WebhookResult<Delivery> {
+    pub async fn retry(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+        once: Option<Once<Delivery>>,
+    ) -> WebhookResult<Delivery> {
         let (t, i) = (tenant.clone(), id.clone());
-        let found = self
-            .store
-            .write(move |tx| async move { tx.retry_delivery(&t, &i, paystate_store::now()).await }.boxed())
-            .await?;
-        if !found {
-            return Err(StoreError::NotFound.into());
-        }
-        self.delivery(tenant, id).await
+        let delivery = write_once(&*self.store, tenant, once, move |tx| {
+            async move {
+                if !tx.retry_delivery(&t, &i, paystate_store::now()).await? {
+                    return Err(StoreError::NotFound);
+                }
+                let record = tx.delivery(&t, &i).await?.ok_or(StoreError::NotFound)?;
+                let attempts = tx.delivery_attempts(&t, std::slice::from_ref(&i)).await?;
+                Ok(Delivery { record, attempts })
+            }
+            .boxed()
+        })
+        .await?;
+        Ok(delivery)
     }
 
     /// Sends again every failed delivery of the endpoint created at or after `since`; answers
     /// how many.
-    pub async fn retry_failed(&self, tenant: &TenantId, endpoint: &EndpointId, since: Timestamp) -> WebhookResult<u64> {
-        let (tenant, endpoint) = (tenant.clone(), endpoint.clone());
-        let retried = self
-            .store
-            .write(move |tx| {
-                async move {
-                    tx.endpoint(&tenant, &endpoint).await?.ok_or(StoreError::NotFound)?;
-                    tx.retry_failed_deliveries(&tenant, &endpoint, since, paystate_store::now()).await
-                }
-                .boxed()
-            })
-            .await?;
+    pub async fn retry_failed(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        once: Option<Once<u64>>,
+    ) -> WebhookResult<u64> {
+        let (owner, endpoint) = (tenant.clone(), endpoint.clone());
+        let retried = write_once(&*self.store, tenant, once, move |tx| {
+            async move {
+                tx.endpoint(&owner, &endpoint).await?.ok_or(StoreError::NotFound)?;
+                tx.retry_failed_deliveries(&owner, &endpoint, since, paystate_store::now()).await
+            }
+            .boxed()
+        })
+        .await?;
         Ok(retried)
     }
 
     /// Queues a `webhook.test` message for the endpoint, through the same outbox and dispatcher
     /// as every event. The endpoint must be enabled.
-    pub async fn send_test(&self, tenant: &TenantId, id: &EndpointId) -> WebhookResult<Delivery> {
+    pub async fn send_test(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        once: Option<Once<Delivery>>,
+    ) -> WebhookResult<Delivery> {
         let (t, i) = (tenant.clone(), id.clone());
-        let record = self
-            .store
-            .write(move |tx| {
-                async move {
-                    let endpoint = tx.endpoint(&t, &i).await?.ok_or(StoreError::NotFound)?.endpoint;
-                    if !endpoint.enabled {
-                        return Err(DomainError::Invalid {
-                            field: "enabled",
-                            message: "the endpoint is disabled; enable it to send a test".into(),
-                        }
-                        .into());
+        let delivery = write_once(&*self.store, tenant, once, move |tx| {
+            async move {
+                let endpoint = tx.endpoint(&t, &i).await?.ok_or(StoreError::NotFound)?.endpoint;
+                if !endpoint.enabled {
+                    return Err(DomainError::Invalid {
+                        field: "enabled",
+                        message: "the endpoint is disabled; enable it to send a test".into(),
                     }
-                    let now = paystate_store::now();
-                    let payload = serde_json::json!({
-                        "type": TEST_EVENT_TYPE,
-                        "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                        "data": {"endpoint_id": endpoint.id, "message": "a test message from paystate"},
-                    })
-                    .to_string();
-                    let delivery =
-                        paystate_store::new_delivery(&endpoint, &EventId::generate(), TEST_EVENT_TYPE, payload, now);
-                    tx.insert_delivery(&delivery).await?;
-                    Ok(delivery)
+                    .into());
                 }
-                .boxed()
-            })
-            .await?;
-        Ok(Delivery { record, attempts: Vec::new() })
+                let now = paystate_store::now();
+                let payload = serde_json::json!({
+                    "type": TEST_EVENT_TYPE,
+                    "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    "data": {"endpoint_id": endpoint.id, "message": "a test message from paystate"},
+                })
+                .to_string();
+                let delivery =
+                    paystate_store::new_delivery(&endpoint, &EventId::generate(), TEST_EVENT_TYPE, payload, now);
+                tx.insert_delivery(&delivery).await?;
+                Ok(Delivery { record: delivery, attempts: Vec::new() })
+            }
+            .boxed()
+        })
+        .await?;
+        Ok(delivery)
     }
 }
 

@@ -258,10 +258,11 @@ async fn key_command(database: &config::Database, command: KeyCommand) -> Result
             let scope = Scope::parse(&scope).context("unknown scope")?;
             let dialect = dialect.as_deref().map(|d| Source::parse(d).context("unknown dialect")).transpose()?;
             let tenant = tenant_id(&tenant)?;
-            let key = ledger.create_key(&tenant, scope, dialect, expires_at, label).await.map_err(|e| match e {
-                paystate_store::StoreError::NotFound => anyhow::anyhow!("no tenant {tenant}"),
-                other => other.into(),
-            })?;
+            let key =
+                ledger.create_key(&tenant, scope, dialect, expires_at, label, None).await.map_err(|e| match e {
+                    paystate_store::StoreError::NotFound => anyhow::anyhow!("no tenant {tenant}"),
+                    other => other.into(),
+                })?;
             if json {
                 println!(
                     "{}",
@@ -294,7 +295,7 @@ async fn key_command(database: &config::Database, command: KeyCommand) -> Result
         }
         KeyCommand::Revoke { tenant, key_id, json } => {
             let key = KeyId::parse(&key_id).with_context(|| format!("{key_id:?} is not a key id (key_…)"))?;
-            match ledger.revoke_key(&tenant_id(&tenant)?, &key).await {
+            match ledger.revoke_key(&tenant_id(&tenant)?, &key, None).await {
                 Ok(()) => {}
                 Err(paystate_store::StoreError::NotFound) => bail!("the tenant has no key {key}"),
                 Err(other) => return Err(other.into()),
@@ -322,7 +323,7 @@ async fn webhook_command(database: &config::Database, allow_private: bool, comma
     match command {
         WebhookCommand::Create { tenant, url, events, description, disabled, json } => {
             let new = NewEndpoint { url, events, description, enabled: !disabled };
-            let issued = webhooks.create(&tenant_id(&tenant)?, new).await.map_err(explain)?;
+            let issued = webhooks.create(&tenant_id(&tenant)?, new, None).await.map_err(explain)?;
             let e = &issued.endpoint;
             if json {
                 println!(
@@ -363,7 +364,7 @@ async fn webhook_command(database: &config::Database, allow_private: bool, comma
         }
         WebhookCommand::Delete { tenant, endpoint_id: raw, json } => {
             let id = endpoint_id(&raw)?;
-            webhooks.delete(&tenant_id(&tenant)?, &id).await.map_err(explain)?;
+            webhooks.delete(&tenant_id(&tenant)?, &id, None).await.map_err(explain)?;
             if json {
                 println!("{}", serde_json::json!({"id": id, "deleted": true}));
             } else {
@@ -372,7 +373,8 @@ async fn webhook_command(database: &config::Database, allow_private: bool, comma
         }
         WebhookCommand::Rotate { tenant, endpoint_id: raw, grace_hours, json } => {
             let grace = chrono::TimeDelta::try_hours(grace_hours).context("the grace period is out of range")?;
-            let issued = webhooks.rotate(&tenant_id(&tenant)?, &endpoint_id(&raw)?, grace).await.map_err(explain)?;
+            let issued =
+                webhooks.rotate(&tenant_id(&tenant)?, &endpoint_id(&raw)?, grace, None).await.map_err(explain)?;
             if json {
                 println!(
                     "{}",

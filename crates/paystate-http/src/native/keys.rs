@@ -4,12 +4,14 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::Json;
+use crate::idempotency::{Idempotency, json, respond};
 use crate::problem::{ApiError, ApiResult, Problem};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use paystate_domain::{KeyId, Source};
+use paystate_ledger::IssuedKey;
 use paystate_store::{ApiKeyRecord, Scope};
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +68,7 @@ pub struct IssuedKeyView {
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     body: Json<CreateKey>,
 ) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
@@ -73,20 +76,21 @@ pub async fn create(
     if matches!(dialect, Some(Source::Cli | Source::System)) {
         return Err(ApiError::invalid("dialect", "must be native, omnicasa, norce, gormic or teljoy"));
     }
-    let issued = state.ledger.create_key(&caller.tenant_id, scope, dialect, expires_at, label).await?;
-    let mut view = IssuedKeyView {
+    // The secret is shown once: an idempotent replay answers without it, and it is never stored.
+    let once = idem.once(|issued: &IssuedKey| issued_answer(issued, false));
+    let issued = state.ledger.create_key(&caller.tenant_id, scope, dialect, expires_at, label, once).await?;
+    Ok(respond(issued_answer(&issued, true)))
+}
+
+fn issued_answer(issued: &IssuedKey, reveal: bool) -> paystate_store::StoredResponse {
+    let view = IssuedKeyView {
         key_id: issued.id.to_string(),
-        api_key: Some(issued.token),
+        api_key: reveal.then(|| issued.token.clone()),
         scope: issued.scope.as_str().into(),
         dialect: issued.dialect,
         expires_at: issued.expires_at,
     };
-    let mut response = (StatusCode::CREATED, axum::Json(&view)).into_response();
-    // The secret is shown once: an idempotent replay answers without it, and it is never stored.
-    view.api_key = None;
-    let replay = serde_json::to_vec(&view).map_err(|_| ApiError::internal())?;
-    response.extensions_mut().insert(crate::idempotency::ReplayBody(replay));
-    Ok(response)
+    json(StatusCode::CREATED, &view)
 }
 
 #[utoipa::path(get, operation_id = "keys_list", path = "/v1/api-keys", tag = "api keys", responses((status = 200, body = super::ListOf<KeyView>)), security(("bearer" = [])))]
@@ -103,10 +107,11 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
     let id = KeyId::parse(&id).ok_or_else(ApiError::not_found)?;
-    state.ledger.revoke_key(&caller.tenant_id, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    state.ledger.revoke_key(&caller.tenant_id, &id, idem.once(|_: &()| crate::idempotency::no_content())).await?;
+    Ok(respond(crate::idempotency::no_content()))
 }

@@ -3,11 +3,12 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::Json;
+use crate::idempotency::{Idempotency, json, respond};
 use crate::problem::{ApiError, ApiResult, Problem};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use paystate_domain::{MethodId, MethodLocale, PaymentMethod, Source};
 use paystate_ledger::{MethodPatch, NewMethod};
 use serde::Deserialize;
@@ -40,12 +41,14 @@ fn method_id(raw: &str) -> ApiResult<MethodId> {
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     body: Json<CreateMethod>,
 ) -> ApiResult<Response> {
     let Json { value, raw } = body;
     let new = NewMethod { code: value.code, locales: value.locales, visible: value.visible.unwrap_or(true) };
-    let method = state.ledger.create_method(&caller.actor(Source::Native, Some(raw)), new).await?;
-    Ok((StatusCode::CREATED, axum::Json(method)).into_response())
+    let answer = |method: &PaymentMethod| json(StatusCode::CREATED, method);
+    let method = state.ledger.create_method(&caller.actor(Source::Native, Some(raw)), new, idem.once(answer)).await?;
+    Ok(respond(answer(&method)))
 }
 
 #[utoipa::path(get, operation_id = "methods_list", path = "/v1/payment-methods", tag = "payment methods",
@@ -73,10 +76,14 @@ pub async fn get(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Json<PatchMethod>,
-) -> ApiResult<axum::Json<PaymentMethod>> {
+) -> ApiResult<Response> {
     let Json { value, raw } = body;
     let patch = MethodPatch { locales: value.locales, visible: value.visible };
-    Ok(axum::Json(state.ledger.update_method(&caller.actor(Source::Native, Some(raw)), &method_id(&id)?, patch).await?))
+    let answer = |method: &PaymentMethod| json(StatusCode::OK, method);
+    let actor = caller.actor(Source::Native, Some(raw));
+    let method = state.ledger.update_method(&actor, &method_id(&id)?, patch, idem.once(answer)).await?;
+    Ok(respond(answer(&method)))
 }

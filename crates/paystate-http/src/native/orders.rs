@@ -4,11 +4,12 @@ use super::{ListOf, Paging};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::{Json, Query};
+use crate::idempotency::{Idempotency, json, respond};
 use crate::problem::{ApiResult, Problem};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use paystate_domain::order::{NewOrder, OrderPatch};
 use paystate_domain::{Currency, Order, OrderState, Source};
 use paystate_store::OrderFilter;
@@ -60,6 +61,7 @@ pub struct OrderQuery {
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     body: Json<CreateOrder>,
 ) -> ApiResult<Response> {
     let Json { value, raw } = body;
@@ -70,8 +72,9 @@ pub async fn create(
         customer: value.customer.unwrap_or(serde_json::Value::Null),
         attributes: value.attributes.unwrap_or(serde_json::Value::Null),
     };
-    let order = state.ledger.create_order(&caller.actor(Source::Native, Some(raw)), new).await?;
-    Ok((StatusCode::CREATED, axum::Json(order)).into_response())
+    let answer = |order: &Order| json(StatusCode::CREATED, order);
+    let order = state.ledger.create_order(&caller.actor(Source::Native, Some(raw)), new, idem.once(answer)).await?;
+    Ok(respond(answer(&order)))
 }
 
 #[utoipa::path(get, operation_id = "orders_get", path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path, description = "order id or reference")),
@@ -101,12 +104,16 @@ pub async fn list(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Json<PatchOrder>,
-) -> ApiResult<axum::Json<Order>> {
+) -> ApiResult<Response> {
     let Json { value, raw } = body;
     let patch = OrderPatch { total_amount: value.total_amount, customer: value.customer, attributes: value.attributes };
-    Ok(axum::Json(state.ledger.patch_order(&caller.actor(Source::Native, Some(raw)), &id, patch).await?))
+    let answer = |order: &Order| json(StatusCode::OK, order);
+    let order =
+        state.ledger.patch_order(&caller.actor(Source::Native, Some(raw)), &id, patch, idem.once(answer)).await?;
+    Ok(respond(answer(&order)))
 }
 
 #[utoipa::path(post, operation_id = "orders_set_state", path = "/v1/orders/{id}/state", tag = "orders", request_body = SetOrderState,
@@ -114,10 +121,13 @@ pub async fn patch(
 pub async fn set_state(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Json<SetOrderState>,
-) -> ApiResult<axum::Json<Order>> {
+) -> ApiResult<Response> {
     let Json { value, raw } = body;
-    let (order, _) = state.ledger.set_order_state(&caller.actor(Source::Native, Some(raw)), &id, value.state).await?;
-    Ok(axum::Json(order))
+    let answer = |(order, _): &(Order, bool)| json(StatusCode::OK, order);
+    let actor = caller.actor(Source::Native, Some(raw));
+    let changed = state.ledger.set_order_state(&actor, &id, value.state, idem.once(answer)).await?;
+    Ok(respond(answer(&changed)))
 }

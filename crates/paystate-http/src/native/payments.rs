@@ -4,11 +4,12 @@ use super::ListOf;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::{Json, Query, present};
+use crate::idempotency::{Idempotency, json, respond};
 use crate::problem::{ApiError, ApiResult, Problem};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use paystate_domain::payment::{Adjustment, MissingAmount, NewPayment};
 use paystate_domain::{
     Currency, MethodId, Outcome, Payment, PaymentCommand, PaymentId, PaymentPatch, PaymentStatus, PaymentType, Source,
@@ -125,6 +126,7 @@ fn reason(text: Option<String>) -> ApiResult<Option<String>> {
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     body: Json<CreatePayment>,
 ) -> ApiResult<Response> {
     let Json { value, raw } = body;
@@ -152,8 +154,10 @@ pub async fn create(
         attrs: value.attrs.unwrap_or(serde_json::Value::Null),
         custom: value.custom.unwrap_or(false),
     };
-    let payment = state.ledger.create_payment(&caller.actor(Source::Native, Some(raw)), &value.order_id, new).await?;
-    Ok((StatusCode::CREATED, axum::Json(payment)).into_response())
+    let answer = |payment: &Payment| json(StatusCode::CREATED, payment);
+    let actor = caller.actor(Source::Native, Some(raw));
+    let payment = state.ledger.create_payment(&actor, &value.order_id, new, idem.once(answer)).await?;
+    Ok(respond(answer(&payment)))
 }
 
 #[utoipa::path(get, operation_id = "payments_get", path = "/v1/payments/{id}", tag = "payments", params(("id" = String, Path, description = "payment id or external id")),
@@ -199,6 +203,7 @@ pub async fn list(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Json<PatchPayment>,
 ) -> ApiResult<Response> {
@@ -214,7 +219,7 @@ pub async fn patch(
         custom: value.custom,
         correction: value.correction,
     };
-    run(&state, &caller, &id, PaymentCommand::Update(patch), None, raw).await
+    run(&state, &caller, idem, &id, PaymentCommand::Update(patch), None, raw).await
 }
 
 #[utoipa::path(delete, operation_id = "payments_delete", path = "/v1/payments/{id}", tag = "payments",
@@ -222,9 +227,10 @@ pub async fn patch(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    run(&state, &caller, &id, PaymentCommand::Delete, None, String::new()).await
+    run(&state, &caller, idem, &id, PaymentCommand::Delete, None, String::new()).await
 }
 
 #[utoipa::path(post, operation_id = "payments_report_status", path = "/v1/payments/{id}/status", tag = "payments", request_body = ReportStatus,
@@ -234,12 +240,13 @@ pub async fn delete(
 pub async fn report_status(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Json<ReportStatus>,
 ) -> ApiResult<Response> {
     let Json { value, raw } = body;
     let command = PaymentCommand::ReportStatus { status: value.status, paid_at: value.paid_at };
-    run(&state, &caller, &id, command, reason(value.reason)?, raw).await
+    run(&state, &caller, idem, &id, command, reason(value.reason)?, raw).await
 }
 
 #[utoipa::path(post, operation_id = "payments_refund", path = "/v1/payments/{id}/refunds", tag = "payments", request_body = Adjust,
@@ -247,10 +254,11 @@ pub async fn report_status(
 pub async fn refund(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Json<Adjust>,
 ) -> ApiResult<Response> {
-    adjust(state, caller, id, body, Adjustment::Refund).await
+    adjust(state, caller, idem, id, body, Adjustment::Refund).await
 }
 
 #[utoipa::path(post, operation_id = "payments_chargeback", path = "/v1/payments/{id}/chargebacks", tag = "payments", request_body = Adjust,
@@ -258,22 +266,24 @@ pub async fn refund(
 pub async fn chargeback(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Json<Adjust>,
 ) -> ApiResult<Response> {
-    adjust(state, caller, id, body, Adjustment::Chargeback).await
+    adjust(state, caller, idem, id, body, Adjustment::Chargeback).await
 }
 
 async fn adjust(
     state: AppState,
     caller: Caller,
+    idem: Idempotency,
     id: String,
     body: Json<Adjust>,
     kind: Adjustment,
 ) -> ApiResult<Response> {
     let Json { value, raw } = body;
     let command = PaymentCommand::Adjust { kind, amount: value.amount, missing: MissingAmount::Remaining };
-    run(&state, &caller, &id, command, reason(value.reason)?, raw).await
+    run(&state, &caller, idem, &id, command, reason(value.reason)?, raw).await
 }
 
 #[utoipa::path(post, operation_id = "payments_resolve", path = "/v1/payments/{id}/resolve", tag = "payments", request_body = Resolve,
@@ -281,6 +291,7 @@ async fn adjust(
 pub async fn resolve(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Json<Resolve>,
 ) -> ApiResult<Response> {
@@ -289,33 +300,41 @@ pub async fn resolve(
     if value.reason.trim().is_empty() {
         return Err(ApiError::invalid("reason", "a resolution needs a reason"));
     }
-    run(&state, &caller, &id, PaymentCommand::Resolve { status: value.status }, reason(Some(value.reason))?, raw).await
+    let command = PaymentCommand::Resolve { status: value.status };
+    run(&state, &caller, idem, &id, command, reason(Some(value.reason))?, raw).await
 }
 
 async fn run(
     state: &AppState,
     caller: &Caller,
+    idem: Idempotency,
     id: &str,
     command: PaymentCommand,
     reason: Option<String>,
     raw: String,
 ) -> ApiResult<Response> {
     let body = (!raw.is_empty()).then_some(raw);
-    let (payment, outcome) = state.ledger.command(&caller.actor(Source::Native, body), id, command, reason).await?;
+    let once = idem.once(|(payment, outcome): &(Payment, Outcome)| outcome_answer(payment, *outcome));
+    let (payment, outcome) =
+        state.ledger.command(&caller.actor(Source::Native, body), id, command, reason, once).await?;
     state.metrics.report(Source::Native, outcome, payment.status);
-    outcome_response(payment, outcome)
+    Ok(respond(outcome_answer(&payment, outcome)))
 }
 
 /// Applied, unchanged and stale reports answer 200 with the payment and a `paystate-outcome`
 /// header; a conflict answers 409 (it is recorded and the payment flagged all the same).
-pub fn outcome_response(payment: Payment, outcome: Outcome) -> ApiResult<Response> {
+pub fn outcome_answer(payment: &Payment, outcome: Outcome) -> paystate_store::StoredResponse {
     let name = match outcome {
         Outcome::Applied => "applied",
         Outcome::Unchanged => "unchanged",
         Outcome::Stale => "stale",
-        Outcome::Conflict { current, reported } => return Err(conflict(&payment.id, current, reported)),
+        Outcome::Conflict { current, reported } => {
+            return crate::idempotency::problem(&conflict(&payment.id, current, reported));
+        }
     };
-    Ok(([("paystate-outcome", name)], axum::Json(payment)).into_response())
+    let mut answer = json(StatusCode::OK, payment);
+    answer.headers.push(("paystate-outcome".into(), name.into()));
+    answer
 }
 
 pub fn conflict(payment: &PaymentId, current: PaymentStatus, reported: PaymentStatus) -> ApiError {

@@ -3,9 +3,11 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::Json;
+use crate::idempotency::{Idempotency, json, respond};
 use crate::problem::{ApiResult, Problem};
 use axum::Extension;
 use axum::extract::State;
+use axum::response::Response;
 use paystate_domain::Tenant;
 use paystate_store::Scope;
 
@@ -20,8 +22,12 @@ pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Cal
 pub async fn patch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     body: Json<serde_json::Value>,
-) -> ApiResult<axum::Json<Tenant>> {
+) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
-    Ok(axum::Json(state.ledger.patch_tenant(&caller.tenant_id, body.value, crate::dialects::check_settings).await?))
+    let answer = |tenant: &Tenant| json(axum::http::StatusCode::OK, tenant);
+    let check = crate::dialects::check_settings;
+    let tenant = state.ledger.patch_tenant(&caller.tenant_id, body.value, check, idem.once(answer)).await?;
+    Ok(respond(answer(&tenant)))
 }

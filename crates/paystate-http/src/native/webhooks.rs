@@ -8,13 +8,13 @@ use super::{ListOf, Paging};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::{Json, Query, present};
-use crate::idempotency::ReplayBody;
+use crate::idempotency::{Idempotency, json, no_content, respond};
 use crate::problem::{ApiError, ApiResult, Problem};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use paystate_domain::{DeliveryId, EndpointId, EventId, WebhookEndpoint};
 use paystate_store::{DeliveryFilter, DeliveryState, Scope};
 use paystate_webhooks::{Delivery, EndpointPatch, IssuedSecret, NewEndpoint, WebhookError};
@@ -165,19 +165,19 @@ fn endpoint_id(raw: &str) -> ApiResult<EndpointId> {
     EndpointId::parse(raw).ok_or_else(ApiError::not_found)
 }
 
-/// The response that shows a secret, with a replay body that does not.
-fn with_secret(status: StatusCode, issued: IssuedSecret) -> ApiResult<Response> {
-    let mut view = EndpointWithSecret {
-        endpoint: issued.endpoint,
-        secret: Some(issued.secret.reveal()),
+/// The answer that shows a secret (`reveal`), or the one an idempotent replay keeps, which
+/// does not: the secret is shown once and never stored in clear.
+fn with_secret(status: StatusCode, issued: &IssuedSecret, reveal: bool) -> paystate_store::StoredResponse {
+    let view = EndpointWithSecret {
+        endpoint: issued.endpoint.clone(),
+        secret: reveal.then(|| issued.secret.reveal()),
         previous_secret_expires_at: issued.previous_expires_at,
     };
-    let body = serde_json::to_vec(&view).map_err(|_| ApiError::internal())?;
-    view.secret = None;
-    let replay = serde_json::to_vec(&view).map_err(|_| ApiError::internal())?;
-    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
-    response.extensions_mut().insert(ReplayBody(replay));
-    Ok(response)
+    json(status, &view)
+}
+
+fn delivery_answer(delivery: &Delivery) -> paystate_store::StoredResponse {
+    json(StatusCode::ACCEPTED, &DeliveryView::from(delivery.clone()))
 }
 
 fn deliveries_filter(query: &DeliveryQuery) -> ApiResult<(Option<DeliveryState>, paystate_store::PageRequest)> {
@@ -198,13 +198,15 @@ fn deliveries_filter(query: &DeliveryQuery) -> ApiResult<(Option<DeliveryState>,
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     body: Json<CreateEndpoint>,
 ) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
     let CreateEndpoint { url, events, description, enabled } = body.value;
     let new = NewEndpoint { url, events, description, enabled: enabled.unwrap_or(true) };
-    let issued = state.webhooks.create(&caller.tenant_id, new).await?;
-    with_secret(StatusCode::CREATED, issued)
+    let once = idem.once(|issued: &IssuedSecret| with_secret(StatusCode::CREATED, issued, false));
+    let issued = state.webhooks.create(&caller.tenant_id, new, once).await?;
+    Ok(respond(with_secret(StatusCode::CREATED, &issued, true)))
 }
 
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", params(Paging),
@@ -236,13 +238,16 @@ pub async fn get(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Json<PatchEndpoint>,
-) -> ApiResult<axum::Json<WebhookEndpoint>> {
+) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
     let PatchEndpoint { url, events, description, enabled } = body.value;
     let patch = EndpointPatch { url, events, description, enabled };
-    Ok(axum::Json(state.webhooks.update(&caller.tenant_id, &endpoint_id(&id)?, patch).await?))
+    let answer = |endpoint: &WebhookEndpoint| json(StatusCode::OK, endpoint);
+    let endpoint = state.webhooks.update(&caller.tenant_id, &endpoint_id(&id)?, patch, idem.once(answer)).await?;
+    Ok(respond(answer(&endpoint)))
 }
 
 #[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
@@ -250,11 +255,12 @@ pub async fn patch(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
-    state.webhooks.delete(&caller.tenant_id, &endpoint_id(&id)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+    state.webhooks.delete(&caller.tenant_id, &endpoint_id(&id)?, idem.once(|_: &()| no_content())).await?;
+    Ok(respond(no_content()))
 }
 
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks", request_body = RotateSecret,
@@ -263,6 +269,7 @@ pub async fn delete(
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -278,8 +285,9 @@ pub async fn rotate_secret(
             .ok_or_else(|| ApiError::invalid("grace_period_seconds", "out of range"))?,
         None => paystate_webhooks::service::DEFAULT_GRACE,
     };
-    let issued = state.webhooks.rotate(&caller.tenant_id, &endpoint_id(&id)?, grace).await?;
-    with_secret(StatusCode::OK, issued)
+    let once = idem.once(|issued: &IssuedSecret| with_secret(StatusCode::OK, issued, false));
+    let issued = state.webhooks.rotate(&caller.tenant_id, &endpoint_id(&id)?, grace, once).await?;
+    Ok(respond(with_secret(StatusCode::OK, &issued, true)))
 }
 
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks", params(DeliveryQuery),
@@ -338,12 +346,13 @@ pub async fn get_delivery(
 pub async fn retry(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, axum::Json<DeliveryView>)> {
+) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
     let id = DeliveryId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let delivery = state.webhooks.retry(&caller.tenant_id, &id).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(delivery.into())))
+    let delivery = state.webhooks.retry(&caller.tenant_id, &id, idem.once(delivery_answer)).await?;
+    Ok(respond(delivery_answer(&delivery)))
 }
 
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/retry-failed", tag = "webhooks", request_body = RetryFailed,
@@ -351,12 +360,16 @@ pub async fn retry(
 pub async fn retry_failed(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
     body: Json<RetryFailed>,
-) -> ApiResult<(StatusCode, axum::Json<Retried>)> {
+) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
-    let retried = state.webhooks.retry_failed(&caller.tenant_id, &endpoint_id(&id)?, body.value.since).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(Retried { retried })))
+    let answer = |retried: &u64| json(StatusCode::ACCEPTED, &Retried { retried: *retried });
+    let endpoint = endpoint_id(&id)?;
+    let retried =
+        state.webhooks.retry_failed(&caller.tenant_id, &endpoint, body.value.since, idem.once(answer)).await?;
+    Ok(respond(answer(&retried)))
 }
 
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/test", tag = "webhooks",
@@ -365,9 +378,10 @@ pub async fn retry_failed(
 pub async fn test(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    idem: Idempotency,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, axum::Json<DeliveryView>)> {
+) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
-    let delivery = state.webhooks.send_test(&caller.tenant_id, &endpoint_id(&id)?).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(delivery.into())))
+    let delivery = state.webhooks.send_test(&caller.tenant_id, &endpoint_id(&id)?, idem.once(delivery_answer)).await?;
+    Ok(respond(delivery_answer(&delivery)))
 }

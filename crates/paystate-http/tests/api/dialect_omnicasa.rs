@@ -167,7 +167,7 @@ async fn set_settings(app: &TestApp, omnicasa: Value) {
 async fn force_bad_settings(app: &TestApp, omnicasa: Value) {
     let patch = json!({"settings": {"omnicasa": omnicasa}});
     assert_eq!(app.patch("/v1/tenant", patch.clone()).await.status(), 400, "the API refuses {patch}");
-    app.ledger.patch_tenant(&app.tenant_id, patch, |_| Ok(())).await.unwrap();
+    app.ledger.patch_tenant(&app.tenant_id, patch, |_| Ok(()), None).await.unwrap();
 }
 
 fn kinds(events: &[Value]) -> Vec<&str> {
@@ -574,8 +574,8 @@ async fn wrong_secrets_get_one_answer(app: TestApp) {
     let last = wrong.pop().unwrap();
     wrong.push(if last == 'A' { 'B' } else { 'A' });
     let revoked =
-        app.ledger.create_key(&app.tenant_id, Scope::Write, Some(Source::Omnicasa), None, None).await.unwrap();
-    app.ledger.revoke_key(&app.tenant_id, &revoked.id).await.unwrap();
+        app.ledger.create_key(&app.tenant_id, Scope::Write, Some(Source::Omnicasa), None, None, None).await.unwrap();
+    app.ledger.revoke_key(&app.tenant_id, &revoked.id, None).await.unwrap();
     let norce_only = app.key(Scope::Write, Some(Source::Norce)).await;
     let unknown = "psk_0192f3c4000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
@@ -604,8 +604,12 @@ api_test!(wrong_secrets_get_one_answer);
 
 async fn another_tenants_order_is_not_found(app: TestApp) {
     let (other_tenant, other_admin) = app.other_tenant().await;
-    let other_key =
-        app.ledger.create_key(&other_tenant, Scope::Write, Some(Source::Omnicasa), None, None).await.unwrap().token;
+    let other_key = app
+        .ledger
+        .create_key(&other_tenant, Scope::Write, Some(Source::Omnicasa), None, None, None)
+        .await
+        .unwrap()
+        .token;
     // The other tenant's order, created through the native API with its own admin key.
     let response = app
         .request(Method::POST, "/v1/orders", &other_admin)

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub admin_key: String,
     /// The key the server seals webhook secrets with (dispatchers of a test need it too).
     pub sealing_key: paystate_webhooks::SealingKey,
+    /// Makes the store lose the answers of its next commits, as a crash right after COMMIT would.
+    pub faults: paystate_store::FaultInjection,
     cleanup: Option<Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>>,
 }
 
@@ -46,6 +48,7 @@ impl TestApp {
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("paystate.db").display());
         let mut options = paystate_store_sqlite::SqliteOptions::from_url(&url).unwrap();
+        let faults = options.faults.clone();
         // As `paystate serve` opens it: the server lock held, payments cached for lookups.
         let serving =
             paystate_store_sqlite::Serving::with_payment_cache_mb(paystate_store_sqlite::DEFAULT_PAYMENT_CACHE_MB);
@@ -56,24 +59,26 @@ impl TestApp {
                 let _ = std::fs::remove_dir_all(dir);
             })
         };
-        Self::start(store, Box::new(cleanup)).await
+        Self::start(store, faults, Box::new(cleanup)).await
     }
 
     pub async fn postgres() -> Option<TestApp> {
         let base = std::env::var("PAYSTATE_TEST_POSTGRES_URL").ok()?;
         let database = paystate_store_postgres::testing::TestDatabase::create(&base).await.unwrap();
         let options = paystate_store_postgres::PostgresOptions::from_url(&database.url).unwrap();
+        let faults = options.faults.clone();
         let store: Arc<dyn Store> = Arc::new(paystate_store_postgres::PostgresStore::open(options).await.unwrap());
         let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
             Box::pin(async move {
                 let _ = database.drop_database().await;
             })
         };
-        Some(Self::start(store, Box::new(cleanup)).await)
+        Some(Self::start(store, faults, Box::new(cleanup)).await)
     }
 
     async fn start(
         store: Arc<dyn Store>,
+        faults: paystate_store::FaultInjection,
         cleanup: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
     ) -> TestApp {
         paystate_webhooks::install_default_crypto_provider();
@@ -102,6 +107,7 @@ impl TestApp {
             tenant_id: tenant.id,
             admin_key: key.token,
             sealing_key,
+            faults,
             cleanup: Some(cleanup),
         }
     }
@@ -149,7 +155,7 @@ impl TestApp {
     }
 
     pub async fn key(&self, scope: paystate_store::Scope, dialect: Option<paystate_domain::Source>) -> String {
-        self.ledger.create_key(&self.tenant_id, scope, dialect, None, None).await.unwrap().token
+        self.ledger.create_key(&self.tenant_id, scope, dialect, None, None, None).await.unwrap().token
     }
 
     /// Creates an order (EUR) and answers its JSON.
