@@ -45,7 +45,8 @@ pub struct Order {
     /// The order's total in minor units.
     pub total_amount: i64,
     pub state: OrderState,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// A JSON object, or null when none is known.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub customer: serde_json::Value,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub attributes: serde_json::Value,
@@ -83,7 +84,7 @@ impl Order {
             currency: new.currency,
             total_amount: crate::money::check_range(new.total_amount)?,
             state: OrderState::Open,
-            customer: new.customer,
+            customer: object_or_null(new.customer, "customer")?,
             attributes: object_or_empty(new.attributes, "attributes")?,
             created_at: now,
             created_via: actor.source,
@@ -129,7 +130,7 @@ impl Order {
             next.total_amount = crate::money::check_range(total)?;
         }
         if let Some(customer) = patch.customer {
-            next.customer = customer;
+            next.customer = object_or_null(customer, "customer")?;
         }
         if let Some(attributes) = patch.attributes {
             next.attributes = object_or_empty(attributes, "attributes")?;
@@ -158,6 +159,14 @@ pub fn validate_reference(field: &'static str, value: &str) -> Result<String, Do
         });
     }
     Ok(value.to_owned())
+}
+
+/// A customer is a JSON object, or null when none is known.
+pub fn object_or_null(value: serde_json::Value, field: &'static str) -> Result<serde_json::Value, DomainError> {
+    match value {
+        serde_json::Value::Null | serde_json::Value::Object(_) => Ok(value),
+        _ => Err(DomainError::Invalid { field, message: "must be a JSON object or null".into() }),
+    }
 }
 
 /// Free-form attributes must be a JSON object (null means none).

@@ -82,9 +82,20 @@ pub async fn authenticate(
     })
 }
 
-/// The bearer token of a request, if it has one.
+/// The one value of a credential header; `None` when it is missing or sent more than once (two
+/// credentials, possibly of two tenants, are ambiguous: neither is taken).
+pub fn single_header<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    value.to_str().ok()
+}
+
+/// The bearer token of a request, if it has exactly one.
 pub fn bearer(request: &axum::http::request::Parts) -> Option<&str> {
-    let value = request.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = single_header(&request.headers, header::AUTHORIZATION.as_str())?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

@@ -73,6 +73,10 @@ impl Paging {
         if !(1..=100).contains(&limit) {
             return Err(crate::problem::ApiError::invalid("limit", "must be between 1 and 100"));
         }
+        // A cursor is an id this API handed out: printable text, never a control character.
+        if self.cursor.as_deref().is_some_and(|cursor| cursor.is_empty() || cursor.chars().any(char::is_control)) {
+            return Err(crate::problem::ApiError::invalid("cursor", "is not a cursor this API handed out"));
+        }
         Ok(paystate_store::PageRequest { after: self.cursor.clone(), limit })
     }
 }

@@ -123,3 +123,29 @@ async fn bad_payment_input_and_queries(app: TestApp) {
     assert_eq!(unchanged["version"], 1);
 }
 api_test!(bad_payment_input_and_queries);
+
+async fn cursors_and_customers_are_checked_alike_on_every_store(app: TestApp) {
+    // A cursor is an id this API handed out; a NUL (or any control character) is none.
+    for query in ["/v1/orders?cursor=%00", "/v1/payments?cursor=ord%00x", "/v1/orders?cursor="] {
+        let refused = assert_problem(app.get(query).await, 400, "invalid-request").await;
+        assert_eq!(refused["field"], "cursor", "{query}");
+    }
+    // A customer is an object (or null), on create and on patch alike.
+    for customer in [json!(false), json!(42), json!("me"), json!([1])] {
+        let created =
+            app.post("/v1/orders", json!({"reference": "C-0", "currency": "EUR", "customer": customer})).await;
+        assert_eq!(assert_problem(created, 400, "invalid-request").await["field"], "customer");
+    }
+    let order: Value =
+        app.post("/v1/orders", json!({"reference": "C-1", "currency": "EUR"})).await.json().await.unwrap();
+    let id = order["id"].as_str().unwrap();
+    for customer in [json!(false), json!(42)] {
+        let patched = app.patch(&format!("/v1/orders/{id}"), json!({"customer": customer})).await;
+        assert_eq!(assert_problem(patched, 400, "invalid-request").await["field"], "customer");
+    }
+    let patched = app.patch(&format!("/v1/orders/{id}"), json!({"customer": {"name": "Ada"}})).await;
+    assert_eq!(patched.status(), 200);
+    let unchanged: Value = app.get(&format!("/v1/orders/{id}")).await.json().await.unwrap();
+    assert_eq!(unchanged["customer"], json!({"name": "Ada"}));
+}
+api_test!(cursors_and_customers_are_checked_alike_on_every_store);

@@ -79,3 +79,41 @@ async fn scopes_and_dialect_limits_are_enforced(app: TestApp) {
     assert_eq!(app.request(Method::GET, "/v1/orders", &native_only).send().await.unwrap().status(), 200);
 }
 api_test!(scopes_and_dialect_limits_are_enforced);
+
+async fn a_repeated_credential_is_refused_on_every_surface(app: TestApp) {
+    let (_, other_key) = app.other_tenant().await;
+    // Two bearer keys, even of two tenants, are ambiguous: neither is taken.
+    let twice = app
+        .client
+        .get(app.url("/v1/orders"))
+        .header("authorization", format!("Bearer {}", app.admin_key))
+        .header("authorization", format!("Bearer {other_key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(twice, 401, "unauthorized").await;
+    let same_twice = app
+        .client
+        .get(app.url("/v1/orders"))
+        .header("authorization", format!("Bearer {}", app.admin_key))
+        .header("authorization", format!("Bearer {}", app.admin_key))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(same_twice, 401, "unauthorized").await;
+    // Gormic's api-key header, twice.
+    let gormic = app
+        .client
+        .post(app.url("/v1/om/payments"))
+        .header("api-key", &app.admin_key)
+        .header("api-key", &other_key)
+        .header("organization-id", app.tenant_id.as_str())
+        .json(&json!({"params": {"orderId": "G-1", "type": "receipt"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gormic.status(), 401);
+    let body: serde_json::Value = gormic.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+}
+api_test!(a_repeated_credential_is_refused_on_every_surface);

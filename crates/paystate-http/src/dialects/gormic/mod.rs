@@ -204,7 +204,7 @@ impl Context {
     async fn authorize(state: &AppState, parts: &Parts) -> Result<Context, Refusal> {
         let request_id = crate::auth::request_id(parts);
         let header =
-            |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+            |name: &str| crate::auth::single_header(&parts.headers, name).map(str::trim).filter(|v| !v.is_empty());
         let (Some(key), Some(organization)) = (header("api-key"), header("organization-id")) else {
             return Err(Refusal::unauthorized());
         };
