@@ -1226,19 +1226,22 @@ impl Tx for PgConn {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        owner: &str,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
+        check_text("owner", owner)?;
         let leased = sqlx::query_as::<_, (String, String)>(
             "WITH due AS ( \
                  SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
                  WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
                  AND (d.lease_until IS NULL OR d.lease_until <= $1) AND e.enabled \
                  ORDER BY d.next_attempt_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
-             UPDATE webhook_deliveries w SET lease_until = $2, lease_token = gen_random_uuid()::text \
+             UPDATE webhook_deliveries w SET lease_until = $2, lease_token = $4 || '.' || gen_random_uuid()::text \
              FROM due WHERE w.id = due.id RETURNING w.id, w.lease_token",
         )
         .bind(ts(&now))
         .bind(ts(&lease_until))
         .bind(i64::from(limit))
+        .bind(owner)
         .fetch_all(self.conn())
         .await;
         let leased = leased.map_err(|e| self.failed(e))?;
@@ -1280,6 +1283,17 @@ impl Tx for PgConn {
             claimed.push(ClaimedDelivery { delivery, endpoint, lease_token });
         }
         Ok(claimed)
+    }
+
+    async fn release_leases(&mut self, owner: &str) -> StoreResult<u64> {
+        check_text("owner", owner)?;
+        let query = noted(
+            &self.log,
+            "UPDATE webhook_deliveries SET lease_until = NULL, lease_token = NULL \
+             WHERE state = 'pending' AND lease_token LIKE $1 ESCAPE '\\'",
+        )
+        .bind(paystate_store::lease_pattern(owner));
+        self.execute(query).await
     }
 
     async fn record_attempt(&mut self, outcome: &AttemptOutcome) -> StoreResult<bool> {

@@ -989,6 +989,7 @@ impl Tx for SqliteConn {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        owner: &str,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let ids: Vec<String> = self
             .conn
@@ -1001,7 +1002,7 @@ impl Tx for SqliteConn {
             .map_err(map_error)?;
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
-            let token = paystate_store::new_lease_token();
+            let token = paystate_store::new_lease_token(owner);
             self.run(
                 "UPDATE webhook_deliveries SET lease_until = ?2, lease_token = ?3 WHERE id = ?1",
                 params![id, ts(&lease_until), token],
@@ -1011,6 +1012,15 @@ impl Tx for SqliteConn {
             claimed.push(ClaimedDelivery { delivery, endpoint, lease_token: token });
         }
         Ok(claimed)
+    }
+
+    async fn release_leases(&mut self, owner: &str) -> StoreResult<u64> {
+        self.run(
+            "UPDATE webhook_deliveries SET lease_until = NULL, lease_token = NULL \
+             WHERE state = 'pending' AND lease_token LIKE ?1 ESCAPE '\\'",
+            [paystate_store::lease_pattern(owner)],
+        )
+        .map(|n| n as u64)
     }
 
     async fn record_attempt(&mut self, outcome: &AttemptOutcome) -> StoreResult<bool> {

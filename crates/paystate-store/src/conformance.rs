@@ -91,6 +91,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     webhook_endpoints_round_trip(&store).await;
     the_outbox_writes_deliveries_with_their_events(&store).await;
     claims_lease_and_attempts_move_deliveries_on(&store).await;
+    a_restarted_dispatcher_takes_back_its_own_leases(&store).await;
     concurrent_claimers_never_share_a_delivery(&store).await;
     store.ping().await.unwrap();
 }
@@ -491,8 +492,15 @@ async fn deliveries_of(store: &Arc<dyn Store>, tenant: &TenantId, filter: Delive
 }
 
 async fn claim(store: &Arc<dyn Store>, now: Timestamp, limit: u32) -> Vec<ClaimedDelivery> {
+    claim_as(store, now, limit, "dispatcher-a").await
+}
+
+async fn claim_as(store: &Arc<dyn Store>, now: Timestamp, limit: u32, owner: &'static str) -> Vec<ClaimedDelivery> {
     let lease_until = now + chrono::Duration::seconds(60);
-    store.write(move |tx| async move { tx.claim_deliveries(now, lease_until, limit).await }.boxed()).await.unwrap()
+    store
+        .write(move |tx| async move { tx.claim_deliveries(now, lease_until, limit, owner).await }.boxed())
+        .await
+        .unwrap()
 }
 
 async fn record_attempt(
@@ -756,6 +764,31 @@ async fn claims_lease_and_attempts_move_deliveries_on(store: &Arc<dyn Store>) {
     let t = tenant.clone();
     let id = hook.endpoint.id.clone();
     store.write(move |tx| async move { tx.delete_endpoint(&t, &id).await }.boxed()).await.unwrap();
+}
+
+async fn a_restarted_dispatcher_takes_back_its_own_leases(store: &Arc<dyn Store>) {
+    let tenant = new_tenant(store).await;
+    insert_endpoint(store, &endpoint(&tenant, &["order.created"], true)).await;
+    insert_order(store, &tenant, "R-1").await.unwrap();
+    let mine = |claimed: Vec<ClaimedDelivery>| -> Vec<ClaimedDelivery> {
+        claimed.into_iter().filter(|c| c.delivery.tenant_id == tenant).collect()
+    };
+    let release = |owner: &'static str| {
+        let store = store.clone();
+        async move { store.write(move |tx| async move { tx.release_leases(owner).await }.boxed()).await.unwrap() }
+    };
+    let held = mine(claim_as(store, now(), 100, "node_1").await);
+    assert_eq!(held.len(), 1);
+    assert!(held[0].lease_token.starts_with("node_1."), "{}", held[0].lease_token);
+    // Another owner, or a pattern that would match it in LIKE, takes nothing back.
+    assert_eq!(release("node%").await, 0);
+    assert_eq!(release("node?1").await, 0);
+    assert!(mine(claim_as(store, now(), 100, "node_2").await).is_empty(), "still leased");
+    // The same owner, restarted, does: its delivery is claimable at once.
+    assert!(release("node_1").await >= 1);
+    let again = mine(claim_as(store, now(), 100, "node_2").await);
+    assert_eq!(again.len(), 1);
+    assert_eq!(release("node_1").await, 0, "node_2 holds it now");
 }
 
 async fn concurrent_claimers_never_share_a_delivery(store: &Arc<dyn Store>) {

@@ -111,12 +111,19 @@ pub trait Tx: Reader {
     /// Leases up to `limit` pending deliveries due at `now` whose endpoint is enabled, oldest due
     /// first, until `lease_until`. Concurrent claimers never get the same delivery while its
     /// lease runs; a delivery whose lease ran out (its dispatcher died) is claimable again.
+    ///
+    /// Each lease token starts with `owner` and a dot, so that a dispatcher that restarts under
+    /// the same owner can take its dead run's leases back at once ([`Tx::release_leases`]).
     async fn claim_deliveries(
         &mut self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        owner: &str,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Ends every lease `owner` holds (those of a run of it that died), so its deliveries are
+    /// claimable at once rather than when the leases run out; answers how many.
+    async fn release_leases(&mut self, owner: &str) -> StoreResult<u64>;
     /// Logs an attempt and, when the lease token still holds the delivery, moves it on (done,
     /// rescheduled or failed) and releases the lease. False when the claim was lost (the lease
     /// ran out and another dispatcher took it, or the delivery was retried by hand): the attempt

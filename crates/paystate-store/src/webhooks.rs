@@ -184,7 +184,13 @@ pub fn new_delivery(
     }
 }
 
-/// A fresh lease token: unique per claim (it need not be secret).
-pub fn new_lease_token() -> String {
-    DeliveryId::generate().as_str()[DeliveryId::PREFIX.len()..].to_owned()
+/// A fresh lease token of `owner`: unique per claim (it need not be secret).
+pub fn new_lease_token(owner: &str) -> String {
+    format!("{owner}.{}", &DeliveryId::generate().as_str()[DeliveryId::PREFIX.len()..])
+}
+
+/// The `LIKE` pattern of every lease token of `owner` (its `%` and `_` escaped with `\`).
+pub fn lease_pattern(owner: &str) -> String {
+    let escaped = owner.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("{escaped}.%")
 }

@@ -51,6 +51,11 @@ pub struct DispatcherConfig {
     pub stats_interval: Duration,
     /// Allow loopback, private, link-local and CGNAT receivers.
     pub allow_private_networks: bool,
+    /// Who holds this dispatcher's leases: a name unique to it that survives its restarts (the
+    /// server of a SQLite file, an instance's stable name). A dispatcher starting takes back the
+    /// leases its previous run left at once instead of waiting for them to run out. By default a
+    /// new random name per process, which takes nothing back.
+    pub owner: String,
 }
 
 impl Default for DispatcherConfig {
@@ -70,6 +75,7 @@ impl Default for DispatcherConfig {
             max_retry_after: Duration::from_secs(24 * h),
             stats_interval: Duration::from_secs(15),
             allow_private_networks: false,
+            owner: format!("run-{}", paystate_domain::DeliveryId::generate().as_str()),
         }
     }
 }
@@ -168,6 +174,7 @@ impl Dispatcher {
             allow_private_networks = self.config.allow_private_networks,
             "webhook dispatcher started"
         );
+        self.take_back_leases().await;
         loop {
             if Instant::now() >= stats_due {
                 self.refresh_stats().await;
@@ -191,15 +198,26 @@ impl Dispatcher {
         tracing::info!("webhook dispatcher stopped");
     }
 
+    /// Ends the leases a previous run under the same owner left when it died, so their
+    /// deliveries go out now rather than when the leases run out.
+    pub async fn take_back_leases(&self) {
+        let owner = self.config.owner.clone();
+        match self.store.write(move |tx| async move { tx.release_leases(&owner).await }.boxed()).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, "took back the leases of this dispatcher's previous run"),
+            Err(error) => tracing::warn!(%error, "could not take back this dispatcher's leases; they run out instead"),
+        }
+    }
+
     /// Claims one batch of due deliveries, sends them concurrently and records each attempt;
     /// answers how many were claimed.
     pub async fn run_once(&self) -> StoreResult<usize> {
         let now = paystate_store::now();
         let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::minutes(1));
-        let limit = self.config.batch_size.max(1);
+        let (limit, owner) = (self.config.batch_size.max(1), self.config.owner.clone());
         let claimed = self
             .store
-            .write(move |tx| async move { tx.claim_deliveries(now, lease_until, limit).await }.boxed())
+            .write(move |tx| async move { tx.claim_deliveries(now, lease_until, limit, &owner).await }.boxed())
             .await?;
         let count = claimed.len();
         futures::future::join_all(claimed.into_iter().map(|claim| self.deliver(claim))).await;

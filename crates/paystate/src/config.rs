@@ -18,6 +18,7 @@ pub struct Settings {
     pub db_max_batch: Option<usize>,
     pub payment_cache_mb: Option<usize>,
     pub webhooks_allow_private_networks: Option<bool>,
+    pub instance_id: Option<String>,
 }
 
 /// Where the data lives, and how to talk to it.

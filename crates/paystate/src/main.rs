@@ -41,6 +41,11 @@ struct Cli {
     /// Log format: text or json.
     #[arg(long, global = true, env = "PAYSTATE_LOG_FORMAT")]
     log_format: Option<String>,
+    /// A name unique to this instance that survives its restarts (a host or pod name): a
+    /// restarted instance then takes back at once the webhook deliveries it was sending when it
+    /// died. The server of a SQLite file needs none (it is the file's only server).
+    #[arg(long, global = true, env = "PAYSTATE_INSTANCE_ID")]
+    instance_id: Option<String>,
     /// Allow webhook endpoints on loopback, private, link-local and CGNAT addresses.
     #[arg(long, global = true, env = "PAYSTATE_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", value_name = "BOOL")]
     webhooks_allow_private_networks: Option<bool>,
@@ -214,6 +219,8 @@ async fn run(cli: Cli) -> Result<()> {
     };
     let allow_private =
         cli.webhooks_allow_private_networks.or(settings.webhooks_allow_private_networks).unwrap_or(false);
+    let instance_id = cli.instance_id.or(settings.instance_id.clone());
+    let instance_id = instance_id.as_deref();
     init_logging(&log_format)?;
     match cli.command {
         Command::Serve(args) => {
@@ -224,9 +231,9 @@ async fn run(cli: Cli) -> Result<()> {
                 .or(settings.payment_cache_mb)
                 .unwrap_or(paystate_store_sqlite::DEFAULT_PAYMENT_CACHE_MB);
             let role = config::Role::Server { payment_cache_mb };
-            serve(&database, role, &listen, prefix, allow_private, !args.no_webhook_dispatcher).await
+            serve(&database, role, &listen, prefix, allow_private, instance_id, !args.no_webhook_dispatcher).await
         }
-        Command::Worker { metrics_listen } => worker(&database, allow_private, metrics_listen).await,
+        Command::Worker { metrics_listen } => worker(&database, allow_private, instance_id, metrics_listen).await,
         Command::Webhook(command) => webhook_command(&database, allow_private, command).await,
         Command::Migrate => {
             let version = config::migrate(&database).await?;
@@ -395,12 +402,32 @@ async fn webhook_command(database: &config::Database, allow_private: bool, comma
     Ok(())
 }
 
-/// The production dispatcher settings, with the private-network switch.
-fn dispatcher_config(allow_private: bool) -> DispatcherConfig {
-    DispatcherConfig { allow_private_networks: allow_private, ..Default::default() }
+/// The production dispatcher settings, with the private-network switch and, when the instance
+/// has a lasting name, the owner of its leases.
+fn dispatcher_config(allow_private: bool, owner: Option<String>) -> DispatcherConfig {
+    let defaults = DispatcherConfig::default();
+    DispatcherConfig {
+        allow_private_networks: allow_private,
+        owner: owner.unwrap_or(defaults.owner.clone()),
+        ..defaults
+    }
 }
 
-async fn worker(database: &config::Database, allow_private: bool, metrics_listen: Option<String>) -> Result<()> {
+/// Who holds the leases of `paystate serve`'s dispatcher: on SQLite the file's one server (its
+/// lock guarantees that no other server runs), elsewhere the instance's lasting name, if given.
+fn serve_lease_owner(database: &config::Database, instance_id: Option<&str>) -> Option<String> {
+    if !database.url.starts_with("postgres") {
+        return Some("sqlite-server".into());
+    }
+    instance_id.map(|id| format!("serve:{id}"))
+}
+
+async fn worker(
+    database: &config::Database,
+    allow_private: bool,
+    instance_id: Option<&str>,
+    metrics_listen: Option<String>,
+) -> Result<()> {
     let store: Arc<dyn Store> = config::open_store(database, config::Role::Tool).await?;
     let sealing = config::sealing_key(&database.url)?;
     let metrics = Arc::new(paystate_http::observe::Metrics::default());
@@ -410,8 +437,9 @@ async fn worker(database: &config::Database, allow_private: bool, metrics_listen
         tracing::info!(address = %listener.local_addr()?, "serving the worker's metrics");
         tokio::spawn(paystate_http::ops::serve_metrics(listener, metrics.clone()));
     }
+    let owner = instance_id.map(|id| format!("worker:{id}"));
     let dispatcher =
-        Dispatcher::new(store.clone(), sealing, dispatcher_config(allow_private), metrics.webhooks.clone())?;
+        Dispatcher::new(store.clone(), sealing, dispatcher_config(allow_private, owner), metrics.webhooks.clone())?;
     tracing::info!(database = store.backend(), "paystate worker is sending webhooks");
     dispatcher.run(shutdown_signal()).await;
     Ok(())
@@ -423,6 +451,7 @@ async fn serve(
     listen: &str,
     omnicasa_prefix: Option<String>,
     allow_private: bool,
+    instance_id: Option<&str>,
     dispatch: bool,
 ) -> Result<()> {
     let store: Arc<dyn Store> = config::open_store(database, role).await?;
@@ -432,7 +461,7 @@ async fn serve(
     let webhooks = paystate_http::WebhookSettings {
         sealing_key,
         allow_private_networks: allow_private,
-        dispatcher: dispatch.then(|| dispatcher_config(allow_private)),
+        dispatcher: dispatch.then(|| dispatcher_config(allow_private, serve_lease_owner(database, instance_id))),
     };
     let config = paystate_http::HttpConfig { omnicasa_prefix, webhooks, ..Default::default() };
     let state = paystate_http::AppState::new(Ledger::new(store.clone()), config);
