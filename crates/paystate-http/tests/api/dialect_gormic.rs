@@ -3,7 +3,7 @@
 //! delete, `can` for every status, cross-organization access and malformed bodies.
 
 use crate::api_test;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, assert_problem};
 use paystate_domain::Source;
 use paystate_store::Scope;
 use reqwest::{Method, Response};
@@ -317,7 +317,7 @@ async fn statuses_map_to_the_canonical_machine(app: TestApp) {
     let progress = om.receipt(order_id, 1.0, "progress").await;
     let complete = om.receipt(order_id, 1.0, "complete").await;
     let reversed = om.receipt(order_id, 1.0, "reversed").await;
-    for (id, canonical) in [(&default, "pending"), (&progress, "pending"), (&complete, "paid"), (&reversed, "reversed")]
+    for (id, canonical) in [(&default, "pending"), (&progress, "pending"), (&complete, "paid"), (&reversed, "canceled")]
     {
         assert_eq!(native_payment(&app, id).await["status"], canonical);
     }
@@ -958,3 +958,32 @@ async fn the_openapi_document_lists_the_routes(app: TestApp) {
     assert_eq!(document["components"]["securitySchemes"]["gormic_api_key"]["name"], "api-key");
 }
 api_test!(the_openapi_document_lists_the_routes);
+
+async fn a_void_then_a_capture_is_a_conflict(app: TestApp) {
+    let om = Om::new(&app).await;
+    let order = app.order("G-V", 1000).await;
+    let order_id = order["id"].as_str().unwrap();
+    let uid = om.receipt(order_id, 4.0, "pending").await;
+    // Gormic reverses the payment before it was captured: a void.
+    let voided = om.update(&uid, json!({"status": "reversed"})).await;
+    assert_eq!(voided.status(), 200);
+    assert_eq!(native_payment(&app, &uid).await["status"], "canceled");
+    // The provider then reports the capture: that contradicts the void, it is not old news.
+    let capture = app.post(&format!("/v1/payments/{uid}/status"), json!({"status": "paid"})).await;
+    assert_problem(capture, 409, "status-conflict").await;
+    let payment = native_payment(&app, &uid).await;
+    assert_eq!((payment["status"].as_str(), payment["needs_review"].as_bool()), (Some("canceled"), Some(true)));
+    // Through Gormic the voided payment reads reversed, and confirming it is refused.
+    let confirm = om.confirm(&uid, None).await;
+    assert_eq!(confirm.status(), 400);
+    let refused: Value = confirm.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "INVALID_STATUS");
+
+    // A reversal of a captured payment stays a reversal: a late capture report is then stale.
+    let paid = om.receipt(order_id, 1.0, "complete").await;
+    assert_eq!(om.update(&paid, json!({"status": "reversed"})).await.status(), 200);
+    assert_eq!(native_payment(&app, &paid).await["status"], "reversed");
+    let late = app.post(&format!("/v1/payments/{paid}/status"), json!({"status": "paid"})).await;
+    assert_eq!(late.headers()["paystate-outcome"], "stale");
+}
+api_test!(a_void_then_a_capture_is_a_conflict);

@@ -311,6 +311,10 @@ fn change_job(
         let mut reports = Vec::new();
         let mut current = payment;
         if patch != (PaymentPatch { correction: patch.correction, ..PaymentPatch::default() }) {
+            // A voided payment is as final as a reversed one (the domain only guards the latter).
+            if !patch.correction && transformers::is_reversed(&current) {
+                book.check_update(&current)?;
+            }
             current = apply(tx, &actor, &current, &PaymentCommand::Update(patch), None).await?.0;
         }
         if let Some(target) = change.status {
@@ -434,7 +438,7 @@ async fn advance(
     source: Option<&Payment>,
     reports: &mut Vec<Report>,
 ) -> JobResult<Payment> {
-    let command = PaymentCommand::ReportStatus { status: target.canonical(), paid_at: None };
+    let command = PaymentCommand::ReportStatus { status: target.canonical_for(payment.status), paid_at: None };
     let (payment, outcome) = apply(tx, actor, &payment, &command, None).await?;
     reports.push((outcome, payment.status));
     if target == Status::Complete

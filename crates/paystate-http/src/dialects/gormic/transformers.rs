@@ -51,11 +51,18 @@ impl Status {
     }
 
     /// The canonical status a Gormic status stands for.
-    pub fn canonical(self) -> PaymentStatus {
+    /// The canonical status this Gormic status reports for a payment now `current`. `reversed`
+    /// of a payment never paid is a void, canonically `canceled`, so that a capture reported
+    /// after it is a conflict (`canceled` then `paid`), not a stale report (`reversed` lies above
+    /// `paid` in the lattice); a reversal of a paid payment stays `reversed`.
+    pub fn canonical_for(self, current: PaymentStatus) -> PaymentStatus {
         match self {
             Self::Complete => PaymentStatus::Paid,
             Self::Pending | Self::Progress => PaymentStatus::Pending,
-            Self::Reversed => PaymentStatus::Reversed,
+            Self::Reversed if matches!(current, PaymentStatus::Paid | PaymentStatus::Reversed) => {
+                PaymentStatus::Reversed
+            }
+            Self::Reversed => PaymentStatus::Canceled,
         }
     }
 
@@ -561,15 +568,17 @@ impl<'a> Book<'a> {
     }
 
     /// Reversing `payment` (a completed refund is final: its money is booked on its receipt).
+    /// Reversing a reversed or voided payment again changes nothing.
     pub fn check_reverse(&self, payment: &Payment) -> Result<(), Refusal> {
         self.open()?;
-        if payment.status == PaymentStatus::Reversed {
+        if is_reversed(payment) {
             return Ok(());
         }
         if payment.kind == PaymentType::Refund && payment.status == PaymentStatus::Paid {
             return Err(Refusal::invalid_status("a completed refund is final and cannot be reversed"));
         }
-        if !payment.allowed(&PaymentCommand::ReportStatus { status: PaymentStatus::Reversed, paid_at: None }) {
+        let status = Status::Reversed.canonical_for(payment.status);
+        if !payment.allowed(&PaymentCommand::ReportStatus { status, paid_at: None }) {
             return Err(not_now(payment, "be reversed"));
         }
         Ok(())
@@ -591,7 +600,7 @@ impl<'a> Book<'a> {
 
     pub fn check_delete(&self, payment: &Payment) -> Result<(), Refusal> {
         self.open()?;
-        if !payment.allowed(&PaymentCommand::Delete) {
+        if is_reversed(payment) || !payment.allowed(&PaymentCommand::Delete) {
             return Err(not_now(payment, "be deleted"));
         }
         Ok(())
@@ -601,7 +610,7 @@ impl<'a> Book<'a> {
     pub fn check_update(&self, payment: &Payment) -> Result<(), Refusal> {
         self.open()?;
         let probe = PaymentPatch { custom: Some(!payment.custom), ..PaymentPatch::default() };
-        if !payment.allowed(&PaymentCommand::Update(probe)) {
+        if is_reversed(payment) || !payment.allowed(&PaymentCommand::Update(probe)) {
             return Err(Refusal::invalid_status(format!(
                 "a {} payment changes only with correction: true",
                 Status::of(payment).as_str()
@@ -622,7 +631,7 @@ impl<'a> Book<'a> {
         if self.check_delete(payment).is_ok() {
             can.push("delete");
         }
-        if payment.status != PaymentStatus::Reversed && self.check_reverse(payment).is_ok() {
+        if !is_reversed(payment) && self.check_reverse(payment).is_ok() {
             can.push("reverse");
         }
         if payment.kind == PaymentType::Receipt && self.open().is_ok() && self.refund_fits(payment, 1, None).is_ok() {
@@ -630,6 +639,12 @@ impl<'a> Book<'a> {
         }
         can
     }
+}
+
+/// Reversed or voided (`reversed` through Gormic, before or after capture): final, like a
+/// reversal in Gormic's own model.
+pub fn is_reversed(payment: &Payment) -> bool {
+    matches!(payment.status, PaymentStatus::Reversed | PaymentStatus::Canceled)
 }
 
 fn not_now(payment: &Payment, action: &str) -> Refusal {
@@ -749,7 +764,11 @@ impl Item {
             kind: payment.kind.as_str(),
             status: Status::of(payment).as_str(),
             completed_at: payment.completed_at.as_ref().map(timestamp),
-            reversed_at: payment.reversed_at.as_ref().map(timestamp),
+            // A void (canceled) has no reversal time of its own: it is final, so its last change is it.
+            reversed_at: match payment.status {
+                PaymentStatus::Canceled => Some(timestamp(&payment.updated_at)),
+                _ => payment.reversed_at.as_ref().map(timestamp),
+            },
             custom: payment.custom,
             amount: major(payment.currency, payment.amount),
             source_payment_id: payment.source_payment_id.as_ref().map(ToString::to_string),
@@ -906,6 +925,29 @@ pub struct ErrorDetail {
 
 #[cfg(test)]
 mod tests {
+
+    /// Every Gormic status, reported in every canonical status, moves along the lattice: and a
+    /// capture after a void of an unpaid payment is a conflict, never stale.
+    #[test]
+    fn the_status_mapping_respects_the_lattice() {
+        use paystate_domain::Transition;
+        use paystate_domain::status::judge;
+        let gormic = [Status::Complete, Status::Pending, Status::Progress, Status::Reversed];
+        for current in PaymentStatus::ALL {
+            for status in gormic {
+                let reported = status.canonical_for(current);
+                if status == Status::Reversed && current.precedes(PaymentStatus::Paid) {
+                    assert_eq!(reported, PaymentStatus::Canceled, "a void of a {current} payment");
+                    assert_eq!(judge(reported, Status::Complete.canonical_for(reported)), Transition::Conflict);
+                    assert_eq!(judge(reported, Status::Reversed.canonical_for(reported)), Transition::Same);
+                }
+                if status == Status::Reversed && matches!(current, PaymentStatus::Paid | PaymentStatus::Reversed) {
+                    assert_eq!(reported, PaymentStatus::Reversed, "a reversal of a {current} payment");
+                }
+            }
+        }
+    }
+
     use super::*;
 
     fn eur() -> Currency {
