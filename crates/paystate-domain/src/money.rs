@@ -1,8 +1,9 @@
 //! Money: integer minor units with an ISO 4217 currency.
 //!
 //! Amounts never pass through floating point arithmetic. Dialects that carry major units (Norce's
-//! JSON numbers, Gormic's decimals) convert here, exactly, by the currency's exponent: JPY has no
-//! decimals, EUR two, KWD three. More precision than the currency has is an error, not a rounding.
+//! JSON numbers, Gormic's decimals) convert here, exactly, from the number's own text (never a
+//! double), by the currency's exponent: JPY has no decimals, EUR two, KWD three. More precision
+//! than the currency has is an error, not a rounding.
 
 use crate::DomainError;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -69,21 +70,52 @@ impl Currency {
         check_range(minor)
     }
 
-    /// Converts a major-unit JSON number into minor units. A double's shortest round-trip text
-    /// ("199.95" for 199.95) is exactly the decimal the sender wrote, so converting that text is exact.
-    pub fn minor_from_major_f64(&self, value: f64) -> Result<i64, DomainError> {
-        if !value.is_finite() {
-            return Err(DomainError::Invalid { field: "amount", message: "must be a finite number".into() });
-        }
-        if value < 0.0 {
+    /// Converts a JSON number, as written (`199.95`, `1.5e2`, `1e-400`), from major units into
+    /// minor units, exactly: its own text is read, never a double, so a number with more
+    /// precision than the currency has is refused rather than rounded.
+    pub fn minor_from_json_number(&self, text: &str) -> Result<i64, DomainError> {
+        if text.starts_with('-') {
             return Err(DomainError::Invalid { field: "amount", message: "must not be negative".into() });
         }
-        self.minor_from_decimal_str(&format!("{value}"))
+        let malformed = || DomainError::Invalid { field: "amount", message: "must be a decimal number".into() };
+        let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+            Some((mantissa, exponent)) => {
+                let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+                // Beyond a few dozen places either way, no amount fits; the bound keeps the
+                // digits built below small.
+                let exponent: i32 = exponent.parse().map_err(|_| malformed())?;
+                (mantissa, exponent.clamp(-64, 64))
+            }
+            None => (text, 0),
+        };
+        let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = format!("{int_part}{frac_part}");
+        if int_part.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed());
+        }
+        // The decimal point sits `point` digits into `digits`.
+        let point = int_part.len() as i64 + i64::from(exponent);
+        let decimal = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+        } else if point as usize >= digits.len() {
+            format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+        } else {
+            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        };
+        self.minor_from_decimal_str(&decimal)
     }
 
-    /// Minor units as a major-unit number for dialects that speak JSON numbers (19995 EUR is 199.95).
-    pub fn major_f64(&self, minor: i64) -> f64 {
-        minor as f64 / self.scale() as f64
+    /// Minor units as the shortest exact major-unit decimal text (1250 EUR is `12.5`, 1000 is
+    /// `10`, 5 JPY is `5`), for dialects that speak JSON numbers in major units.
+    pub fn major_text(&self, minor: i64) -> String {
+        let scale = self.scale();
+        let (sign, magnitude) = if minor < 0 { ("-", minor.unsigned_abs()) } else { ("", minor as u64) };
+        let (whole, fraction) = (magnitude / scale as u64, magnitude % scale as u64);
+        if fraction == 0 {
+            return format!("{sign}{whole}");
+        }
+        let fraction = format!("{fraction:0width$}", width = self.exponent() as usize);
+        format!("{sign}{whole}.{}", fraction.trim_end_matches('0'))
     }
 }
 
@@ -154,7 +186,7 @@ mod tests {
     fn too_many_decimals_is_an_error_not_a_rounding() {
         assert!(matches!(cur("EUR").minor_from_decimal_str("1.001"), Err(DomainError::TooManyDecimals { .. })));
         assert!(matches!(cur("JPY").minor_from_decimal_str("1.5"), Err(DomainError::TooManyDecimals { .. })));
-        assert!(matches!(cur("EUR").minor_from_major_f64(199.955), Err(DomainError::TooManyDecimals { .. })));
+        assert!(matches!(cur("EUR").minor_from_json_number("199.955"), Err(DomainError::TooManyDecimals { .. })));
     }
 
     #[test]
@@ -164,21 +196,37 @@ mod tests {
         }
         assert_eq!(cur("EUR").minor_from_decimal_str("99999999999999999999"), Err(DomainError::AmountOutOfRange));
         assert_eq!(cur("EUR").minor_from_decimal_str("10000000000000"), Err(DomainError::AmountOutOfRange));
-        assert!(cur("EUR").minor_from_major_f64(f64::NAN).is_err());
-        assert!(cur("EUR").minor_from_major_f64(f64::INFINITY).is_err());
-        assert!(cur("EUR").minor_from_major_f64(-0.5).is_err());
-        assert!(cur("EUR").minor_from_major_f64(1e300).is_err());
+        for text in ["NaN", "Infinity", "-0.5", "-1", "1e300", "1e", "e5", ".5", "1.2.3e1", "0x1", "1e99999999999"] {
+            assert!(cur("EUR").minor_from_json_number(text).is_err(), "{text:?}");
+        }
     }
 
     #[test]
-    fn doubles_convert_exactly_and_back() {
-        assert_eq!(cur("EUR").minor_from_major_f64(199.95), Ok(19995));
-        assert_eq!(
-            cur("EUR").minor_from_major_f64(0.1 + 0.2),
-            Err(DomainError::TooManyDecimals { currency: "EUR".into(), exponent: 2 })
-        );
-        assert_eq!(cur("EUR").major_f64(19995), 199.95);
-        assert_eq!(cur("EUR").minor_from_major_f64(cur("EUR").major_f64(MAX_AMOUNT_MINOR)), Ok(MAX_AMOUNT_MINOR));
+    fn json_numbers_convert_from_their_own_text() {
+        let eur = cur("EUR");
+        assert_eq!(eur.minor_from_json_number("199.95"), Ok(19995));
+        assert_eq!(eur.minor_from_json_number("10"), Ok(1000));
+        assert_eq!(eur.minor_from_json_number("1.5e2"), Ok(15000));
+        assert_eq!(eur.minor_from_json_number("1995E-2"), Ok(1995));
+        assert_eq!(eur.minor_from_json_number("0.1"), Ok(10));
+        // What a double would round: refused, not rounded.
+        for text in ["9.999999999999999999", "10.000000000000000001", "1e-400", "0.30000000000000004"] {
+            assert!(matches!(eur.minor_from_json_number(text), Err(DomainError::TooManyDecimals { .. })), "{text}");
+        }
+        assert_eq!(eur.minor_from_json_number("1e20"), Err(DomainError::AmountOutOfRange));
+        assert_eq!(cur("KWD").minor_from_json_number("1.234"), Ok(1234));
+    }
+
+    #[test]
+    fn major_text_is_exact_and_round_trips() {
+        assert_eq!(cur("EUR").major_text(1250), "12.5");
+        assert_eq!(cur("EUR").major_text(1000), "10");
+        assert_eq!(cur("EUR").major_text(1), "0.01");
+        assert_eq!(cur("JPY").major_text(5), "5");
+        assert_eq!(cur("KWD").major_text(1001), "1.001");
+        for minor in [0, 1, 99, 19995, MAX_AMOUNT_MINOR] {
+            assert_eq!(cur("EUR").minor_from_json_number(&cur("EUR").major_text(minor)), Ok(minor));
+        }
     }
 
     #[test]

@@ -900,6 +900,16 @@ async fn malformed_bodies_are_refused_in_gormics_format(app: TestApp) {
         ),
         ("deep nesting", nested),
         ("trailing garbage", format!("{valid} x")),
+        // Precision a double would round away (to 10.00) is refused, not rounded.
+        (
+            "too precise just below",
+            format!(r#"{{"params": {{"orderId": "{order_id}", "type": "receipt", "amount": 9.999999999999999999}}}}"#),
+        ),
+        (
+            "too precise just above",
+            format!(r#"{{"params": {{"orderId": "{order_id}", "type": "receipt", "amount": 10.000000000000000001}}}}"#),
+        ),
+        ("vanishing", format!(r#"{{"params": {{"orderId": "{order_id}", "type": "receipt", "amount": 1e-400}}}}"#)),
     ];
     for (case, body) in cases {
         let response = raw(Method::POST, "/v1/om/payments", "application/json", body.into_bytes()).await.unwrap();

@@ -163,11 +163,8 @@ impl Amount {
     /// amounts are refused.
     pub fn minor(&self, currency: Currency) -> Result<i64, Refusal> {
         let converted = match self {
-            Amount::Number(number) => match (number.as_u64(), number.as_i64()) {
-                (Some(whole), _) => currency.minor_from_decimal_str(&whole.to_string()),
-                (None, Some(_)) => Err(DomainError::Invalid { field: "amount", message: String::new() }),
-                (None, None) => currency.minor_from_major_f64(number.as_f64().unwrap_or(f64::NAN)),
-            },
+            // The number's own text (serde_json keeps it, `arbitrary_precision`): never a double.
+            Amount::Number(number) => currency.minor_from_json_number(&number.to_string()),
             Amount::Text(text) => currency.minor_from_decimal_str(text),
         };
         let minor = converted.map_err(|error| match error {
@@ -184,14 +181,10 @@ impl Amount {
     }
 }
 
-/// Minor units as the JSON number Gormic shows (1250 EUR cents is 12.5, 1000 is 10).
+/// Minor units as the JSON number Gormic shows (1250 EUR cents is 12.5, 1000 is 10), written
+/// from its exact decimal text.
 pub fn major(currency: Currency, minor: i64) -> Number {
-    let scale = 10_i64.pow(currency.exponent());
-    if minor % scale == 0 {
-        Number::from(minor / scale)
-    } else {
-        Number::from_f64(currency.major_f64(minor)).unwrap_or_else(|| Number::from(0))
-    }
+    currency.major_text(minor).parse().unwrap_or_else(|_| Number::from(0))
 }
 
 // --- request bodies -------------------------------------------------------------------------

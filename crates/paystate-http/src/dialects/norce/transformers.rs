@@ -547,13 +547,12 @@ fn minor_units(value: &Value, currency: Currency, field: &str) -> Result<i64, In
     let Value::Number(number) = value else {
         return Err(Invalid::new(field, "must be a JSON number in major units (199.95)"));
     };
-    let converted = if let Some(whole) = number.as_u64() {
-        currency.minor_from_decimal_str(&whole.to_string())
-    } else if number.as_i64().is_some() {
+    // The number's own text (serde_json keeps it, `arbitrary_precision`): never a double.
+    let text = number.to_string();
+    if text.starts_with('-') {
         return Err(Invalid::new(field, "must not be negative"));
-    } else {
-        currency.minor_from_major_f64(number.as_f64().unwrap_or(f64::NAN))
-    };
+    }
+    let converted = currency.minor_from_json_number(&text);
     converted.map_err(|error| {
         let message = match error {
             DomainError::TooManyDecimals { currency, exponent } => {
@@ -843,6 +842,15 @@ mod tests {
         let amount = |value: Value| parse(&order(json!({"id": "p_1", "state": "intent", "amount": value})), ids());
         assert_eq!(amount(json!(10)).unwrap().payment.amount, 1000);
         assert_eq!(amount(json!(0.1)).unwrap().payment.amount, 10);
+        // Numbers as they are written on the wire, which a double would round.
+        for (text, minor) in [("199.95", Some(19995)), ("1.5e2", Some(15000)), ("9.999999999999999999", None)] {
+            let raw: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(amount(raw).ok().map(|hook| hook.payment.amount), minor, "{text}");
+        }
+        for text in ["10.000000000000000001", "1e-400", "-0.0"] {
+            let raw: Value = serde_json::from_str(text).unwrap();
+            assert!(matches!(amount(raw), Err(BodyError::Invalid(_))), "{text}");
+        }
         for bad in [json!(1.001), json!(-1), json!(-0.5), json!("199.95"), json!(1e20), json!(true)] {
             match amount(bad.clone()) {
                 Err(BodyError::Invalid(invalid)) => assert_eq!(invalid.field, "payments[0].amount", "{bad}"),
