@@ -28,7 +28,30 @@ pub async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<axum::body::B
     if announced.is_some_and(|length| length > BODY_LIMIT as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| too_large())
+    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|error| {
+        if is_timeout(&error) {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request timeout",
+                "the body stopped arriving before it was complete",
+            )
+        } else {
+            too_large()
+        }
+    })
+}
+
+/// Whether a body failed because it stalled (see `ConnectionLimits::body_timeout`).
+fn is_timeout(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// Whether a body carries a NUL character, raw or escaped: refused everywhere alike, because

@@ -12,6 +12,7 @@ pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod problem;
+pub mod server;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
@@ -29,6 +30,8 @@ pub struct HttpConfig {
     /// Identifies this running instance (Gormic's `instanceId`).
     pub instance_id: String,
     pub webhooks: WebhookSettings,
+    /// Header and body timeouts and the per-address connection cap.
+    pub limits: server::ConnectionLimits,
 }
 
 /// Outgoing webhooks: how secrets are sealed, which receivers are allowed, and whether `serve`
@@ -56,6 +59,7 @@ impl Default for HttpConfig {
                 allow_private_networks: false,
                 dispatcher: None,
             },
+            limits: server::ConnectionLimits::default(),
         }
     }
 }
@@ -103,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe::observe))
         .layer(axum::extract::DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(state.config.limits.body_timeout))
         .with_state(state)
 }
 
@@ -141,7 +146,8 @@ pub async fn serve(
         }
         None => None,
     };
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    let limits = state.config.limits;
+    server::run(listener, app(state), limits, shutdown).await?;
     if let Some(dispatcher) = dispatcher {
         let _ = dispatcher.await;
     }

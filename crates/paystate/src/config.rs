@@ -19,6 +19,9 @@ pub struct Settings {
     pub payment_cache_mb: Option<usize>,
     pub webhooks_allow_private_networks: Option<bool>,
     pub instance_id: Option<String>,
+    pub header_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
+    pub max_connections_per_address: Option<usize>,
 }
 
 /// Where the data lives, and how to talk to it.

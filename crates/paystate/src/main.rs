@@ -91,6 +91,15 @@ struct ServeArgs {
     /// 0 keeps none]. PostgreSQL keeps none: its instances share the database.
     #[arg(long, env = "PAYSTATE_PAYMENT_CACHE_MB", value_name = "MB")]
     payment_cache_mb: Option<usize>,
+    /// Disconnect a client that takes longer than this to send a request's headers.
+    #[arg(long, env = "PAYSTATE_HEADER_TIMEOUT_SECS", value_name = "SECONDS")]
+    header_timeout_secs: Option<u64>,
+    /// Answer 408 when a request body stops arriving for this long.
+    #[arg(long, env = "PAYSTATE_BODY_TIMEOUT_SECS", value_name = "SECONDS")]
+    body_timeout_secs: Option<u64>,
+    /// The most connections one client address may hold open at once.
+    #[arg(long, env = "PAYSTATE_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    max_connections_per_address: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -231,7 +240,24 @@ async fn run(cli: Cli) -> Result<()> {
                 .or(settings.payment_cache_mb)
                 .unwrap_or(paystate_store_sqlite::DEFAULT_PAYMENT_CACHE_MB);
             let role = config::Role::Server { payment_cache_mb };
-            serve(&database, role, &listen, prefix, allow_private, instance_id, !args.no_webhook_dispatcher).await
+            let defaults = paystate_http::server::ConnectionLimits::default();
+            let seconds = std::time::Duration::from_secs;
+            let limits = paystate_http::server::ConnectionLimits {
+                header_timeout: args
+                    .header_timeout_secs
+                    .or(settings.header_timeout_secs)
+                    .map_or(defaults.header_timeout, seconds),
+                body_timeout: args
+                    .body_timeout_secs
+                    .or(settings.body_timeout_secs)
+                    .map_or(defaults.body_timeout, seconds),
+                per_address: args
+                    .max_connections_per_address
+                    .or(settings.max_connections_per_address)
+                    .unwrap_or(defaults.per_address),
+            };
+            let http = paystate_http::HttpConfig { omnicasa_prefix: prefix, limits, ..Default::default() };
+            serve(&database, role, &listen, http, allow_private, instance_id, !args.no_webhook_dispatcher).await
         }
         Command::Worker { metrics_listen } => worker(&database, allow_private, instance_id, metrics_listen).await,
         Command::Webhook(command) => webhook_command(&database, allow_private, command).await,
@@ -449,7 +475,7 @@ async fn serve(
     database: &config::Database,
     role: config::Role,
     listen: &str,
-    omnicasa_prefix: Option<String>,
+    http: paystate_http::HttpConfig,
     allow_private: bool,
     instance_id: Option<&str>,
     dispatch: bool,
@@ -463,7 +489,7 @@ async fn serve(
         allow_private_networks: allow_private,
         dispatcher: dispatch.then(|| dispatcher_config(allow_private, serve_lease_owner(database, instance_id))),
     };
-    let config = paystate_http::HttpConfig { omnicasa_prefix, webhooks, ..Default::default() };
+    let config = paystate_http::HttpConfig { webhooks, ..http };
     let state = paystate_http::AppState::new(Ledger::new(store.clone()), config);
     tracing::info!(%address, database = store.backend(), "paystate is serving");
     paystate_http::serve(listener, state, shutdown_signal()).await.context("the server failed")?;

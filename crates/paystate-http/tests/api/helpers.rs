@@ -44,6 +44,11 @@ macro_rules! api_test {
 
 impl TestApp {
     pub async fn sqlite() -> TestApp {
+        Self::sqlite_with(paystate_http::server::ConnectionLimits::default()).await
+    }
+
+    /// A SQLite server with its own connection limits (short timeouts for the slow-client tests).
+    pub async fn sqlite_with(limits: paystate_http::server::ConnectionLimits) -> TestApp {
         let dir = std::env::temp_dir().join(format!("paystate-api-{}", TenantId::generate()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("paystate.db").display());
@@ -59,7 +64,7 @@ impl TestApp {
                 let _ = std::fs::remove_dir_all(dir);
             })
         };
-        Self::start(store, faults, Box::new(cleanup)).await
+        Self::start(store, faults, limits, Box::new(cleanup)).await
     }
 
     pub async fn postgres() -> Option<TestApp> {
@@ -73,12 +78,14 @@ impl TestApp {
                 let _ = database.drop_database().await;
             })
         };
-        Some(Self::start(store, faults, Box::new(cleanup)).await)
+        let limits = paystate_http::server::ConnectionLimits::default();
+        Some(Self::start(store, faults, limits, Box::new(cleanup)).await)
     }
 
     async fn start(
         store: Arc<dyn Store>,
         faults: paystate_store::FaultInjection,
+        limits: paystate_http::server::ConnectionLimits,
         cleanup: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
     ) -> TestApp {
         paystate_webhooks::install_default_crypto_provider();
@@ -94,6 +101,7 @@ impl TestApp {
             omnicasa_prefix: Some("/api/v3".into()),
             instance_id: "test-instance".into(),
             webhooks,
+            limits,
         };
         let state = paystate_http::AppState::new(ledger.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

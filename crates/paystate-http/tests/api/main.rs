@@ -14,5 +14,6 @@ mod idempotency;
 mod isolation;
 mod native;
 mod ops;
+mod slow_clients;
 mod status_machine;
 mod webhooks;
