@@ -34,6 +34,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/om/payments", post(create).fallback(method_not_allowed))
         .route("/v1/om/payments/{uid}", patch(update).delete(delete).fallback(method_not_allowed))
         .route("/v1/om/payments/{uid}/confirm", patch(confirm).fallback(method_not_allowed))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+}
+
+/// A handler that panicked answers in Gormic's format, like every other failure of this dialect.
+pub(crate) fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a gormic handler panicked");
+    Refusal::internal().into_response()
 }
 
 async fn method_not_allowed() -> Refusal {

@@ -53,7 +53,14 @@ pub fn router(config: &HttpConfig) -> Router<AppState> {
     if let Some(prefix) = config.omnicasa_prefix.as_deref().and_then(prefix) {
         router = router.route(&format!("{prefix}{PATH}"), method());
     }
-    router
+    router.layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+}
+
+/// A handler that panicked answers in Omnicasa's envelope (JSON: the request's media is not known
+/// any more), like every other failure of this dialect.
+pub(crate) fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("an omnicasa handler panicked");
+    failure_response(MediaType::ApplicationJson, Failure::Internal, Language::Nl)
 }
 
 /// The configured prefix as a route prefix (`api/v3/` → `/api/v3`); none when empty or unusable.

@@ -67,6 +67,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/status/{payment-id}", post(update_status_v1).fallback(method_not_allowed))
         .route("/api/status/{payment-id}", post(update_status).fallback(method_not_allowed))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+}
+
+/// A handler that panicked answers as ASP.NET Core's problem details, like every other failure
+/// of this dialect.
+pub(crate) fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a teljoy handler panicked");
+    Failure::internal().respond("")
 }
 
 /// Update Payment Status: reports the WooCommerce status of the payment's order.
