@@ -19,6 +19,7 @@
 //! file is refused; several instances need PostgreSQL) and may keep committed payments in memory
 //! for lookups ([`payment_cache`]), which its writer keeps up to date.
 
+mod backup;
 mod conn;
 mod migrate;
 mod payment_cache;
@@ -35,6 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+pub use backup::{backup, restore};
 pub use migrate::SCHEMA_VERSION;
 
 /// How hard a commit waits for the disk.
@@ -192,7 +194,7 @@ impl SqliteStore {
 /// Takes the lock that a process serving the API holds on the database, in a file beside it (a
 /// lock on the database file itself would need a second descriptor of it, and closing that would
 /// drop SQLite's own locks on it). The kernel releases it when the process ends, however it ends.
-fn lock_for_serving(database: &Path) -> StoreResult<std::fs::File> {
+pub(crate) fn lock_for_serving(database: &Path) -> StoreResult<std::fs::File> {
     let mut path = database.as_os_str().to_owned();
     path.push("-server.lock");
     let file =

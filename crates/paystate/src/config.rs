@@ -58,6 +58,16 @@ impl Settings {
     }
 }
 
+/// The SQLite file a command works on; PostgreSQL has its own tools for it (`pg_dump`).
+pub fn sqlite_path(database: &Database, command: &str) -> Result<std::path::PathBuf> {
+    if is_postgres(&database.url) {
+        anyhow::bail!(
+            "paystate {command} works on SQLite files; back up and restore PostgreSQL with pg_dump and pg_restore (see the README)"
+        );
+    }
+    Ok(paystate_store_sqlite::SqliteOptions::from_url(&database.url)?.path)
+}
+
 fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }

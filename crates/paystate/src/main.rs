@@ -59,6 +59,18 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Copy a SQLite database, consistently, while the server runs (PostgreSQL: use pg_dump).
+    Backup {
+        /// The new file to write the copy to.
+        #[arg(long, value_name = "FILE")]
+        to: std::path::PathBuf,
+    },
+    /// Replace a SQLite database with a backup; the server must be stopped.
+    Restore {
+        /// The backup to restore.
+        #[arg(long, value_name = "FILE")]
+        from: std::path::PathBuf,
+    },
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -261,6 +273,19 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Worker { metrics_listen } => worker(&database, allow_private, instance_id, metrics_listen).await,
         Command::Webhook(command) => webhook_command(&database, allow_private, command).await,
+        Command::Backup { to } => {
+            let path = config::sqlite_path(&database, "backup")?;
+            paystate_store_sqlite::backup(&path, &to).with_context(|| format!("cannot back up {}", path.display()))?;
+            println!("backed up {} to {}", path.display(), to.display());
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let path = config::sqlite_path(&database, "restore")?;
+            paystate_store_sqlite::restore(&path, &from)
+                .with_context(|| format!("cannot restore {} into {}", from.display(), path.display()))?;
+            println!("restored {} from {}", path.display(), from.display());
+            Ok(())
+        }
         Command::Migrate => {
             let version = config::migrate(&database).await?;
             println!("schema is at version {version}");

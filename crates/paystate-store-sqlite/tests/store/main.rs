@@ -231,3 +231,58 @@ async fn cached_lookups_follow_every_commit_and_no_failed_job() {
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Inserts a tenant named `name` through `store`.
+async fn tenant_named(store: &SqliteStore, name: &str) -> TenantId {
+    let now = paystate_store::now();
+    let tenant =
+        Tenant { id: TenantId::generate(), name: name.into(), settings: json!({}), created_at: now, updated_at: now };
+    let id = tenant.id.clone();
+    store.write(move |tx| async move { tx.insert_tenant(&tenant).await }.boxed()).await.unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_serving_restores_what_was_committed_before_it() {
+    let (dir, options) = fresh_database("backup");
+    let database = options.path.clone();
+    let serving = SqliteOptions { serving: Some(Serving { payment_cache_bytes: 0 }), ..options.clone() };
+    let store = SqliteStore::open(serving).await.unwrap();
+    let before = tenant_named(&store, "before").await;
+    let copy = dir.join("backup.db");
+    // Taken while the server holds the file and keeps writing.
+    let writer = {
+        let store = Arc::new(store);
+        let writing = store.clone();
+        let task = tokio::spawn(async move {
+            for i in 0..50 {
+                tenant_named(&writing, &format!("during-{i}")).await;
+            }
+        });
+        let path = (database.clone(), copy.clone());
+        tokio::task::spawn_blocking(move || paystate_store_sqlite::backup(&path.0, &path.1)).await.unwrap().unwrap();
+        task.await.unwrap();
+        store
+    };
+    let after = tenant_named(&writer, "after").await;
+    assert!(
+        matches!(paystate_store_sqlite::backup(&database, &copy), Err(StoreError::InvalidValue(_))),
+        "no overwrite"
+    );
+    // Restoring needs the server gone: its lock is held.
+    assert!(matches!(paystate_store_sqlite::restore(&database, &copy), Err(StoreError::InUse(_))));
+    drop(writer);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    paystate_store_sqlite::restore(&database, &copy).unwrap();
+    let restored = SqliteStore::open(options).await.unwrap();
+    let (b, a) = (before.clone(), after.clone());
+    let (found_before, found_after) =
+        restored.read(move |r| async move { Ok((r.tenant(&b).await?, r.tenant(&a).await?)) }.boxed()).await.unwrap();
+    assert_eq!(found_before.map(|t| t.name), Some("before".into()));
+    assert!(found_after.is_none(), "written after the backup, gone with the restore");
+    // Not a paystate database: refused.
+    let empty = dir.join("empty.db");
+    rusqlite::Connection::open(&empty).unwrap().execute_batch("CREATE TABLE x (y)").unwrap();
+    assert!(matches!(paystate_store_sqlite::restore(&dir.join("other.db"), &empty), Err(StoreError::InvalidValue(_))));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -148,6 +148,37 @@ async fn a_sqlite_file_takes_one_server_and_the_cli_beside_it() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_while_serving_and_restore_once_stopped() {
+    let (dir, url) = temp_sqlite();
+    let served = serve(&url).await;
+    let kept = json_of(&paystate(&["tenant", "create", "Kept", "--json"], &url));
+    let copy = dir.join("copy.db");
+    let copy_arg = copy.display().to_string();
+    let backed_up = paystate(&["backup", "--to", &copy_arg], &url);
+    assert!(backed_up.status.success(), "{}", String::from_utf8_lossy(&backed_up.stderr));
+    let lost = json_of(&paystate(&["tenant", "create", "After the backup", "--json"], &url));
+    let refused = paystate(&["restore", "--from", &copy_arg], &url);
+    assert_eq!(refused.status.code(), Some(1), "a served database is not restored under the server");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("another paystate server is serving"));
+    drop(served);
+    let restored = paystate(&["restore", "--from", &copy_arg], &url);
+    assert!(restored.status.success(), "{}", String::from_utf8_lossy(&restored.stderr));
+    let served = serve(&url).await;
+    let status = |key: &Value| {
+        let request = reqwest::Client::new()
+            .get(format!("{}/v1/tenant", served.base))
+            .bearer_auth(key["api_key"].as_str().unwrap().to_owned());
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(&kept).await, 200, "written before the backup: restored");
+    assert_eq!(status(&lost).await, 401, "written after it: gone");
+    let postgres = paystate(&["backup", "--to", &copy_arg], "postgres://nobody@127.0.0.1:1/none");
+    assert!(String::from_utf8_lossy(&postgres.stderr).contains("pg_dump"));
+    drop(served);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Two instances on one PostgreSQL database, hammered with updates of the same payments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_database_lose_and_regress_nothing() {
