@@ -176,17 +176,3 @@ pub fn problem(error: &ApiError) -> StoredResponse {
 pub fn no_content() -> StoredResponse {
     StoredResponse { status: 204, content_type: String::new(), headers: Vec::new(), body: Vec::new() }
 }
-
-/// Forgets keys older than [`RETENTION`], hourly, for as long as the server runs.
-pub async fn purge_periodically(state: AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        let before = paystate_store::now() - RETENTION;
-        let store = state.ledger.store().clone();
-        match store.write(move |tx| async move { tx.purge_idempotency(before).await }.boxed()).await {
-            Ok(purged) => tracing::debug!(purged, "purged old idempotency keys"),
-            Err(error) => tracing::warn!(%error, "could not purge idempotency keys"),
-        }
-    }
-}

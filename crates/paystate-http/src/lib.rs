@@ -12,6 +12,7 @@ pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod problem;
+pub mod retention;
 pub mod server;
 
 use axum::Router;
@@ -45,7 +46,12 @@ pub struct WebhookSettings {
     pub allow_private_networks: bool,
     /// Run a dispatcher inside [`serve`]; `None` leaves deliveries to `paystate worker`s.
     pub dispatcher: Option<DispatcherConfig>,
+    /// How long finished (succeeded or failed) deliveries and their attempts are kept.
+    pub retention: chrono::TimeDelta,
 }
+
+/// The default of [`WebhookSettings::retention`]: 30 days.
+pub const DEFAULT_WEBHOOK_RETENTION_DAYS: i64 = 30;
 
 impl Default for HttpConfig {
     /// No dispatcher, and a sealing key that lives as long as the process: for tests and
@@ -58,6 +64,7 @@ impl Default for HttpConfig {
                 sealing_key: SealingKey::generate().expect("the operating system provides randomness"),
                 allow_private_networks: false,
                 dispatcher: None,
+                retention: chrono::TimeDelta::days(DEFAULT_WEBHOOK_RETENTION_DAYS),
             },
             limits: server::ConnectionLimits::default(),
         }
@@ -128,7 +135,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let shutdown = shutdown.shared();
-    tokio::spawn(idempotency::purge_periodically(state.clone()));
+    tokio::spawn(retention::purge_periodically(state.clone()));
     let dispatcher = match &state.config.webhooks.dispatcher {
         Some(config) => {
             let config = DispatcherConfig {

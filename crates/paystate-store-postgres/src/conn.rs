@@ -1146,6 +1146,12 @@ impl Tx for PgConn {
         self.execute(query).await.map(drop)
     }
 
+    async fn purge_deliveries(&mut self, before: Timestamp) -> StoreResult<u64> {
+        let query = noted(&self.log, "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < $1")
+            .bind(ts(&before));
+        self.execute(query).await
+    }
+
     async fn purge_idempotency(&mut self, before: Timestamp) -> StoreResult<u64> {
         let query = noted(&self.log, "DELETE FROM idempotency_keys WHERE created_at < $1").bind(ts(&before));
         self.execute(query).await

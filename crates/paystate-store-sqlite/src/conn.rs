@@ -949,6 +949,11 @@ impl Tx for SqliteConn {
         .map(drop)
     }
 
+    async fn purge_deliveries(&mut self, before: Timestamp) -> StoreResult<u64> {
+        self.run("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < ?1", [ts(&before)])
+            .map(|n| n as u64)
+    }
+
     async fn purge_idempotency(&mut self, before: Timestamp) -> StoreResult<u64> {
         self.run("DELETE FROM idempotency_keys WHERE created_at < ?1", [ts(&before)]).map(|n| n as u64)
     }

@@ -92,6 +92,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     the_outbox_writes_deliveries_with_their_events(&store).await;
     claims_lease_and_attempts_move_deliveries_on(&store).await;
     a_restarted_dispatcher_takes_back_its_own_leases(&store).await;
+    finished_deliveries_are_purged_and_events_kept(&store).await;
     concurrent_claimers_never_share_a_delivery(&store).await;
     store.ping().await.unwrap();
 }
@@ -789,6 +790,32 @@ async fn a_restarted_dispatcher_takes_back_its_own_leases(store: &Arc<dyn Store>
     let again = mine(claim_as(store, now(), 100, "node_2").await);
     assert_eq!(again.len(), 1);
     assert_eq!(release("node_1").await, 0, "node_2 holds it now");
+}
+
+async fn finished_deliveries_are_purged_and_events_kept(store: &Arc<dyn Store>) {
+    let tenant = new_tenant(store).await;
+    insert_endpoint(store, &endpoint(&tenant, &["order.created"], true)).await;
+    insert_order(store, &tenant, "P-1").await.unwrap();
+    let sent: Vec<ClaimedDelivery> =
+        claim_as(store, now(), 1000, "purger").await.into_iter().filter(|c| c.delivery.tenant_id == tenant).collect();
+    assert_eq!(sent.len(), 1);
+    assert!(record_attempt(store, &sent[0], &sent[0].lease_token, 200, NextStep::Succeeded).await);
+    insert_order(store, &tenant, "P-2").await.unwrap();
+    let purge = |before: Timestamp| {
+        let store = store.clone();
+        async move { store.write(move |tx| async move { tx.purge_deliveries(before).await }.boxed()).await.unwrap() }
+    };
+    assert_eq!(purge(now() - chrono::Duration::days(1)).await, 0, "younger than the retention");
+    assert!(purge(now() + chrono::Duration::seconds(1)).await >= 1);
+    let left = deliveries_of(store, &tenant, DeliveryFilter::default()).await;
+    assert_eq!(left.len(), 1, "the pending delivery stays");
+    assert_eq!(left[0].state, DeliveryState::Pending);
+    let t = tenant.clone();
+    let events = store
+        .read(move |r| async move { r.events(&t, &EventFilter { limit: 100, ..Default::default() }).await }.boxed())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2, "events are never purged");
 }
 
 async fn concurrent_claimers_never_share_a_delivery(store: &Arc<dyn Store>) {

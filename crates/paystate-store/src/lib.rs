@@ -100,6 +100,9 @@ pub trait Tx: Reader {
     async fn answer_idempotency(&mut self, key: &IdempotencyKey, response: &StoredResponse) -> StoreResult<()>;
     /// Deletes idempotency records created before `before`; returns how many went.
     async fn purge_idempotency(&mut self, before: Timestamp) -> StoreResult<u64>;
+    /// Deletes finished (succeeded or failed) webhook deliveries last changed before `before`,
+    /// with their attempts; answers how many. Pending deliveries stay, and events are never purged.
+    async fn purge_deliveries(&mut self, before: Timestamp) -> StoreResult<u64>;
 
     async fn insert_endpoint(&mut self, endpoint: &EndpointRecord) -> StoreResult<()>;
     /// Writes every field of the endpoint, its secrets included ([`StoreError::NotFound`] when missing).

@@ -22,6 +22,7 @@ pub struct Settings {
     pub header_timeout_secs: Option<u64>,
     pub body_timeout_secs: Option<u64>,
     pub max_connections_per_address: Option<usize>,
+    pub webhook_retention_days: Option<u32>,
 }
 
 /// Where the data lives, and how to talk to it.

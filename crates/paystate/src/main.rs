@@ -109,6 +109,9 @@ struct ServeArgs {
     /// Answer 408 when a request body stops arriving for this long.
     #[arg(long, env = "PAYSTATE_BODY_TIMEOUT_SECS", value_name = "SECONDS")]
     body_timeout_secs: Option<u64>,
+    /// Keep finished (succeeded or failed) webhook deliveries and their attempts this many days.
+    #[arg(long, env = "PAYSTATE_WEBHOOK_RETENTION_DAYS", value_name = "DAYS")]
+    webhook_retention_days: Option<u32>,
     /// The most connections one client address may hold open at once.
     #[arg(long, env = "PAYSTATE_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
     max_connections_per_address: Option<usize>,
@@ -268,7 +271,10 @@ async fn run(cli: Cli) -> Result<()> {
                     .or(settings.max_connections_per_address)
                     .unwrap_or(defaults.per_address),
             };
-            let http = paystate_http::HttpConfig { omnicasa_prefix: prefix, limits, ..Default::default() };
+            let mut http = paystate_http::HttpConfig { omnicasa_prefix: prefix, limits, ..Default::default() };
+            if let Some(days) = args.webhook_retention_days.or(settings.webhook_retention_days) {
+                http.webhooks.retention = chrono::TimeDelta::days(i64::from(days.max(1)));
+            }
             serve(&database, role, &listen, http, allow_private, instance_id, !args.no_webhook_dispatcher).await
         }
         Command::Worker { metrics_listen } => worker(&database, allow_private, instance_id, metrics_listen).await,
@@ -513,6 +519,7 @@ async fn serve(
         sealing_key,
         allow_private_networks: allow_private,
         dispatcher: dispatch.then(|| dispatcher_config(allow_private, serve_lease_owner(database, instance_id))),
+        retention: http.webhooks.retention,
     };
     let config = paystate_http::HttpConfig { webhooks, ..http };
     let state = paystate_http::AppState::new(Ledger::new(store.clone()), config);

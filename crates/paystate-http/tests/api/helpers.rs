@@ -96,6 +96,7 @@ impl TestApp {
             sealing_key: sealing_key.clone(),
             allow_private_networks: true,
             dispatcher: None,
+            retention: chrono::TimeDelta::days(paystate_http::DEFAULT_WEBHOOK_RETENTION_DAYS),
         };
         let config = paystate_http::HttpConfig {
             omnicasa_prefix: Some("/api/v3".into()),

@@ -582,6 +582,7 @@ async fn serve_runs_a_dispatcher_and_exposes_its_metrics(app: TestApp) {
         sealing_key: app.sealing_key.clone(),
         allow_private_networks: true,
         dispatcher: Some(fast_config()),
+        retention: chrono::TimeDelta::days(paystate_http::DEFAULT_WEBHOOK_RETENTION_DAYS),
     };
     let config = paystate_http::HttpConfig { webhooks, ..Default::default() };
     let state = paystate_http::AppState::new(app.ledger.clone(), config);
