@@ -1,0 +1,274 @@
+//! What the crash test checks once the last server is up: the event log and the payments read
+//! back through the API, against what the writers sent and what the webhook receiver got.
+
+use super::workload::{Op, Outcome, Record};
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// Reads every event of a tenant, in sequence order.
+pub async fn events(client: &reqwest::Client, base: &str, admin: &str) -> Result<Vec<Value>> {
+    let mut all = Vec::new();
+    let mut after = 0i64;
+    // Bounded: 10,000 pages of 1,000 is far more than a run writes.
+    for _ in 0..10_000 {
+        let page: Value = client
+            .get(format!("{base}/v1/events?after={after}&limit=1000"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .map_err(reqwest::Error::without_url)?
+            .error_for_status()
+            .map_err(reqwest::Error::without_url)?
+            .json()
+            .await?;
+        let data = page["data"].as_array().context("an event page without data")?;
+        all.extend(data.iter().cloned());
+        after = page["next_after"].as_i64().context("an event page without next_after")?;
+        if !page["has_more"].as_bool().unwrap_or(false) {
+            return Ok(all);
+        }
+    }
+    bail!("more than 10,000 pages of events")
+}
+
+/// Reads every payment of a tenant, by id.
+pub async fn payments(client: &reqwest::Client, base: &str, admin: &str) -> Result<HashMap<String, Value>> {
+    let mut all = HashMap::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100_000 {
+        let mut url = format!("{base}/v1/payments?limit=100");
+        if let Some(cursor) = &cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let page: Value = client
+            .get(url)
+            .bearer_auth(admin)
+            .send()
+            .await
+            .map_err(reqwest::Error::without_url)?
+            .error_for_status()
+            .map_err(reqwest::Error::without_url)?
+            .json()
+            .await?;
+        for payment in page["data"].as_array().context("a payment page without data")? {
+            all.insert(payment["id"].as_str().unwrap_or_default().to_owned(), payment.clone());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) if page["has_more"].as_bool().unwrap_or(false) => cursor = Some(next.to_owned()),
+            _ => return Ok(all),
+        }
+    }
+    bail!("more than 100,000 pages of payments")
+}
+
+/// What the checks found.
+#[derive(Default)]
+pub struct Findings {
+    /// Violations by kind.
+    pub violations: BTreeMap<&'static str, usize>,
+    /// A few examples, to start looking from.
+    pub examples: Vec<String>,
+    /// Extra events of tokens seen more than once (all kinds).
+    pub duplicates: usize,
+    /// Refunds applied more than once for one request (one token).
+    pub double_refunds: usize,
+    /// Of those, refunds sent with an Idempotency-Key (the bug of issue 19).
+    pub double_refunds_keyed: usize,
+    pub events: usize,
+}
+
+impl Findings {
+    fn violation(&mut self, kind: &'static str, example: impl FnOnce() -> String) {
+        *self.violations.entry(kind).or_default() += 1;
+        if self.examples.len() < 12 {
+            self.examples.push(format!("{kind}: {}", example()));
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.violations.values().sum()
+    }
+}
+
+/// The tokens of this run in an event's request body.
+fn tokens<'a>(body: &'a str, run: &str) -> Vec<&'a str> {
+    let mut found: Vec<&str> = Vec::new();
+    let mut rest = 0;
+    while let Some(at) = body[rest..].find(run).map(|i| i + rest) {
+        let tail = &body[at + run.len()..];
+        let len = tail.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(tail.len());
+        let token = &body[at..at + run.len() + len];
+        if !found.contains(&token) {
+            found.push(token);
+        }
+        rest = at + run.len() + len;
+    }
+    found
+}
+
+/// A status's place in the lattice open < pending < authorized < {paid, failed, expired,
+/// canceled}, paid < reversed.
+fn rank(status: &str) -> Option<u8> {
+    Some(match status {
+        "open" => 0,
+        "pending" => 1,
+        "authorized" => 2,
+        "paid" | "failed" | "expired" | "canceled" => 3,
+        "reversed" => 4,
+        _ => return None,
+    })
+}
+
+/// Whether a payment may go from `from` to `to` (or stay).
+fn forward(from: &str, to: &str) -> bool {
+    match (rank(from), rank(to)) {
+        _ if from == to => true,
+        (Some(4), _) => false,
+        (Some(_), Some(4)) => from == "paid",
+        (Some(a), Some(b)) => a < b,
+        _ => false,
+    }
+}
+
+/// Checks one tenant's event log and payments against the writers' records of that tenant.
+pub fn check(
+    findings: &mut Findings,
+    run: &str,
+    records: &[&Record],
+    events: &[Value],
+    payments: &HashMap<String, Value>,
+) {
+    findings.events += events.len();
+    // Event numbers: 1, 2, 3… with no gap and no repeat.
+    for (i, event) in events.iter().enumerate() {
+        let seq = event["seq"].as_i64().unwrap_or(-1);
+        if seq != i as i64 + 1 {
+            findings.violation("event numbers not gap-free", || format!("event #{} has seq {seq}", i + 1));
+            break;
+        }
+    }
+    // Each token's events.
+    let mut seen: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for event in events {
+        let body = event["request_body"].as_str().unwrap_or_default();
+        let found = tokens(body, run);
+        if found.is_empty() {
+            let kind = event["type"].as_str().unwrap_or_default().to_owned();
+            findings.violation("event nobody sent", || format!("seq {} {kind} carries no token", event["seq"]));
+        }
+        for token in found {
+            seen.entry(token).or_default().push(event);
+        }
+    }
+    let by_token: HashMap<&str, &Record> = records.iter().map(|r| (r.token.as_str(), *r)).collect();
+    for token in seen.keys() {
+        if !by_token.contains_key(token) {
+            findings.violation("event nobody sent", || format!("token {token} was never sent"));
+        }
+    }
+    for record in records {
+        let count = seen.get(record.token.as_str()).map_or(0, Vec::len);
+        let describe = || {
+            format!(
+                "{:?} {:?} {} {:?}{} has {count} events",
+                record.op,
+                record.api,
+                if record.keyed { "with key" } else { "without key" },
+                record.outcome,
+                if record.resent { " (resent)" } else { "" }
+            )
+        };
+        if count > 1 {
+            findings.duplicates += count - 1;
+            if record.op == Op::Refund {
+                findings.double_refunds += count - 1;
+                if record.keyed {
+                    findings.double_refunds_keyed += count - 1;
+                }
+                findings.violation("refund applied twice", describe);
+            } else {
+                findings.violation("write applied twice", describe);
+            }
+        }
+        match record.outcome {
+            Outcome::Acked if count == 0 => findings.violation("acknowledged write lost", describe),
+            Outcome::Refused(_) if record.keyed && record.resent => {
+                // The same key must give the same answer: a refusal after a crash means the
+                // retry ran the request again against the state the first run left.
+                findings.violation("keyed retry refused instead of replayed", describe)
+            }
+            Outcome::Refused(_) => findings.violation("valid request refused", describe),
+            Outcome::Claimed => findings.violation("key still claimed after the drain", describe),
+            _ => {}
+        }
+    }
+    // Each payment's trail: never backwards, amounts equal to their events.
+    let mut trails: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for event in events {
+        if let Some(id) = event["payment_id"].as_str() {
+            trails.entry(id).or_default().push(event);
+        }
+    }
+    for (id, trail) in &trails {
+        let mut status = "open";
+        let mut refunded = 0i64;
+        for event in trail {
+            let now = event["data"]["status"].as_str().unwrap_or_default();
+            if !forward(status, now) {
+                findings.violation("payment regressed", || format!("{id} went from {status} to {now}"));
+            }
+            status = now;
+            if event["type"] == "payment.refunded" {
+                refunded += event["detail"]["amount"].as_i64().unwrap_or(0);
+                if event["data"]["amount_refunded"].as_i64() != Some(refunded) {
+                    findings.violation("amount differs from its events", || {
+                        format!(
+                            "{id}: refund event seq {} says {} refunded, its events {refunded}",
+                            event["seq"], event["data"]["amount_refunded"]
+                        )
+                    });
+                }
+            }
+        }
+        match payments.get(*id) {
+            None => findings.violation("payment of an event missing", || id.to_string()),
+            Some(payment) => {
+                if payment["amount_refunded"].as_i64() != Some(refunded) {
+                    findings.violation("amount differs from its events", || {
+                        format!("{id} has {} refunded, its events {refunded}", payment["amount_refunded"])
+                    });
+                }
+                if payment["status"].as_str() != Some(status) {
+                    findings.violation("status differs from its events", || {
+                        format!("{id} is {}, its last event {status}", payment["status"])
+                    });
+                }
+            }
+        }
+    }
+    for id in payments.keys() {
+        if !trails.contains_key(id.as_str()) {
+            findings.violation("payment without events", || id.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_read_whole_and_once() {
+        let body = r#"{"reference":"crashab-1-2","note":"crashab-1-2","x":"crashab-10-3"}"#;
+        assert_eq!(tokens(body, "crashab-"), vec!["crashab-1-2", "crashab-10-3"]);
+        assert!(tokens("{}", "crashab-").is_empty());
+    }
+
+    #[test]
+    fn the_lattice_only_moves_forward() {
+        assert!(forward("open", "pending") && forward("paid", "paid") && forward("paid", "reversed"));
+        assert!(!forward("paid", "pending") && !forward("paid", "failed") && !forward("canceled", "reversed"));
+        assert!(!forward("reversed", "paid") && !forward("open", "bogus"));
+    }
+}
