@@ -148,8 +148,9 @@ pub fn check(
             break;
         }
     }
-    // Each token's events.
-    let mut seen: HashMap<&str, Vec<&Value>> = HashMap::new();
+    // Each token's events, by type: one request may write several (a Norce hook writes the
+    // order, the payment and its status), but never two of one type.
+    let mut seen: HashMap<&str, BTreeMap<&str, usize>> = HashMap::new();
     for event in events {
         let body = event["request_body"].as_str().unwrap_or_default();
         let found = tokens(body, run);
@@ -158,7 +159,7 @@ pub fn check(
             findings.violation("event nobody sent", || format!("seq {} {kind} carries no token", event["seq"]));
         }
         for token in found {
-            seen.entry(token).or_default().push(event);
+            *seen.entry(token).or_default().entry(event["type"].as_str().unwrap_or_default()).or_default() += 1;
         }
     }
     let by_token: HashMap<&str, &Record> = records.iter().map(|r| (r.token.as_str(), *r)).collect();
@@ -168,23 +169,27 @@ pub fn check(
         }
     }
     for record in records {
-        let count = seen.get(record.token.as_str()).map_or(0, Vec::len);
+        let types = seen.get(record.token.as_str());
+        let count = types.map_or(0, |t| t.values().sum::<usize>());
+        let extra = types.map_or(0, |t| t.values().map(|n| n - 1).sum::<usize>());
         let describe = || {
             format!(
-                "{:?} {:?} {} {:?}{} has {count} events",
+                "{} {:?} {:?} {} {:?}{}: events {:?}",
+                record.token,
                 record.op,
                 record.api,
                 if record.keyed { "with key" } else { "without key" },
                 record.outcome,
-                if record.resent { " (resent)" } else { "" }
+                if record.resent { " (resent)" } else { "" },
+                types.cloned().unwrap_or_default()
             )
         };
-        if count > 1 {
-            findings.duplicates += count - 1;
+        if extra > 0 {
+            findings.duplicates += extra;
             if record.op == Op::Refund {
-                findings.double_refunds += count - 1;
+                findings.double_refunds += extra;
                 if record.keyed {
-                    findings.double_refunds_keyed += count - 1;
+                    findings.double_refunds_keyed += extra;
                 }
                 findings.violation("refund applied twice", describe);
             } else {
@@ -212,32 +217,41 @@ pub fn check(
     }
     for (id, trail) in &trails {
         let mut status = "open";
-        let mut refunded = 0i64;
+        let (mut refunded, mut charged_back) = (0i64, 0i64);
         for event in trail {
             let now = event["data"]["status"].as_str().unwrap_or_default();
             if !forward(status, now) {
                 findings.violation("payment regressed", || format!("{id} went from {status} to {now}"));
             }
             status = now;
-            if event["type"] == "payment.refunded" {
-                refunded += event["detail"]["amount"].as_i64().unwrap_or(0);
-                if event["data"]["amount_refunded"].as_i64() != Some(refunded) {
-                    findings.violation("amount differs from its events", || {
-                        format!(
-                            "{id}: refund event seq {} says {} refunded, its events {refunded}",
-                            event["seq"], event["data"]["amount_refunded"]
-                        )
-                    });
+            // Each adjustment's event shows the payment after it: its total must be the sum of
+            // the adjustments so far, or one was applied to a state it did not see.
+            for (kind, field, sum) in [
+                ("payment.refunded", "amount_refunded", &mut refunded),
+                ("payment.charged_back", "amount_charged_back", &mut charged_back),
+            ] {
+                if event["type"] == kind {
+                    *sum += event["detail"]["amount"].as_i64().unwrap_or(0);
+                    if event["data"][field].as_i64() != Some(*sum) {
+                        findings.violation("amount differs from its events", || {
+                            format!(
+                                "{id}: {kind} seq {} says {field} {}, its events {sum}",
+                                event["seq"], event["data"][field]
+                            )
+                        });
+                    }
                 }
             }
         }
         match payments.get(*id) {
             None => findings.violation("payment of an event missing", || id.to_string()),
             Some(payment) => {
-                if payment["amount_refunded"].as_i64() != Some(refunded) {
-                    findings.violation("amount differs from its events", || {
-                        format!("{id} has {} refunded, its events {refunded}", payment["amount_refunded"])
-                    });
+                for (field, sum) in [("amount_refunded", refunded), ("amount_charged_back", charged_back)] {
+                    if payment[field].as_i64() != Some(sum) {
+                        findings.violation("amount differs from its events", || {
+                            format!("{id} has {field} {}, its events {sum}", payment[field])
+                        });
+                    }
                 }
                 if payment["status"].as_str() != Some(status) {
                     findings.violation("status differs from its events", || {
@@ -270,5 +284,70 @@ mod tests {
         assert!(forward("open", "pending") && forward("paid", "paid") && forward("paid", "reversed"));
         assert!(!forward("paid", "pending") && !forward("paid", "failed") && !forward("canceled", "reversed"));
         assert!(!forward("reversed", "paid") && !forward("open", "bogus"));
+    }
+
+    use crate::crash::workload::Api;
+    use serde_json::json;
+
+    fn record(token: &str, op: Op, keyed: bool, outcome: Outcome) -> Record {
+        Record { token: token.into(), op, api: Api::Native, keyed, tenant: 0, resent: true, outcome }
+    }
+
+    fn event(seq: i64, kind: &str, token: &str, status: &str, refunded: i64, amount: i64) -> Value {
+        json!({"seq": seq, "type": kind, "payment_id": "pay_1", "request_body": format!("{{\"reason\":\"{token}\"}}"),
+            "data": {"status": status, "amount_refunded": refunded, "amount_charged_back": 0}, "detail": {"amount": amount}})
+    }
+
+    fn payments(status: &str, refunded: i64) -> HashMap<String, Value> {
+        HashMap::from([(
+            "pay_1".to_owned(),
+            json!({"status": status, "amount_refunded": refunded, "amount_charged_back": 0}),
+        )])
+    }
+
+    /// A clean log passes, and the harness's own checks catch each kind of damage: the crash
+    /// test must be able to fail.
+    #[test]
+    fn each_kind_of_damage_is_found() {
+        let records = [
+            record("crashab-0-1", Op::CreatePayment, true, Outcome::Acked),
+            record("crashab-0-2", Op::Status, false, Outcome::Acked),
+            record("crashab-0-3", Op::Refund, true, Outcome::Acked),
+        ];
+        let records: Vec<&Record> = records.iter().collect();
+        let clean = vec![
+            event(1, "payment.created", "crashab-0-1", "open", 0, 0),
+            event(2, "payment.status_changed", "crashab-0-2", "paid", 0, 0),
+            event(3, "payment.refunded", "crashab-0-3", "paid", 1, 1),
+        ];
+        let mut findings = Findings::default();
+        check(&mut findings, "crashab-", &records, &clean, &payments("paid", 1));
+        assert_eq!(findings.total(), 0, "{:?}", findings.examples);
+
+        // The refund applied twice (issue 19's bug): a duplicate, and the amounts still agree.
+        let mut twice = clean.clone();
+        twice.push(event(4, "payment.refunded", "crashab-0-3", "paid", 2, 1));
+        let mut findings = Findings::default();
+        check(&mut findings, "crashab-", &records, &twice, &payments("paid", 2));
+        assert_eq!((findings.double_refunds, findings.double_refunds_keyed), (1, 1));
+        assert_eq!(findings.violations.keys().collect::<Vec<_>>(), vec![&"refund applied twice"]);
+
+        // A lost acknowledged write, a gap, a phantom, a regression and amounts that disagree.
+        let damaged = vec![
+            event(1, "payment.created", "crashab-0-1", "open", 0, 0),
+            event(3, "payment.status_changed", "crashab-0-2", "paid", 0, 0),
+            event(4, "payment.status_changed", "crashab-9-9", "pending", 5, 0),
+        ];
+        let mut findings = Findings::default();
+        check(&mut findings, "crashab-", &records, &damaged, &payments("paid", 0));
+        for kind in [
+            "acknowledged write lost",
+            "event numbers not gap-free",
+            "event nobody sent",
+            "payment regressed",
+            "status differs from its events",
+        ] {
+            assert!(findings.violations.contains_key(kind), "{kind} not found: {:?}", findings.violations);
+        }
     }
 }

@@ -9,6 +9,7 @@ mod check;
 mod hooks;
 mod server;
 mod workload;
+mod writer;
 
 use crate::load::Random;
 use anyhow::{Context, Result, bail};
@@ -177,7 +178,14 @@ async fn crash(
         let ledger = paystate_ledger::Ledger::new(crate::prepare::open(url, None).await?);
         for t in 0..args.tenants.max(1) {
             let tenant = crate::prepare::tenant(&ledger, t).await?;
-            keys.push(workload::Keys { admin: tenant.admin, omnicasa: tenant.omnicasa, teljoy: tenant.teljoy });
+            keys.push(workload::Keys {
+                tenant_id: tenant.id.to_string(),
+                admin: tenant.admin,
+                omnicasa: tenant.omnicasa,
+                teljoy: tenant.teljoy,
+                norce: tenant.norce,
+                gormic: tenant.gormic,
+            });
         }
     }
     let deliveries = Arc::new(hooks::Deliveries::default());
@@ -215,7 +223,7 @@ async fn crash(
         .map(|w| {
             let shared = shared.clone();
             let seed = seed.wrapping_add(w as u64 * 7919);
-            tokio::spawn(async move { workload::writer(&shared, w, seed).await })
+            tokio::spawn(async move { writer::writer(&shared, w, seed).await })
         })
         .collect();
     let mut restart_ms = Vec::new();

@@ -1,10 +1,5 @@
-//! The writers of the crash test and what they remember of every request.
-//!
-//! Each writer owns its payments (so one payment's requests go out one at a time, in order) and
-//! loops: create an order and its payment, move a payment one step along open → pending →
-//! authorized → paid (through the native API, Teljoy or Omnicasa), or refund 1 minor unit of a
-//! paid one. Every request carries a unique token that lands in its event's `request_body`, and
-//! every request is one event when it applies, so the checks can count each token's events.
+//! What the crash test's writers (`writer.rs`) remember of every request, and how a request is
+//! sent until it is answered.
 //!
 //! A request that gets no answer (the server was killed under it) is sent again, the same bytes,
 //! once the server is back: with its `Idempotency-Key` when it has one, and without one only when
@@ -13,25 +8,23 @@
 //! "key in use" (the crashed request's claim) waits for the final drain, and its payment gets no
 //! further request.
 
-use crate::load::Random;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-/// The amount of every order and payment: room for many 1-unit refunds.
-const AMOUNT: i64 = 100_000;
 /// How long one request may keep being resent (the server restarts in about a second).
 const RESEND_FOR: Duration = Duration::from_secs(60);
-/// The most payments a writer keeps moving at once.
-const OWNED: usize = 12;
 
-/// A tenant's credentials. Never printed.
+/// A tenant's id and credentials. Never printed.
 pub struct Keys {
+    pub tenant_id: String,
     pub admin: String,
     pub omnicasa: String,
     pub teljoy: String,
+    pub norce: String,
+    pub gormic: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -40,6 +33,7 @@ pub enum Op {
     CreatePayment,
     Status,
     Refund,
+    Chargeback,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -47,6 +41,8 @@ pub enum Api {
     Native,
     Teljoy,
     Omnicasa,
+    Norce,
+    Gormic,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -76,13 +72,13 @@ pub struct Record {
 /// A request, kept so that it can be sent again byte for byte.
 #[derive(Clone)]
 pub struct Request {
-    method: Method,
-    path: String,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-    key: Option<String>,
+    pub method: Method,
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+    pub key: Option<String>,
     /// A status report: the status machine makes a repeat harmless, key or not.
-    idempotent: bool,
+    pub idempotent: bool,
 }
 
 enum Answer {
@@ -153,7 +149,7 @@ impl Shared {
     }
 
     /// Sends a new request and records it: its outcome and, when acknowledged, the answer's body.
-    async fn perform(&self, op: Op, api: Api, tenant: usize, token: String, request: Request) -> (Outcome, Value) {
+    pub async fn perform(&self, op: Op, api: Api, tenant: usize, token: String, request: Request) -> (Outcome, Value) {
         let keyed = request.key.is_some();
         let index = {
             let mut records = self.records.lock().expect("records");
@@ -207,149 +203,4 @@ impl Shared {
         }
         waiting.len()
     }
-}
-
-/// A payment a writer moves along.
-struct Owned {
-    id: String,
-    reference: String,
-    /// 0 open, 1 pending, 2 authorized, 3 paid.
-    step: usize,
-    /// Created by one request that was answered at once: its order surely has no second
-    /// payment, so Omnicasa (which picks the order's payment itself) reaches this one.
-    clean: bool,
-}
-
-const STATUSES: [&str; 4] = ["open", "pending", "authorized", "paid"];
-
-fn native(method: Method, path: String, admin: &str, body: Value, key: Option<String>) -> Request {
-    Request {
-        method,
-        path,
-        headers: vec![("authorization", format!("Bearer {admin}"))],
-        body: body.to_string(),
-        key,
-        idempotent: false,
-    }
-}
-
-/// One writer: requests until `stop`, one every `pause`.
-pub async fn writer(shared: &Shared, writer: usize, seed: u64) {
-    let mut random = Random::new(seed);
-    let tenant = writer % shared.tenants.len();
-    let keys = &shared.tenants[tenant];
-    let mut owned: Vec<Owned> = Vec::new();
-    let mut n = 0u64;
-    let mut token = || {
-        n += 1;
-        format!("{}-{writer}-{n}", shared.run)
-    };
-    while !shared.stop.load(Ordering::Relaxed) {
-        let started = Instant::now();
-        if owned.len() < 2 || random.below(100) < 8 {
-            if owned.len() >= OWNED {
-                owned.remove(0);
-            }
-            if let Some(payment) = create(shared, keys, tenant, &mut random, &mut token).await {
-                owned.push(payment);
-            }
-        } else {
-            let i = random.below(owned.len());
-            let payment = &mut owned[i];
-            let keep = if payment.step < 3 {
-                let (api, request) = status(keys, payment, &mut random, token());
-                let (outcome, _) = shared.perform(Op::Status, api, tenant, request.1, request.0).await;
-                payment.step += 1;
-                outcome == Outcome::Acked
-            } else {
-                let key = random.below(100) < 80;
-                let token = token();
-                let body = json!({"amount": 1, "reason": token});
-                let path = format!("/v1/payments/{}/refunds", payment.id);
-                let request = native(Method::POST, path, &keys.admin, body, key.then(|| format!("key-{token}")));
-                let (outcome, _) = shared.perform(Op::Refund, Api::Native, tenant, token, request).await;
-                // A keyless refund without an answer may or may not have happened: the payment
-                // stays usable, the checks count its token.
-                matches!(outcome, Outcome::Acked | Outcome::Unknown)
-            };
-            if !keep {
-                // Refused or waiting for the drain: nothing more is sent for this payment, so
-                // that the drain's retry finds it as the crashed request left it.
-                owned.remove(i);
-            }
-        }
-        tokio::time::sleep(shared.pause.saturating_sub(started.elapsed())).await;
-    }
-}
-
-/// An order and its payment, each created with or without an `Idempotency-Key`.
-async fn create(
-    shared: &Shared,
-    keys: &Keys,
-    tenant: usize,
-    random: &mut Random,
-    token: &mut impl FnMut() -> String,
-) -> Option<Owned> {
-    let token_of_order = token();
-    // Unique, but not a token: Omnicasa's reports name the order by its reference, and their
-    // events must carry their own token only.
-    let reference = token_of_order.replacen("crash", "order", 1);
-    let key = (random.below(2) == 0).then(|| format!("key-{token_of_order}"));
-    let body = json!({"reference": reference, "currency": "EUR", "total_amount": AMOUNT, "attributes": {"crash_token": token_of_order}});
-    let request = native(Method::POST, "/v1/orders".into(), &keys.admin, body, key);
-    let (outcome, order) = shared.perform(Op::CreateOrder, Api::Native, tenant, token_of_order, request).await;
-    let order_id = order.get("id").and_then(Value::as_str).filter(|_| outcome == Outcome::Acked)?.to_owned();
-    let note = token();
-    let key = (random.below(2) == 0).then(|| format!("key-{note}"));
-    // No external id on purpose: nothing but the Idempotency-Key keeps a retried create single.
-    let body = json!({"order_id": order_id, "amount": AMOUNT, "note": note});
-    let request = native(Method::POST, "/v1/payments".into(), &keys.admin, body, key);
-    let before = shared.records.lock().expect("records").len();
-    let (outcome, payment) = shared.perform(Op::CreatePayment, Api::Native, tenant, note, request).await;
-    let id = payment.get("id").and_then(Value::as_str).filter(|_| outcome == Outcome::Acked)?.to_owned();
-    let clean = !shared.records.lock().expect("records")[before].resent;
-    Some(Owned { id, reference, step: 0, clean })
-}
-
-/// The next status report for `payment`, through the native API or a dialect, and its token.
-fn status(keys: &Keys, payment: &Owned, random: &mut Random, token: String) -> (Api, (Request, String)) {
-    let next = payment.step + 1;
-    // Authorized has no word in Teljoy (on-hold is pending) or Omnicasa (Mollie has none).
-    let api = match (next, random.below(3)) {
-        (2, _) | (_, 0) => Api::Native,
-        (_, 1) => Api::Teljoy,
-        _ if payment.clean => Api::Omnicasa,
-        _ => Api::Teljoy,
-    };
-    let request = match api {
-        Api::Native => {
-            let key = (random.below(2) == 0).then(|| format!("key-{token}"));
-            let body = json!({"status": STATUSES[next], "reason": token});
-            let mut request =
-                native(Method::POST, format!("/v1/payments/{}/status", payment.id), &keys.admin, body, key);
-            request.idempotent = true;
-            request
-        }
-        Api::Teljoy => Request {
-            method: Method::POST,
-            path: format!("/api/v1/status/{}", payment.id),
-            headers: vec![("api-key", keys.teljoy.clone())],
-            // Teljoy keeps members it does not know in the event's copy of the body.
-            body: json!({"id": payment.id, "status": if next == 1 { "pending" } else { "completed" }, "crash_token": token})
-                .to_string(),
-            key: None,
-            idempotent: true,
-        },
-        Api::Omnicasa => Request {
-            method: Method::POST,
-            path: format!("/payment/update-order/{}", keys.omnicasa),
-            headers: vec![],
-            // Omnicasa ignores unknown members and keeps the raw body with the event.
-            body: json!({"OrderId": payment.reference, "StatusId": if next == 1 { 3 } else { 2 }, "LanguageId": 3, "CrashToken": token})
-                .to_string(),
-            key: None,
-            idempotent: true,
-        },
-    };
-    (api, (request, token))
 }
