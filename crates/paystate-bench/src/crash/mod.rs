@@ -82,6 +82,9 @@ struct Report {
     resent: usize,
     unknown: usize,
     restart_ms: Vec<u128>,
+    /// Per kind of request (operation, API, with or without a key): sent, acknowledged, resent,
+    /// unknown outcome.
+    by_kind: BTreeMap<String, [usize; 4]>,
     findings: check::Findings,
     webhooks: WebhookFigures,
     seconds: f64,
@@ -94,6 +97,8 @@ struct WebhookFigures {
     duplicates: usize,
     invalid: u64,
     waited_seconds: f64,
+    /// From the last kill until every event's webhook had arrived (or the wait ended).
+    after_last_kill_seconds: f64,
 }
 
 pub async fn run(args: CrashArgs) -> Result<()> {
@@ -118,6 +123,7 @@ pub async fn run(args: CrashArgs) -> Result<()> {
         reports.push(run_store(&args, &binary, store, seed).await?);
     }
     println!("{}", table(&reports));
+    println!("{}", kinds(&reports));
     let violations: usize = reports.iter().map(|r| r.findings.total()).sum();
     if violations > 0 {
         for report in &reports {
@@ -227,10 +233,12 @@ async fn crash(
         })
         .collect();
     let mut restart_ms = Vec::new();
+    let mut last_kill = Instant::now();
     for k in 0..kills {
         let span = args.max_up_ms.saturating_sub(args.min_up_ms) as usize + 1;
         tokio::time::sleep(Duration::from_millis(args.min_up_ms + random.below(span) as u64)).await;
         server.kill();
+        last_kill = Instant::now();
         restart_ms.push(server.start().await.with_context(|| format!("restart after kill {}", k + 1))?.as_millis());
         eprintln!("{store}: kill {}/{kills}, restarted in {} ms", k + 1, restart_ms.last().unwrap_or(&0));
     }
@@ -266,12 +274,14 @@ async fn crash(
         duplicates: counts.values().map(|&n| n.saturating_sub(1) as usize).sum(),
         invalid: deliveries.invalid.load(Ordering::Relaxed),
         waited_seconds: waited.elapsed().as_secs_f64(),
+        after_last_kill_seconds: last_kill.elapsed().as_secs_f64(),
     };
     eprintln!(
-        "{store}: {} of {} events' webhooks delivered after {:.1} s ({} received, {} duplicates)",
+        "{store}: {} of {} events' webhooks delivered after a wait of {:.1} s, {:.1} s after the last kill ({} received, {} duplicates)",
         webhooks.delivered,
         webhooks.events,
         webhooks.waited_seconds,
+        webhooks.after_last_kill_seconds,
         deliveries.received.load(Ordering::Relaxed),
         webhooks.duplicates
     );
@@ -293,7 +303,17 @@ async fn crash(
     }
     server.kill();
     receiver.abort();
+    let mut by_kind: BTreeMap<String, [usize; 4]> = BTreeMap::new();
+    for r in &records {
+        let kind = format!("{:?} {:?} {}", r.op, r.api, if r.keyed { "with key" } else { "without key" });
+        let counts = by_kind.entry(kind).or_default();
+        counts[0] += 1;
+        counts[1] += usize::from(r.outcome == Outcome::Acked);
+        counts[2] += usize::from(r.resent);
+        counts[3] += usize::from(r.outcome == Outcome::Unknown);
+    }
     Ok(Report {
+        by_kind,
         store,
         kills,
         sent: records.len(),
@@ -337,6 +357,19 @@ fn table(reports: &[Report]) -> String {
             r.webhooks.duplicates,
             r.seconds
         ));
+    }
+    text
+}
+
+/// The requests by kind: what each store's writers sent and what became of it.
+fn kinds(reports: &[Report]) -> String {
+    let mut text = String::from(
+        "| store | request | sent | acknowledged | resent | unknown outcome |\n|---|---|---:|---:|---:|---:|\n",
+    );
+    for r in reports {
+        for (kind, [sent, acked, resent, unknown]) in &r.by_kind {
+            text.push_str(&format!("| {} | {kind} | {sent} | {acked} | {resent} | {unknown} |\n", r.store));
+        }
     }
     text
 }
