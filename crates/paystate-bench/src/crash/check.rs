@@ -75,6 +75,8 @@ pub struct Findings {
     pub double_refunds: usize,
     /// Of those, refunds sent with an Idempotency-Key (the bug of issue 19).
     pub double_refunds_keyed: usize,
+    /// Requests without an answer that were not resent, and turned out to have been applied.
+    pub unknown_applied: usize,
     pub events: usize,
 }
 
@@ -198,6 +200,7 @@ pub fn check(
         }
         match record.outcome {
             Outcome::Acked if count == 0 => findings.violation("acknowledged write lost", describe),
+            Outcome::Unknown if count > 0 => findings.unknown_applied += 1,
             Outcome::Refused(_) if record.keyed && record.resent => {
                 // The same key must give the same answer: a refusal after a crash means the
                 // retry ran the request again against the state the first run left.

@@ -329,7 +329,7 @@ async fn crash(
 
 fn table(reports: &[Report]) -> String {
     let mut text = String::from(
-        "\n| store | kills | sent | acknowledged | resent | unknown outcome | events | duplicates | double refunds (keyed) | webhooks delivered / events | webhook duplicates | restart ms (mean / max) | violations | duration s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n",
+        "\n| store | kills | sent | acknowledged | resent | unknown outcome (applied) | events | duplicates | double refunds (keyed) | webhooks delivered / events | webhook duplicates | restart ms (mean / max) | violations | duration s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n",
     );
     for r in reports {
         let mean = r.restart_ms.iter().sum::<u128>() / r.restart_ms.len().max(1) as u128;
@@ -341,13 +341,14 @@ fn table(reports: &[Report]) -> String {
             violations.iter().map(|(kind, n)| format!("{kind}: {n}")).collect::<Vec<_>>().join("; ")
         };
         text.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} / {} | {} | {mean} / {max} | {violations} | {:.0} |\n",
+            "| {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} ({}) | {} / {} | {} | {mean} / {max} | {violations} | {:.0} |\n",
             r.store,
             r.kills,
             r.sent,
             r.acked,
             r.resent,
             r.unknown,
+            r.findings.unknown_applied,
             r.findings.events,
             r.findings.duplicates,
             r.findings.double_refunds,
