@@ -40,10 +40,12 @@ pub struct CrashArgs {
     #[arg(long)]
     pub quick: bool,
     /// Concurrent writers.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 32)]
     pub writers: usize,
-    /// Requests per second of all writers together; bounded so that the webhook dispatcher keeps up.
-    #[arg(long, default_value_t = 200)]
+    /// Requests per second of all writers together, 0 for as fast as the server answers (the
+    /// default: a kill then interrupts about one request per writer; paced at a few hundred a
+    /// second, SQLite answers so fast that a kill rarely finds a request in flight).
+    #[arg(long, default_value_t = 0)]
     pub rate: u32,
     /// The shortest time the server runs between two kills, in milliseconds.
     #[arg(long, default_value_t = 500)]
@@ -57,7 +59,7 @@ pub struct CrashArgs {
     pub drain_seconds: u64,
     /// After the drain, how long to wait at most for every event's webhook, in seconds (a
     /// delivery leased by a killed server may wait up to 60 s before it is sent again).
-    #[arg(long, default_value_t = 75)]
+    #[arg(long, default_value_t = 120)]
     pub webhook_wait_seconds: u64,
     #[arg(long, default_value_t = 2)]
     pub tenants: usize,
@@ -220,7 +222,10 @@ async fn crash(
         client: reqwest::Client::builder().pool_max_idle_per_host(args.writers).build()?,
         tenants: keys,
         run: format!("crash{:x}", seed % 0xff_ffff),
-        pause: Duration::from_secs_f64(args.writers.max(1) as f64 / args.rate.max(1) as f64),
+        pause: match args.rate {
+            0 => Duration::ZERO,
+            rate => Duration::from_secs_f64(args.writers.max(1) as f64 / rate as f64),
+        },
         stop: false.into(),
         records: Default::default(),
         deferred: Default::default(),
