@@ -62,6 +62,51 @@ pub async fn payments(client: &reqwest::Client, base: &str, admin: &str) -> Resu
     bail!("more than 100,000 pages of payments")
 }
 
+/// Compares the trail `GET /v1/payments/{id}/events` gives with the tenant's log, for up to
+/// `sample` payments: the payment's events must be the log's events of that payment, in order.
+/// Answers the ids of the payments whose trails differ.
+pub async fn trails_agree(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    events: &[Value],
+    sample: usize,
+) -> Result<Vec<String>> {
+    let mut expected: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for event in events {
+        if let Some(id) = event["payment_id"].as_str() {
+            expected.entry(id).or_default().push(event["seq"].as_i64().unwrap_or(-1));
+        }
+    }
+    let mut differ = Vec::new();
+    for (id, seqs) in expected.into_iter().take(sample) {
+        let mut got = Vec::new();
+        let mut after = 0;
+        // Bounded: a payment of this test has a few hundred events at most.
+        for _ in 0..1_000 {
+            let page: Value = client
+                .get(format!("{base}/v1/payments/{id}/events?after={after}&limit=1000"))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .map_err(reqwest::Error::without_url)?
+                .error_for_status()
+                .map_err(reqwest::Error::without_url)?
+                .json()
+                .await?;
+            got.extend(page["data"].as_array().into_iter().flatten().map(|e| e["seq"].as_i64().unwrap_or(-1)));
+            after = page["next_after"].as_i64().unwrap_or(after);
+            if !page["has_more"].as_bool().unwrap_or(false) {
+                break;
+            }
+        }
+        if got != seqs {
+            differ.push(id.to_owned());
+        }
+    }
+    Ok(differ)
+}
+
 /// What the checks found.
 #[derive(Default)]
 pub struct Findings {

@@ -43,6 +43,12 @@ impl Deliveries {
         self.valid.lock().expect("deliveries").clone()
     }
 
+    /// How many of `ids` have been delivered validly at least once.
+    pub fn delivered<'a>(&self, ids: impl IntoIterator<Item = &'a String>) -> usize {
+        let valid = self.valid.lock().expect("deliveries");
+        ids.into_iter().filter(|id| valid.contains_key(*id)).count()
+    }
+
     fn verify(&self, tenant: usize, headers: &HeaderMap, body: &[u8]) -> Option<String> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let (id, timestamp, signatures) =

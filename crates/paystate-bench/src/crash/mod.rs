@@ -21,6 +21,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use workload::{Outcome, Shared};
 
+/// How many payments per tenant have their own trail (`GET /v1/payments/{id}/events`) compared
+/// with the tenant's log: enough to catch a read path that disagrees, few enough to stay quick.
+const TRAIL_SAMPLE: usize = 300;
+
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreChoice {
     Sqlite,
@@ -69,6 +73,9 @@ pub struct CrashArgs {
     /// The paystate binary (default: `paystate` beside this binary).
     #[arg(long)]
     pub server: Option<PathBuf>,
+    /// Keep the run's temporary directory (the SQLite database, the server's log).
+    #[arg(long)]
+    pub keep_files: bool,
     /// The seed of the random choices (default: from the clock); printed so that a run can be
     /// repeated.
     #[arg(long)]
@@ -156,19 +163,37 @@ async fn run_store(args: &CrashArgs, binary: &Path, store: &'static str, seed: u
             (database.url.clone(), Some(database))
         }
     };
-    let result = crash(args, binary, store, seed, kills, &url, &dir).await;
+    // Interrupted, the run still ends its server (dropped with the future) and its database.
+    let result = tokio::select! {
+        result = crash(args, binary, store, seed, kills, &url, &dir) => result,
+        () = interrupted() => Err(anyhow::anyhow!("interrupted")),
+    };
     if let Some(database) = database {
         let _ = database.drop_database().await;
     }
-    match &result {
-        Ok(report) if report.findings.total() == 0 => {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        _ => eprintln!("{store}: the run's files (the server's log) stay in {}", dir.display()),
+    if args.keep_files {
+        eprintln!("{store}: the run's files (the server's log) stay in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
     }
     let mut report = result?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 async fn crash(
@@ -269,7 +294,7 @@ async fn crash(
     }
     let ids: HashSet<String> = events.iter().flatten().filter_map(|e| e["id"].as_str().map(str::to_owned)).collect();
     let deadline = Instant::now() + Duration::from_secs(args.webhook_wait_seconds);
-    while Instant::now() < deadline && !ids.iter().all(|id| deliveries.counts().contains_key(id)) {
+    while Instant::now() < deadline && deliveries.delivered(&ids) < ids.len() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let counts = deliveries.counts();
@@ -299,6 +324,10 @@ async fn crash(
         let payments = check::payments(&client, &server.base, &tenant.admin).await?;
         let mine: Vec<&workload::Record> = records.iter().filter(|r| r.tenant == t).collect();
         check::check(&mut findings, &prefix, &mine, &events[t], &payments);
+        for id in check::trails_agree(&client, &server.base, &tenant.admin, &events[t], TRAIL_SAMPLE).await? {
+            findings.violations.entry("payment trail differs from the log").and_modify(|n| *n += 1).or_insert(1);
+            findings.examples.push(format!("payment trail differs from the log: {id}"));
+        }
     }
     for _ in webhooks.delivered..webhooks.events {
         findings.violations.entry("webhook never delivered").and_modify(|n| *n += 1).or_insert(1);
