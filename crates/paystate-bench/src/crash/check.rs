@@ -238,10 +238,14 @@ pub fn check(
                 if record.keyed {
                     findings.double_refunds_keyed += extra;
                 }
-                findings.violation("refund applied twice", describe);
-            } else {
-                findings.violation("write applied twice", describe);
             }
+            let kind = match record.op {
+                Op::Refund => "refund applied twice",
+                Op::Chargeback => "chargeback applied twice",
+                Op::CreateOrder | Op::CreatePayment => "create applied twice",
+                Op::Status => "status report applied twice",
+            };
+            findings.violation(kind, describe);
         }
         match record.outcome {
             Outcome::Acked if count == 0 => findings.violation("acknowledged write lost", describe),
