@@ -3,8 +3,8 @@
 //!
 //! A request that gets no answer (the server was killed under it) is sent again, the same bytes,
 //! once the server is back: with its `Idempotency-Key` when it has one, and without one only when
-//! it is naturally idempotent (a status report). A keyless create or refund that got no answer
-//! is left as an unknown outcome, which must show at most once. A keyed request answered 409
+//! it is naturally idempotent (a status report, a Norce hook). A keyless create, refund or
+//! chargeback that got no answer is left as an unknown outcome, which must show at most once. A keyed request answered 409
 //! "key in use" (the crashed request's claim) waits for the final drain, and its payment gets no
 //! further request.
 
@@ -102,8 +102,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Sends `request` until it is answered, resending what the rules allow: the answer, whether
-    /// it was resent after a try that may have reached the server, and how the record ends.
+    /// Sends `request` until it is answered, resending what the rules allow for at most `limit`;
+    /// sets `resent` when a try that may have reached the server is sent again.
     async fn send(&self, request: &Request, resent: &mut bool, limit: Duration) -> Answer {
         let deadline = Instant::now() + limit;
         loop {
