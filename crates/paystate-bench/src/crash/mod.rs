@@ -73,6 +73,10 @@ pub struct CrashArgs {
     /// The paystate binary (default: `paystate` beside this binary).
     #[arg(long)]
     pub server: Option<PathBuf>,
+    /// Send no `Idempotency-Key`: a control run, whose creates and adjustments without an answer
+    /// are never resent, so the checks must pass even while resent keyed requests apply twice.
+    #[arg(long)]
+    pub without_keys: bool,
     /// Keep the run's temporary directory (the SQLite database, the server's log).
     #[arg(long)]
     pub keep_files: bool,
@@ -251,6 +255,7 @@ async fn crash(
             0 => Duration::ZERO,
             rate => Duration::from_secs_f64(args.writers.max(1) as f64 / rate as f64),
         },
+        with_keys: !args.without_keys,
         stop: false.into(),
         records: Default::default(),
         deferred: Default::default(),

@@ -96,6 +96,8 @@ pub struct Shared {
     pub run: String,
     /// Time between two requests of one writer.
     pub pause: Duration,
+    /// Whether requests may carry an `Idempotency-Key`.
+    pub with_keys: bool,
     pub stop: AtomicBool,
     pub records: Mutex<Vec<Record>>,
     pub deferred: Mutex<Vec<(usize, Request)>>,

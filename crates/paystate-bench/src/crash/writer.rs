@@ -47,8 +47,9 @@ fn native(method: Method, path: String, admin: &str, body: Value, key: Option<St
     }
 }
 
-fn key(random: &mut Random, percent: usize, token: &str) -> Option<String> {
-    (random.below(100) < percent).then(|| format!("key-{token}"))
+/// An `Idempotency-Key` for `percent` of the requests (none in a run `--without-keys`).
+fn key(shared: &Shared, random: &mut Random, percent: usize, token: &str) -> Option<String> {
+    (shared.with_keys && random.below(100) < percent).then(|| format!("key-{token}"))
 }
 
 /// One writer: requests until `stop`, one every `pause`.
@@ -79,7 +80,7 @@ pub async fn writer(shared: &Shared, writer: usize, seed: u64) {
             let payment = &mut owned[i];
             let keep = if payment.step < 3 {
                 let token = token();
-                let (api, request) = status(keys, payment, &mut random, &token);
+                let (api, request) = status(shared, keys, payment, &mut random, &token);
                 let (outcome, _) = shared.perform(Op::Status, api, tenant, token, request).await;
                 payment.step += 1;
                 outcome == Outcome::Acked
@@ -90,7 +91,7 @@ pub async fn writer(shared: &Shared, writer: usize, seed: u64) {
                 };
                 let token = token();
                 let body = json!({"amount": 1, "reason": token});
-                let request = native(Method::POST, path, &keys.admin, body, key(&mut random, 80, &token));
+                let request = native(Method::POST, path, &keys.admin, body, key(shared, &mut random, 80, &token));
                 let (outcome, _) = shared.perform(op, Api::Native, tenant, token, request).await;
                 // A keyless refund without an answer may or may not have happened: the payment
                 // stays usable, the checks count its token.
@@ -119,13 +120,14 @@ async fn create(
     // events must carry their own token only.
     let reference = token_of_order.replacen("crash", "order", 1);
     let body = json!({"reference": reference, "currency": "EUR", "total_amount": AMOUNT, "attributes": {"crash_token": token_of_order}});
-    let request = native(Method::POST, "/v1/orders".into(), &keys.admin, body, key(random, 50, &token_of_order));
+    let request =
+        native(Method::POST, "/v1/orders".into(), &keys.admin, body, key(shared, random, 50, &token_of_order));
     let (outcome, order) = shared.perform(Op::CreateOrder, Api::Native, tenant, token_of_order, request).await;
     let order_id = order.get("id").and_then(Value::as_str).filter(|_| outcome == Outcome::Acked)?.to_owned();
     let note = token();
     // No external id on purpose: nothing but the Idempotency-Key keeps a retried create single.
     let body = json!({"order_id": order_id, "amount": AMOUNT, "note": note});
-    let request = native(Method::POST, "/v1/payments".into(), &keys.admin, body, key(random, 50, &note));
+    let request = native(Method::POST, "/v1/payments".into(), &keys.admin, body, key(shared, random, 50, &note));
     let before = shared.records.lock().expect("records").len();
     let (outcome, payment) = shared.perform(Op::CreatePayment, Api::Native, tenant, note, request).await;
     let id = payment.get("id").and_then(Value::as_str).filter(|_| outcome == Outcome::Acked)?.to_owned();
@@ -151,7 +153,7 @@ async fn create_through_norce(
 }
 
 /// The next status report for `payment`, through the native API or a dialect.
-fn status(keys: &Keys, payment: &Owned, random: &mut Random, token: &str) -> (Api, Request) {
+fn status(shared: &Shared, keys: &Keys, payment: &Owned, random: &mut Random, token: &str) -> (Api, Request) {
     let next = payment.step + 1;
     let api = match (&payment.norce, next, random.below(5)) {
         (Some(_), _, 0) => Api::Native,
@@ -169,7 +171,7 @@ fn status(keys: &Keys, payment: &Owned, random: &mut Random, token: &str) -> (Ap
         Api::Native => {
             let body = json!({"status": STATUSES[next], "reason": token});
             let path = format!("/v1/payments/{}/status", payment.id);
-            native(Method::POST, path, &keys.admin, body, key(random, 50, token))
+            native(Method::POST, path, &keys.admin, body, key(shared, random, 50, token))
         }
         Api::Teljoy => Request {
             method: Method::POST,
