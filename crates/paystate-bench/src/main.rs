@@ -7,7 +7,10 @@
 //! transaction and read on PostgreSQL, and a bare axum JSON echo server under the same load
 //! generator. It prints a summary with paystate/ceiling ratios and appends every measurement as a
 //! JSON line to `--out`.
+//!
+//! `paystate-bench crash` is the crash test instead (`bench/crash.sh`, see the `crash` module).
 
+mod crash;
 mod load;
 mod prepare;
 
@@ -63,6 +66,8 @@ pub enum Command {
     /// The framework ceiling: a bare axum server that echoes JSON (started by the benchmark).
     #[command(hide = true)]
     EchoServer { listen: String },
+    /// The crash test: kill -9 a loaded server again and again, then check what it kept.
+    Crash(crash::CrashArgs),
 }
 
 fn main() -> Result<()> {
@@ -80,6 +85,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command.clone() {
         Some(Command::EchoServer { listen }) => runtime.block_on(load::echo_server(&listen)),
+        Some(Command::Crash(args)) => runtime.block_on(crash::run(args)),
         None => runtime.block_on(run(cli)),
     }
 }

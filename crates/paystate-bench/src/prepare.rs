@@ -103,7 +103,7 @@ impl Fixture {
     }
 }
 
-async fn open(url: &str, max_batch: Option<usize>) -> Result<Arc<dyn Store>> {
+pub(crate) async fn open(url: &str, max_batch: Option<usize>) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres") {
         let mut options = paystate_store_postgres::PostgresOptions::from_url(url)?;
         if let Some(max_batch) = max_batch {
@@ -203,7 +203,7 @@ pub async fn prepare(cli: &Cli) -> Result<Fixture> {
 }
 
 /// A tenant set up for every API the benchmark drives, with its keys.
-async fn tenant(ledger: &Ledger, t: usize) -> Result<BenchTenant> {
+pub(crate) async fn tenant(ledger: &Ledger, t: usize) -> Result<BenchTenant> {
     let (tenant, admin) = ledger.create_tenant(&format!("Bench tenant {t}")).await?;
     // Norce: the merchant the hooks name must be the tenant's. Teljoy: the trust checks compare
     // `trust_Value` with the MD5 of the order reference, which the load generator cannot compute
