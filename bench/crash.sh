@@ -21,6 +21,8 @@ else
   cargo build --locked -p paystate
 fi
 cargo build --locked -p paystate-bench
+# Absolute: the server runs in its own temporary directory.
+target="$(cd "$target" && pwd)"
 
 args=("$@")
 if [[ " $* " != *" --store "* ]]; then

@@ -53,6 +53,10 @@ test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$test_log"
 
+# The crash test's quick run: 3 kill -9s of a loaded server per store, on the debug build the tests
+# just made; it fails on any lost, doubled or regressed write or missing webhook.
+CRASH_PROFILE=debug bash bench/crash.sh --quick
+
 # The benchmark's smoke run (seconds, no targets), so that it cannot rot.
 bash bench/run.sh --smoke
 
