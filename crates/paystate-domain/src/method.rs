@@ -1,6 +1,6 @@
 //! Payment methods a tenant offers (card, cash, voucher…), with localized names.
 
-use crate::{MethodId, Source, TenantId};
+use crate::{DomainError, MethodId, Source, TenantId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -29,4 +29,23 @@ pub struct PaymentMethod {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub updated_by: String,
     pub updated_via: Source,
+}
+
+/// Locales of a payment method: language tags (2 to 16 letters, digits and hyphens), each with a
+/// name (1 to 200 characters) and a description (at most 2000), none with a NUL.
+pub fn validate_locales(locales: &BTreeMap<String, MethodLocale>) -> Result<(), DomainError> {
+    for (tag, locale) in locales {
+        let tag_ok = (2..=16).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !tag_ok {
+            return Err(DomainError::Invalid { field: "locales", message: format!("{tag:?} is not a language tag") });
+        }
+        crate::order::validate_reference("locales.name", &locale.name)?;
+        if locale.description.chars().count() > 2000 || locale.description.contains('\0') {
+            return Err(DomainError::Invalid {
+                field: "locales.description",
+                message: "must be at most 2000 characters without NUL".into(),
+            });
+        }
+    }
+    Ok(())
 }

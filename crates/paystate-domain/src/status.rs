@@ -81,11 +81,6 @@ impl PaymentStatus {
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Failed | Self::Expired | Self::Canceled | Self::Reversed)
     }
-
-    /// True when a forward move to `paid` or beyond is still possible.
-    pub fn can_become(self, target: PaymentStatus) -> bool {
-        self.precedes(target)
-    }
 }
 
 impl fmt::Display for PaymentStatus {

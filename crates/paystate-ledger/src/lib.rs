@@ -388,7 +388,7 @@ impl Ledger {
         once: Option<Once<PaymentMethod>>,
     ) -> StoreResult<PaymentMethod> {
         let code = paystate_domain::order::validate_reference("code", &new.code)?;
-        validate_locales(&new.locales)?;
+        paystate_domain::method::validate_locales(&new.locales)?;
         let now = now();
         let method = PaymentMethod {
             id: MethodId::generate(),
@@ -421,7 +421,7 @@ impl Ledger {
         once: Option<Once<PaymentMethod>>,
     ) -> StoreResult<PaymentMethod> {
         if let Some(locales) = &patch.locales {
-            validate_locales(locales)?;
+            paystate_domain::method::validate_locales(locales)?;
         }
         let (lane, actor, id) = (actor.tenant_id.clone(), actor.clone(), id.clone());
         write_once(&*self.store, &lane, once, move |tx| {
@@ -484,23 +484,6 @@ impl Ledger {
             })
             .await
     }
-}
-
-fn validate_locales(locales: &BTreeMap<String, MethodLocale>) -> Result<(), DomainError> {
-    for (tag, locale) in locales {
-        let tag_ok = (2..=16).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !tag_ok {
-            return Err(DomainError::Invalid { field: "locales", message: format!("{tag:?} is not a language tag") });
-        }
-        paystate_domain::order::validate_reference("locales.name", &locale.name)?;
-        if locale.description.chars().count() > 2000 || locale.description.contains('\0') {
-            return Err(DomainError::Invalid {
-                field: "locales.description",
-                message: "must be at most 2000 characters without NUL".into(),
-            });
-        }
-    }
-    Ok(())
 }
 
 // --- building blocks for jobs, shared by the ledger's methods and the dialects' transactions ----
