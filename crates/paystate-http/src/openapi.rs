@@ -26,10 +26,64 @@ pub struct ApiDoc;
 /// The whole document: the native API and every dialect.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
+    native_problems(&mut document);
     for part in crate::dialects::openapi_parts() {
         document.merge(part);
     }
     document
+}
+
+/// The problems every native operation may answer, whatever it does: a client generated from the
+/// document must expect them, as `application/problem+json`.
+const COMMON_PROBLEMS: [(&str, &str); 8] = [
+    ("400", "The request is invalid (malformed JSON, a wrong type, an unknown field, a bad parameter)"),
+    ("401", "No valid API key"),
+    ("403", "The key's scope does not allow this, or it is limited to a dialect"),
+    ("404", "No such resource for this tenant"),
+    ("413", "The body exceeds 1 MiB"),
+    ("415", "The body is not application/json"),
+    (
+        "422",
+        "The request cannot be applied in the current state (or its Idempotency-Key was used with another request)",
+    ),
+    ("503", "The database is busy; retry (Retry-After)"),
+];
+
+/// Every native error answer is RFC 9457 problem+json: the operations' own error responses say
+/// so, and each operation lists the problems every operation may answer (409 where it changes
+/// something: a duplicate, a concurrent update, a status conflict).
+fn native_problems(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+    let problem =
+        || ContentBuilder::new().schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Problem")))).build();
+    for item in document.paths.paths.values_mut() {
+        let changing = [item.post.as_mut(), item.patch.as_mut(), item.delete.as_mut()];
+        let reading = [item.get.as_mut()];
+        for (operation, changes) in
+            changing.into_iter().map(|o| (o, true)).chain(reading.into_iter().map(|o| (o, false)))
+        {
+            let Some(operation) = operation else { continue };
+            let responses = &mut operation.responses.responses;
+            for (status, response) in responses.iter_mut() {
+                if let (RefOr::T(response), true) = (response, status.starts_with('4') || status.starts_with('5'))
+                    && let Some(content) = response.content.shift_remove("application/json")
+                {
+                    response.content.insert("application/problem+json".into(), content);
+                }
+            }
+            let conflict = changes.then_some(("409", "A duplicate, a concurrent change, or a contradicting status"));
+            for (status, description) in COMMON_PROBLEMS.into_iter().chain(conflict) {
+                responses.entry(status.into()).or_insert_with(|| {
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content("application/problem+json", problem())
+                            .build(),
+                    )
+                });
+            }
+        }
+    }
 }
 
 struct BearerAuth;
