@@ -29,6 +29,8 @@ pub struct HttpConfig {
     /// Identifies this running instance (Gormic's `instanceId`).
     pub instance_id: String,
     pub webhooks: WebhookSettings,
+    /// The live event stream (`GET /v1/events/stream`).
+    pub stream: native::stream::StreamSettings,
 }
 
 /// Outgoing webhooks: how secrets are sealed, which receivers are allowed, and whether `serve`
@@ -56,6 +58,7 @@ impl Default for HttpConfig {
                 allow_private_networks: false,
                 dispatcher: None,
             },
+            stream: native::stream::StreamSettings::default(),
         }
     }
 }
@@ -71,6 +74,11 @@ pub struct Shared {
     pub webhooks: Webhooks,
     pub metrics: Arc<observe::Metrics>,
     pub config: Arc<HttpConfig>,
+    /// Raised after each tenant write that committed through this process: wakes the live
+    /// event streams (and a NATS publisher running here).
+    pub signal: Arc<paystate_stream::CommitSignal>,
+    /// Set when the server shuts down, so that endless event streams end and let it finish.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for AppState {
@@ -83,13 +91,19 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(ledger: Ledger, config: HttpConfig) -> Self {
+        // Every write of the API goes through this ledger's store, so wrapping it once signals
+        // every commit of this process to the event streams.
+        let signal = paystate_stream::CommitSignal::new();
+        let store = paystate_stream::SignallingStore::new(ledger.store().clone(), signal.clone());
+        let ledger = Ledger::new(Arc::new(store));
         let webhooks = Webhooks::new(
             ledger.store().clone(),
             config.webhooks.sealing_key.clone(),
             config.webhooks.allow_private_networks,
         );
         let metrics = Arc::new(observe::Metrics::for_store(ledger.store().clone()));
-        AppState(Arc::new(Shared { ledger, webhooks, metrics, config: Arc::new(config) }))
+        let closing = tokio::sync::watch::Sender::new(false);
+        AppState(Arc::new(Shared { ledger, webhooks, metrics, config: Arc::new(config), signal, closing }))
     }
 }
 
@@ -123,6 +137,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let shutdown = shutdown.shared();
+    let closing = state.clone();
+    let stop_streams = shutdown.clone();
+    tokio::spawn(async move {
+        stop_streams.await;
+        closing.closing.send_replace(true);
+    });
     tokio::spawn(idempotency::purge_periodically(state.clone()));
     let dispatcher = match &state.config.webhooks.dispatcher {
         Some(config) => {

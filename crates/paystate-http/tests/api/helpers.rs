@@ -16,6 +16,8 @@ pub struct TestApp {
     pub admin_key: String,
     /// The key the server seals webhook secrets with (dispatchers of a test need it too).
     pub sealing_key: paystate_webhooks::SealingKey,
+    /// The PostgreSQL database's URL, for a second instance on it (`None` on SQLite).
+    pub database_url: Option<String>,
     cleanup: Option<Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>>,
 }
 
@@ -56,44 +58,32 @@ impl TestApp {
                 let _ = std::fs::remove_dir_all(dir);
             })
         };
-        Self::start(store, Box::new(cleanup)).await
+        Self::start(store, None, Box::new(cleanup)).await
     }
 
     pub async fn postgres() -> Option<TestApp> {
         let base = std::env::var("PAYSTATE_TEST_POSTGRES_URL").ok()?;
         let database = paystate_store_postgres::testing::TestDatabase::create(&base).await.unwrap();
-        let options = paystate_store_postgres::PostgresOptions::from_url(&database.url).unwrap();
+        let url = database.url.clone();
+        let options = paystate_store_postgres::PostgresOptions::from_url(&url).unwrap();
         let store: Arc<dyn Store> = Arc::new(paystate_store_postgres::PostgresStore::open(options).await.unwrap());
         let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
             Box::pin(async move {
                 let _ = database.drop_database().await;
             })
         };
-        Some(Self::start(store, Box::new(cleanup)).await)
+        Some(Self::start(store, Some(url), Box::new(cleanup)).await)
     }
 
     async fn start(
         store: Arc<dyn Store>,
+        database_url: Option<String>,
         cleanup: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
     ) -> TestApp {
         paystate_webhooks::install_default_crypto_provider();
         let ledger = Ledger::new(store);
         let sealing_key = paystate_webhooks::SealingKey::generate().unwrap();
-        // Webhook receivers of the tests listen on 127.0.0.1; tests start their own dispatchers.
-        let webhooks = paystate_http::WebhookSettings {
-            sealing_key: sealing_key.clone(),
-            allow_private_networks: true,
-            dispatcher: None,
-        };
-        let config = paystate_http::HttpConfig {
-            omnicasa_prefix: Some("/api/v3".into()),
-            instance_id: "test-instance".into(),
-            webhooks,
-        };
-        let state = paystate_http::AppState::new(ledger.clone(), config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(paystate_http::serve(listener, state, std::future::pending()));
+        let address = serve_on(ledger.clone(), sealing_key.clone()).await;
         let (tenant, key) = ledger.create_tenant("Test shop").await.unwrap();
         TestApp {
             address,
@@ -102,8 +92,18 @@ impl TestApp {
             tenant_id: tenant.id,
             admin_key: key.token,
             sealing_key,
+            database_url,
             cleanup: Some(cleanup),
         }
+    }
+
+    /// Another server on the same PostgreSQL database, as a second instance of a deployment;
+    /// answers its address (`http://…`), or `None` on SQLite, which one server holds alone.
+    pub async fn second_instance(&self) -> Option<String> {
+        let url = self.database_url.as_ref()?;
+        let options = paystate_store_postgres::PostgresOptions::from_url(url).unwrap();
+        let store: Arc<dyn Store> = Arc::new(paystate_store_postgres::PostgresStore::open(options).await.unwrap());
+        Some(serve_on(Ledger::new(store), self.sealing_key.clone()).await)
     }
 
     /// Runs the scenario, then drops the database whether it passed or not.
@@ -185,6 +185,32 @@ impl TestApp {
         let body: Value = self.get(&format!("/v1/events?after={after}&limit=1000")).await.json().await.unwrap();
         body["data"].as_array().unwrap().clone()
     }
+}
+
+/// Starts a server over `ledger` on port 0 and answers its address.
+async fn serve_on(ledger: Ledger, sealing_key: paystate_webhooks::SealingKey) -> String {
+    // Webhook receivers of the tests listen on 127.0.0.1; tests start their own dispatchers.
+    let webhooks = paystate_http::WebhookSettings { sealing_key, allow_private_networks: true, dispatcher: None };
+    // A short read-ahead and stall timeout, so that a stalled event stream consumer is dropped
+    // within a test's patience; a long poll interval, so that a stream that sees a commit at
+    // once can only have been woken by it.
+    let stream = paystate_http::native::stream::StreamSettings {
+        poll_interval: std::time::Duration::from_secs(5),
+        buffer: 8,
+        stall_timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    let config = paystate_http::HttpConfig {
+        omnicasa_prefix: Some("/api/v3".into()),
+        instance_id: "test-instance".into(),
+        webhooks,
+        stream,
+    };
+    let state = paystate_http::AppState::new(ledger, config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(paystate_http::serve(listener, state, std::future::pending()));
+    address
 }
 
 /// Asserts a problem+json answer of the given status and `type` suffix; answers the body.

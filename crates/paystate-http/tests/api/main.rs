@@ -15,4 +15,5 @@ mod isolation;
 mod native;
 mod ops;
 mod status_machine;
+mod stream;
 mod webhooks;
