@@ -22,6 +22,7 @@
 mod conn;
 mod migrate;
 mod payment_cache;
+mod stream;
 
 use conn::SqliteConn;
 use futures::FutureExt;

@@ -92,6 +92,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     the_outbox_writes_deliveries_with_their_events(&store).await;
     claims_lease_and_attempts_move_deliveries_on(&store).await;
     concurrent_claimers_never_share_a_delivery(&store).await;
+    crate::stream_conformance::stream_cursors_lease_and_advance(&store).await;
     store.ping().await.unwrap();
 }
 
