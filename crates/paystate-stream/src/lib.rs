@@ -10,6 +10,11 @@
 //!   last acknowledged `seq` in the database (a transactional outbox read by position), leased so
 //!   that several instances never publish one tenant at once.
 
+pub mod metrics;
+pub mod nats;
+pub mod publisher;
 pub mod signal;
 
+pub use metrics::StreamMetrics;
+pub use publisher::{DEFAULT_STREAM, Publisher, PublisherConfig};
 pub use signal::{CommitSignal, SignallingStore};
