@@ -31,6 +31,8 @@ pub struct HttpConfig {
     pub webhooks: WebhookSettings,
     /// The live event stream (`GET /v1/events/stream`).
     pub stream: native::stream::StreamSettings,
+    /// Publish every event to NATS JetStream from [`serve`]; `None` publishes nothing.
+    pub nats: Option<paystate_stream::PublisherConfig>,
 }
 
 /// Outgoing webhooks: how secrets are sealed, which receivers are allowed, and whether `serve`
@@ -59,6 +61,7 @@ impl Default for HttpConfig {
                 dispatcher: None,
             },
             stream: native::stream::StreamSettings::default(),
+            nats: None,
         }
     }
 }
@@ -130,7 +133,7 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight (and the webhook
-/// dispatcher, when one runs here, finishes the batch it is sending).
+/// dispatcher and the NATS publisher, when they run here, finish what they are sending).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -161,9 +164,23 @@ pub async fn serve(
         }
         None => None,
     };
+    let publisher = match &state.config.nats {
+        Some(config) => {
+            let publisher = paystate_stream::Publisher::new(
+                state.ledger.store().clone(),
+                config.clone(),
+                state.metrics.stream.clone(),
+                Some(state.signal.subscribe_any()),
+            );
+            // An incompatible stream stops the start; an unreachable NATS only delays publishing.
+            publisher.check().await.map_err(std::io::Error::other)?;
+            Some(tokio::spawn(publisher.run(shutdown.clone())))
+        }
+        None => None,
+    };
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
-    if let Some(dispatcher) = dispatcher {
-        let _ = dispatcher.await;
+    for task in [dispatcher, publisher].into_iter().flatten() {
+        let _ = task.await;
     }
     Ok(())
 }

@@ -18,6 +18,8 @@ pub struct Settings {
     pub db_max_batch: Option<usize>,
     pub payment_cache_mb: Option<usize>,
     pub webhooks_allow_private_networks: Option<bool>,
+    pub nats_url: Option<String>,
+    pub nats_stream: Option<String>,
 }
 
 /// Where the data lives, and how to talk to it.

@@ -44,6 +44,13 @@ struct Cli {
     /// Allow webhook endpoints on loopback, private, link-local and CGNAT addresses.
     #[arg(long, global = true, env = "PAYSTATE_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", value_name = "BOOL")]
     webhooks_allow_private_networks: Option<bool>,
+    /// Publish every event to NATS JetStream at this URL (nats://host:4222), from `serve` and
+    /// `worker`.
+    #[arg(long, global = true, env = "PAYSTATE_NATS_URL")]
+    nats_url: Option<String>,
+    /// The JetStream stream to publish to (created when missing) [default: PAYSTATE].
+    #[arg(long, global = true, env = "PAYSTATE_NATS_STREAM")]
+    nats_stream: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,7 +70,8 @@ enum Command {
     /// Manage webhook endpoints.
     #[command(subcommand)]
     Webhook(WebhookCommand),
-    /// Send webhooks until SIGINT or SIGTERM, without serving the API (any number may run).
+    /// Send webhooks (and publish events to NATS, when configured) until SIGINT or SIGTERM,
+    /// without serving the API (any number may run).
     Worker {
         /// Serve the dispatcher's metrics (`/metrics`) and `/healthz` on this address.
         #[arg(long, env = "PAYSTATE_WORKER_METRICS_LISTEN")]
@@ -214,6 +222,10 @@ async fn run(cli: Cli) -> Result<()> {
     };
     let allow_private =
         cli.webhooks_allow_private_networks.or(settings.webhooks_allow_private_networks).unwrap_or(false);
+    let nats = cli.nats_url.or(settings.nats_url.clone()).map(|url| {
+        let stream = cli.nats_stream.or(settings.nats_stream.clone());
+        paystate_stream::PublisherConfig::new(url, stream.unwrap_or_else(|| paystate_stream::DEFAULT_STREAM.into()))
+    });
     init_logging(&log_format)?;
     match cli.command {
         Command::Serve(args) => {
@@ -224,9 +236,10 @@ async fn run(cli: Cli) -> Result<()> {
                 .or(settings.payment_cache_mb)
                 .unwrap_or(paystate_store_sqlite::DEFAULT_PAYMENT_CACHE_MB);
             let role = config::Role::Server { payment_cache_mb };
-            serve(&database, role, &listen, prefix, allow_private, !args.no_webhook_dispatcher).await
+            let senders = Senders { dispatch: !args.no_webhook_dispatcher, allow_private, nats };
+            serve(&database, role, &listen, prefix, senders).await
         }
-        Command::Worker { metrics_listen } => worker(&database, allow_private, metrics_listen).await,
+        Command::Worker { metrics_listen } => worker(&database, allow_private, nats, metrics_listen).await,
         Command::Webhook(command) => webhook_command(&database, allow_private, command).await,
         Command::Migrate => {
             let version = config::migrate(&database).await?;
@@ -398,7 +411,19 @@ fn dispatcher_config(allow_private: bool) -> DispatcherConfig {
     DispatcherConfig { allow_private_networks: allow_private, ..Default::default() }
 }
 
-async fn worker(database: &config::Database, allow_private: bool, metrics_listen: Option<String>) -> Result<()> {
+/// What `serve` sends out besides answers: webhooks, and events to NATS.
+struct Senders {
+    dispatch: bool,
+    allow_private: bool,
+    nats: Option<paystate_stream::PublisherConfig>,
+}
+
+async fn worker(
+    database: &config::Database,
+    allow_private: bool,
+    nats: Option<paystate_stream::PublisherConfig>,
+    metrics_listen: Option<String>,
+) -> Result<()> {
     let store: Arc<dyn Store> = config::open_store(database, config::Role::Tool).await?;
     let sealing = config::sealing_key(&database.url)?;
     let metrics = Arc::new(paystate_http::observe::Metrics::default());
@@ -410,8 +435,33 @@ async fn worker(database: &config::Database, allow_private: bool, metrics_listen
     }
     let dispatcher =
         Dispatcher::new(store.clone(), sealing, dispatcher_config(allow_private), metrics.webhooks.clone())?;
+    // One signal, watched by the dispatcher and the publisher alike.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = move || {
+        let mut stopping = stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        }
+    };
+    let publisher = match nats {
+        Some(config) => {
+            // The worker commits no events itself: the publisher polls for them.
+            let publisher = paystate_stream::Publisher::new(store.clone(), config, metrics.stream.clone(), None);
+            publisher.check().await.context("cannot publish to NATS")?;
+            tracing::info!("paystate worker is publishing events to NATS");
+            Some(tokio::spawn(publisher.run(until_stopped())))
+        }
+        None => None,
+    };
     tracing::info!(database = store.backend(), "paystate worker is sending webhooks");
-    dispatcher.run(shutdown_signal()).await;
+    dispatcher.run(until_stopped()).await;
+    if let Some(publisher) = publisher {
+        let _ = publisher.await;
+    }
     Ok(())
 }
 
@@ -420,9 +470,9 @@ async fn serve(
     role: config::Role,
     listen: &str,
     omnicasa_prefix: Option<String>,
-    allow_private: bool,
-    dispatch: bool,
+    senders: Senders,
 ) -> Result<()> {
+    let Senders { dispatch, allow_private, nats } = senders;
     let store: Arc<dyn Store> = config::open_store(database, role).await?;
     let sealing_key = config::sealing_key(&database.url)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -432,7 +482,7 @@ async fn serve(
         allow_private_networks: allow_private,
         dispatcher: dispatch.then(|| dispatcher_config(allow_private)),
     };
-    let config = paystate_http::HttpConfig { omnicasa_prefix, webhooks, ..Default::default() };
+    let config = paystate_http::HttpConfig { omnicasa_prefix, webhooks, nats, ..Default::default() };
     let state = paystate_http::AppState::new(Ledger::new(store.clone()), config);
     tracing::info!(%address, database = store.backend(), "paystate is serving");
     paystate_http::serve(listener, state, shutdown_signal()).await.context("the server failed")?;

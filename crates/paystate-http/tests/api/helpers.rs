@@ -205,6 +205,7 @@ async fn serve_on(ledger: Ledger, sealing_key: paystate_webhooks::SealingKey) ->
         instance_id: "test-instance".into(),
         webhooks,
         stream,
+        nats: None,
     };
     let state = paystate_http::AppState::new(ledger, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
