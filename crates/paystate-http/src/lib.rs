@@ -12,6 +12,7 @@ pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod problem;
+pub mod stall;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
@@ -33,6 +34,8 @@ pub struct HttpConfig {
     pub stream: native::stream::StreamSettings,
     /// Publish every event to NATS JetStream from [`serve`]; `None` publishes nothing.
     pub nats: Option<paystate_stream::PublisherConfig>,
+    /// A connection whose peer reads nothing of an answer for this long is closed (see [`stall`]).
+    pub write_stall_timeout: std::time::Duration,
 }
 
 /// Outgoing webhooks: how secrets are sealed, which receivers are allowed, and whether `serve`
@@ -62,6 +65,7 @@ impl Default for HttpConfig {
             },
             stream: native::stream::StreamSettings::default(),
             nats: None,
+            write_stall_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -178,6 +182,7 @@ pub async fn serve(
         }
         None => None,
     };
+    let listener = stall::StallGuardListener::new(listener, state.config.write_stall_timeout);
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
     for task in [dispatcher, publisher].into_iter().flatten() {
         let _ = task.await;

@@ -172,7 +172,8 @@ async fn run(cli: Cli) -> Result<()> {
         async move {
             let mut i = 0;
             while Instant::now() < deadline {
-                let body = serde_json::json!({"reference": format!("B-{writer}-{i}"), "currency": "EUR", "total_amount": 100});
+                let body =
+                    serde_json::json!({"reference": format!("B-{writer}-{i}"), "currency": "EUR", "total_amount": 100});
                 let response = client.post(format!("{base}/v1/orders")).bearer_auth(&key).json(&body).send().await;
                 if response.is_ok_and(|r| r.status() == 201) {
                     expected.fetch_add(1, Ordering::AcqRel);
@@ -194,7 +195,11 @@ async fn run(cli: Cli) -> Result<()> {
         let _ = database.drop_database().await;
     }
 
-    println!("{} events written by {writers} writers in {write_seconds:.1} s: {:.0}/s", written, written as f64 / write_seconds);
+    println!(
+        "{} events written by {writers} writers in {write_seconds:.1} s: {:.0}/s",
+        written,
+        written as f64 / write_seconds
+    );
     println!("| consumer ({}) | events | events/s | lag p50 ms | lag p99 ms | lag max ms |", cli.database);
     println!("|---|---:|---:|---:|---:|---:|");
     println!("{}", summary("SSE `GET /v1/events/stream`", &sse, started));

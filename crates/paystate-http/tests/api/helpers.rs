@@ -206,6 +206,9 @@ async fn serve_on(ledger: Ledger, sealing_key: paystate_webhooks::SealingKey) ->
         webhooks,
         stream,
         nats: None,
+        // Long enough for the slow-consumer test to read what it stalled on, short enough for
+        // the frozen-consumer test to see its connection closed.
+        write_stall_timeout: std::time::Duration::from_secs(8),
     };
     let state = paystate_http::AppState::new(ledger, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -220,7 +220,7 @@ async fn stalled_consumer(app: &TestApp) -> tokio::net::TcpStream {
 
 async fn a_stalled_consumer_is_dropped_without_blocking_writers(app: TestApp) {
     use tokio::io::AsyncReadExt;
-    let mut stalled = stalled_consumer(&app).await;
+    let mut stalled_while_writing = stalled_consumer(&app).await;
     // Large events (the attributes and the request body each carry 150 KB) fill the socket's
     // buffers and the read-ahead while the consumer reads nothing.
     let blob = "x".repeat(150_000);
@@ -233,7 +233,14 @@ async fn a_stalled_consumer_is_dropped_without_blocking_writers(app: TestApp) {
     }
     let writing = started.elapsed();
     assert!(writing < Duration::from_secs(20), "the writers never waited for the consumer: {writing:?}");
-    // Beyond the stall timeout (2 s in the tests) the consumer is told, and the stream ends.
+    // Whether it was told or cut off by now, its connection ends.
+    let mut ignored = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(30), stalled_while_writing.read_to_end(&mut ignored)).await;
+    assert!(ended.is_ok(), "the stalled consumer's stream ended");
+
+    // A consumer that stalls on the backlog: beyond the stall timeout (2 s in the tests) it is
+    // told so when it reads again, and the stream ends.
+    let mut stalled = stalled_consumer(&app).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let mut received = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), stalled.read_to_end(&mut received))
@@ -253,3 +260,26 @@ async fn a_stalled_consumer_is_dropped_without_blocking_writers(app: TestApp) {
     assert_eq!(next.id, Some((last + 1).to_string()));
 }
 api_test!(a_stalled_consumer_is_dropped_without_blocking_writers);
+
+async fn a_frozen_consumer_is_disconnected(app: TestApp) {
+    use tokio::io::AsyncReadExt;
+    let mut frozen = stalled_consumer(&app).await;
+    let blob = "x".repeat(150_000);
+    for i in 0..60 {
+        let body =
+            json!({"reference": format!("F-{i}"), "currency": "EUR", "total_amount": 1, "attributes": {"blob": blob}});
+        assert_eq!(app.post("/v1/orders", body).await.status(), 201);
+    }
+    // It reads nothing for longer than the stall timeout (2 s) plus the write stall limit (8 s in
+    // the tests): the server gives up on the connection instead of holding it forever.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let mut received = Vec::new();
+    let drained = tokio::time::timeout(Duration::from_secs(10), frozen.read_to_end(&mut received)).await;
+    match drained.expect("the server closed the connection") {
+        Ok(_) => {}
+        Err(error) => assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}"),
+    }
+    // The server still serves everyone else.
+    assert_eq!(app.events(59).await.len(), 1);
+}
+api_test!(a_frozen_consumer_is_disconnected);
