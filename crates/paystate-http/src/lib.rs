@@ -102,7 +102,7 @@ impl AppState {
         // every commit of this process to the event streams.
         let signal = paystate_stream::CommitSignal::new();
         let store = paystate_stream::SignallingStore::new(ledger.store().clone(), signal.clone());
-        let ledger = Ledger::new(Arc::new(store));
+        let ledger = ledger.with_store(Arc::new(store));
         let webhooks = Webhooks::new(
             ledger.store().clone(),
             config.webhooks.sealing_key.clone(),

@@ -3,15 +3,15 @@
 //! The stream reads the events table, the same rows `GET /v1/events` lists: events are numbered
 //! per tenant gap-free in commit order, and a reader of "events after SEQ" never misses one that
 //! commits later with a smaller number, so following the table by `seq` yields every event once,
-//! in order. A producer task per connection reads pages after its cursor into a bounded channel
+//! in order. A producer task per connection reads pages after its cursor into a bounded read-ahead
 //! and, when it has caught up, waits for this process to commit for the tenant
 //! ([`paystate_stream::CommitSignal`]) or for the poll interval (commits of other instances, the
 //! CLI and the worker), whichever comes first.
 //!
-//! A consumer that stops draining its socket fills the channel; once it has stayed full for the
-//! stall timeout the producer stops reading, and the consumer gets `event: too_slow` and the end
-//! of the stream, to resume from its last `id`. Writers never wait for a consumer: the producer
-//! only reads.
+//! A consumer that stops draining its socket fills the read-ahead (bounded in events and in
+//! bytes); once it has stayed full for the stall timeout the producer stops reading, and the
+//! consumer gets `event: too_slow` and the end of the stream, to resume from its last `id`.
+//! Writers never wait for a consumer: the producer only reads.
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -25,8 +25,9 @@ use axum::response::{IntoResponse, Response};
 use paystate_domain::{EventType, PaymentId, StoredEvent, TenantId};
 use paystate_store::EventFilter;
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 /// How the stream behaves; the defaults are production's, tests shorten them.
 #[derive(Clone, Debug)]
@@ -38,6 +39,9 @@ pub struct StreamSettings {
     pub keep_alive: Duration,
     /// Events read ahead for one consumer.
     pub buffer: usize,
+    /// Bytes of events read ahead for one consumer (an event may carry a request body of up to
+    /// 1 MiB twice over, so the count alone does not bound the memory a consumer holds).
+    pub buffer_bytes: usize,
     /// How long the read-ahead may stay full (the consumer not draining) before it is dropped.
     pub stall_timeout: Duration,
     /// Events read per query.
@@ -50,6 +54,7 @@ impl Default for StreamSettings {
             poll_interval: Duration::from_secs(1),
             keep_alive: Duration::from_secs(15),
             buffer: 1024,
+            buffer_bytes: 16 * 1024 * 1024,
             stall_timeout: Duration::from_secs(30),
             page: 500,
         }
@@ -131,10 +136,12 @@ pub async fn stream(
     let selection = Selection { tenant: caller.tenant_id.clone(), payment, kinds };
     let settings = state.config.stream.clone();
     let (events, received) = mpsc::channel(settings.buffer.max(1));
+    let budget = Arc::new(Semaphore::new(settings.buffer_bytes.clamp(1, Semaphore::MAX_PERMITS)));
     let (too_slow, told) = oneshot::channel();
     let wake = state.signal.subscribe(&selection.tenant);
     let closing = state.closing.subscribe();
-    tokio::spawn(produce(state.clone(), selection, after, events, too_slow, wake, closing));
+    let reader = Reader { state: state.clone(), selection, events, budget, too_slow };
+    tokio::spawn(reader.produce(after, wake, closing));
     let body = futures::stream::unfold((received, Some(told)), |(mut received, told)| async move {
         let mut told = told?;
         tokio::select! {
@@ -143,7 +150,8 @@ pub async fn stream(
                 let event = Event::default().event("too_slow").data(r#"{"detail":"the consumer fell behind; resume from the last id"}"#);
                 Some((Ok::<_, std::convert::Infallible>(event), (received, None)))
             }
-            next = received.recv() => next.map(|event| (Ok(event), (received, Some(told)))),
+            // The event's share of the read-ahead budget goes back as it leaves for the socket.
+            next = received.recv() => next.map(|(event, _budget)| (Ok(event), (received, Some(told)))),
         }
     });
     let mut response =
@@ -153,56 +161,85 @@ pub async fn stream(
     Ok(response)
 }
 
-/// Reads the tenant's events after `after` into `events` until the consumer goes away, falls
-/// behind, or the server shuts down.
-async fn produce(
+/// One stream's producer: reads the tenant's events into the consumer's read-ahead.
+struct Reader {
     state: AppState,
     selection: Selection,
-    mut after: i64,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<(Event, OwnedSemaphorePermit)>,
+    /// Bytes the read-ahead may still take.
+    budget: Arc<Semaphore>,
     too_slow: oneshot::Sender<()>,
-    mut wake: watch::Receiver<()>,
-    mut closing: watch::Receiver<bool>,
-) {
-    let settings = state.config.stream.clone();
-    loop {
-        // Marked seen before reading, so a commit during the read wakes the next wait.
-        wake.borrow_and_update();
-        let filter = EventFilter { after_seq: after, payment_id: selection.payment.clone(), limit: settings.page };
-        let page = match state.ledger.events(&selection.tenant, filter).await {
-            Ok(page) => page,
-            Err(error) => {
-                // The consumer reconnects with its last id; the stream cannot skip past this.
-                tracing::warn!(%error, "the event stream could not read events; closing it");
-                return;
-            }
-        };
-        let caught_up = page.len() < settings.page as usize;
-        for event in page {
-            after = event.seq;
-            if !selection.wants(&event) {
-                continue;
-            }
-            let Ok(data) = serde_json::to_string(&event) else { continue };
-            let message = Event::default().id(event.seq.to_string()).event(event.kind.as_str()).data(data);
-            match events.send_timeout(message, settings.stall_timeout).await {
-                Ok(()) => {}
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                    tracing::info!(tenant = %selection.tenant, "an event stream consumer fell behind; dropping it");
-                    let _ = too_slow.send(());
+}
+
+impl Reader {
+    /// Reads the events after `after` until the consumer goes away, falls behind, or the
+    /// server shuts down.
+    async fn produce(self, mut after: i64, mut wake: watch::Receiver<()>, mut closing: watch::Receiver<bool>) {
+        let settings = self.state.config.stream.clone();
+        loop {
+            // Marked seen before reading, so a commit during the read wakes the next wait.
+            wake.borrow_and_update();
+            let payment_id = self.selection.payment.clone();
+            let filter = EventFilter { after_seq: after, payment_id, limit: settings.page };
+            let page = match self.state.ledger.events(&self.selection.tenant, filter).await {
+                Ok(page) => page,
+                Err(error) => {
+                    // The consumer reconnects with its last id; the stream cannot skip past this.
+                    tracing::warn!(%error, "the event stream could not read events; closing it");
                     return;
                 }
-                Err(mpsc::error::SendTimeoutError::Closed(_)) => return,
+            };
+            let caught_up = page.len() < settings.page as usize;
+            for event in page {
+                after = event.seq;
+                if !self.selection.wants(&event) {
+                    continue;
+                }
+                match self.offer(&event, &settings).await {
+                    Offer::Taken => {}
+                    Offer::Gone => return,
+                    Offer::TooSlow => {
+                        tracing::info!(tenant = %self.selection.tenant, "an event stream consumer fell behind; dropping it");
+                        let _ = self.too_slow.send(());
+                        return;
+                    }
+                }
+            }
+            if caught_up {
+                tokio::select! {
+                    Ok(()) = wake.changed() => {}
+                    _ = tokio::time::sleep(settings.poll_interval) => {}
+                    _ = self.events.closed() => return,
+                    _ = closing.wait_for(|closing| *closing) => return,
+                }
             }
         }
-        if !caught_up {
-            continue;
-        }
-        tokio::select! {
-            Ok(()) = wake.changed() => {}
-            _ = tokio::time::sleep(settings.poll_interval) => {}
-            _ = events.closed() => return,
-            _ = closing.wait_for(|closing| *closing) => return,
+    }
+
+    /// Puts one event into the read-ahead, waiting at most the stall timeout for room.
+    async fn offer(&self, event: &StoredEvent, settings: &StreamSettings) -> Offer {
+        let Ok(data) = serde_json::to_string(event) else { return Offer::Taken };
+        let deadline = tokio::time::Instant::now() + settings.stall_timeout;
+        let weight = u32::try_from(data.len().clamp(1, settings.buffer_bytes.max(1))).unwrap_or(u32::MAX);
+        let budget = match tokio::time::timeout_at(deadline, self.budget.clone().acquire_many_owned(weight)).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Offer::Gone,
+            Err(_) => return Offer::TooSlow,
+        };
+        let message = Event::default().id(event.seq.to_string()).event(event.kind.as_str()).data(data);
+        match tokio::time::timeout_at(deadline, self.events.send((message, budget))).await {
+            Ok(Ok(())) => Offer::Taken,
+            Ok(Err(_)) => Offer::Gone,
+            Err(_) => Offer::TooSlow,
         }
     }
+}
+
+/// What became of an event offered to the read-ahead.
+enum Offer {
+    Taken,
+    /// The consumer went away.
+    Gone,
+    /// The read-ahead stayed full for the stall timeout.
+    TooSlow,
 }

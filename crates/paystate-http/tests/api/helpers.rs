@@ -195,7 +195,7 @@ async fn serve_on(ledger: Ledger, sealing_key: paystate_webhooks::SealingKey) ->
     // within a test's patience; a long poll interval, so that a stream that sees a commit at
     // once can only have been woken by it.
     let stream = paystate_http::native::stream::StreamSettings {
-        poll_interval: std::time::Duration::from_secs(5),
+        poll_interval: std::time::Duration::from_secs(10),
         buffer: 8,
         stall_timeout: std::time::Duration::from_secs(2),
         ..Default::default()
