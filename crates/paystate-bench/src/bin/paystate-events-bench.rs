@@ -6,7 +6,9 @@
 //! `--seconds`. An SSE consumer and a JetStream ordered consumer read every event; each event's
 //! lag is the time it was received minus its `created_at`, which the store stamps inside the
 //! committing transaction (so the lag includes the commit's own flush). Rates count from the
-//! first write to the last event each consumer received.
+//! first write to the last event each consumer received. Before that, `--backlog` events written
+//! before the server started measure how fast each path drains a backlog (the publisher's and
+//! the stream's own ceiling, which the live phase's writers do not reach).
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -34,6 +36,10 @@ struct Cli {
     /// Concurrent HTTP writers.
     #[arg(long, default_value_t = 32)]
     writers: usize,
+    /// Events written before the server starts: how fast each consumer catches up on a backlog
+    /// is the rate at which paystate can hand events out.
+    #[arg(long, default_value_t = 20_000)]
+    backlog: u64,
     /// Two seconds with 4 writers, to keep the benchmark from rotting.
     #[arg(long)]
     smoke: bool,
@@ -46,6 +52,10 @@ struct Consumed {
     events: u64,
     last_at: Instant,
     lag_us: Histogram<u64>,
+    /// Events received so far, for the main task to see the backlog drained.
+    progress: Arc<AtomicU64>,
+    /// The first events, written before the server started: their lag says nothing.
+    backlog: u64,
 }
 
 fn lag_since(created_at: &str) -> Option<u64> {
@@ -54,9 +64,15 @@ fn lag_since(created_at: &str) -> Option<u64> {
 }
 
 /// Reads the SSE stream until `expected` events (or the patience) ran out.
-async fn consume_sse(base: String, key: String, expected: Arc<AtomicU64>, done: Arc<AtomicU64>) -> Result<Consumed> {
+async fn consume_sse(
+    base: String,
+    key: String,
+    expected: Arc<AtomicU64>,
+    done: Arc<AtomicU64>,
+    mut seen: Consumed,
+) -> Result<Consumed> {
     let mut response = reqwest::Client::new().get(format!("{base}/v1/events/stream")).bearer_auth(key).send().await?;
-    let (mut buffer, mut seen) = (String::new(), Consumed::new());
+    let mut buffer = String::new();
     while !seen.complete(&expected, &done) {
         let Ok(chunk) = tokio::time::timeout(Duration::from_secs(30), response.chunk()).await else { break };
         let Some(chunk) = chunk? else { break };
@@ -73,7 +89,12 @@ async fn consume_sse(base: String, key: String, expected: Arc<AtomicU64>, done: 
 }
 
 /// Reads the JetStream stream with an ordered consumer until `expected` events arrived.
-async fn consume_nats(url: String, expected: Arc<AtomicU64>, done: Arc<AtomicU64>) -> Result<Consumed> {
+async fn consume_nats(
+    url: String,
+    expected: Arc<AtomicU64>,
+    done: Arc<AtomicU64>,
+    mut seen: Consumed,
+) -> Result<Consumed> {
     let context = async_nats::jetstream::new(async_nats::connect(&url).await?);
     let stream = loop {
         // The publisher creates the stream once it runs.
@@ -84,7 +105,6 @@ async fn consume_nats(url: String, expected: Arc<AtomicU64>, done: Arc<AtomicU64
     };
     let consumer = stream.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await?;
     let mut messages = consumer.messages().await?;
-    let mut seen = Consumed::new();
     while !seen.complete(&expected, &done) {
         let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(30), messages.next()).await else { break };
         let event: serde_json::Value = serde_json::from_slice(&message?.payload)?;
@@ -94,13 +114,18 @@ async fn consume_nats(url: String, expected: Arc<AtomicU64>, done: Arc<AtomicU64
 }
 
 impl Consumed {
-    fn new() -> Self {
-        Self { events: 0, last_at: Instant::now(), lag_us: Histogram::new(3).expect("a valid histogram") }
+    fn new(progress: Arc<AtomicU64>, backlog: u64) -> Self {
+        let lag_us = Histogram::new(3).expect("a valid histogram");
+        Self { events: 0, last_at: Instant::now(), lag_us, progress, backlog }
     }
 
     fn record(&mut self, created_at: Option<&str>) {
         self.events += 1;
         self.last_at = Instant::now();
+        self.progress.store(self.events, Ordering::Release);
+        if self.events <= self.backlog {
+            return;
+        }
         if let Some(lag) = created_at.and_then(lag_since) {
             let _ = self.lag_us.record(lag.max(1));
         }
@@ -127,13 +152,43 @@ async fn open_store(cli: &Cli) -> Result<(Arc<dyn Store>, Option<paystate_store_
     Ok((Arc::new(paystate_store_sqlite::SqliteStore::open(options).await?), None))
 }
 
+/// Writes `count` orders (one event each) through the ledger, 64 at a time.
+async fn write_backlog(ledger: &Ledger, tenant: &paystate_domain::TenantId, count: u64) -> Result<()> {
+    let actor = paystate_domain::Actor {
+        tenant_id: tenant.clone(),
+        key_id: None,
+        source: paystate_domain::Source::Cli,
+        request_id: "backlog".into(),
+        request_body: None,
+    };
+    let mut written = 0;
+    while written < count {
+        let chunk = (written..count.min(written + 64)).map(|i| {
+            let new = paystate_domain::order::NewOrder {
+                reference: format!("BACKLOG-{i}"),
+                currency: paystate_domain::Currency::parse("EUR").expect("EUR"),
+                total_amount: 100,
+                customer: serde_json::Value::Null,
+                attributes: serde_json::Value::Null,
+            };
+            ledger.create_order(&actor, new)
+        });
+        for result in futures::future::join_all(chunk).await {
+            result?;
+        }
+        written = count.min(written + 64);
+    }
+    Ok(())
+}
+
 fn summary(name: &str, seen: &Consumed, started: Instant) -> String {
+    let live = seen.events.saturating_sub(seen.backlog);
     let seconds = (seen.last_at - started).as_secs_f64().max(f64::EPSILON);
     let ms = |q: f64| seen.lag_us.value_at_quantile(q) as f64 / 1000.0;
     format!(
         "| {name} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
-        seen.events,
-        seen.events as f64 / seconds,
+        live,
+        live as f64 / seconds,
         ms(0.5),
         ms(0.99),
         seen.lag_us.max() as f64 / 1000.0
@@ -141,12 +196,13 @@ fn summary(name: &str, seen: &Consumed, started: Instant) -> String {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let (seconds, writers) = if cli.smoke { (2, 4) } else { (cli.seconds, cli.writers) };
+    let (seconds, writers, backlog) = if cli.smoke { (2, 4, 200) } else { (cli.seconds, cli.writers, cli.backlog) };
     let nats = async_nats::connect(&cli.nats_url).await.with_context(|| format!("no NATS at {}", cli.nats_url))?;
     let _ = async_nats::jetstream::new(nats).delete_stream(STREAM).await;
     let (store, postgres) = open_store(&cli).await?;
     let ledger = Ledger::new(store);
-    let (_, key) = ledger.create_tenant("Bench").await?;
+    let (tenant, key) = ledger.create_tenant("Bench").await?;
+    write_backlog(&ledger, &tenant.id, backlog).await?;
     let config = paystate_http::HttpConfig {
         nats: Some(paystate_stream::PublisherConfig::new(cli.nats_url.clone(), STREAM)),
         ..Default::default()
@@ -159,10 +215,35 @@ async fn run(cli: Cli) -> Result<()> {
         let _ = stopped.await;
     }));
 
-    let (expected, done) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let sse = tokio::spawn(consume_sse(base.clone(), key.token.clone(), expected.clone(), done.clone()));
-    let jetstream = tokio::spawn(consume_nats(cli.nats_url.clone(), expected.clone(), done.clone()));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let served_at = Instant::now();
+    let (expected, done) = (Arc::new(AtomicU64::new(backlog)), Arc::new(AtomicU64::new(0)));
+    let (sse_progress, nats_progress) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let seen = Consumed::new(sse_progress.clone(), backlog);
+    let sse = tokio::spawn(consume_sse(base.clone(), key.token.clone(), expected.clone(), done.clone(), seen));
+    let seen = Consumed::new(nats_progress.clone(), backlog);
+    let jetstream = tokio::spawn(consume_nats(cli.nats_url.clone(), expected.clone(), done.clone(), seen));
+    let (mut sse_caught_up, mut nats_caught_up) = (None, None);
+    let patience = Instant::now() + Duration::from_secs(120);
+    while sse_caught_up.is_none() || nats_caught_up.is_none() {
+        if sse_caught_up.is_none() && sse_progress.load(Ordering::Acquire) >= backlog {
+            sse_caught_up = Some(served_at.elapsed());
+        }
+        if nats_caught_up.is_none() && nats_progress.load(Ordering::Acquire) >= backlog {
+            nats_caught_up = Some(served_at.elapsed());
+        }
+        if Instant::now() > patience {
+            bail!("the backlog was not drained within two minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rate = |took: Option<Duration>| backlog as f64 / took.unwrap_or_default().as_secs_f64().max(f64::EPSILON);
+    println!(
+        "backlog of {backlog} events drained: SSE in {:.2} s ({:.0}/s), NATS JetStream in {:.2} s ({:.0}/s)",
+        sse_caught_up.unwrap_or_default().as_secs_f64(),
+        rate(sse_caught_up),
+        nats_caught_up.unwrap_or_default().as_secs_f64(),
+        rate(nats_caught_up)
+    );
 
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -183,7 +264,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
     });
     futures::future::join_all(tasks).await;
-    let written = expected.load(Ordering::Acquire);
+    let written = expected.load(Ordering::Acquire) - backlog;
     let write_seconds = started.elapsed().as_secs_f64();
     done.store(1, Ordering::Release);
     let (sse, jetstream) = (sse.await??, jetstream.await??);
@@ -204,7 +285,7 @@ async fn run(cli: Cli) -> Result<()> {
     println!("|---|---:|---:|---:|---:|---:|");
     println!("{}", summary("SSE `GET /v1/events/stream`", &sse, started));
     println!("{}", summary("NATS JetStream ordered consumer", &jetstream, started));
-    if sse.events < written || jetstream.events < written {
+    if sse.events < written + backlog || jetstream.events < written + backlog {
         bail!("events missing: wrote {written}, SSE got {}, NATS got {}", sse.events, jetstream.events);
     }
     Ok(())
