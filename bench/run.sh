@@ -27,4 +27,17 @@ if pg_isready -h 127.0.0.1 -q 2>/dev/null || [ -n "${PAYSTATE_BENCH_POSTGRES_URL
 else
   echo "PostgreSQL is not reachable: skipped its benchmark" >&2
 fi
+
+# The event stream's benchmark (SSE and NATS JetStream; see bench/README.md), when NATS answers.
+nats_url="${PAYSTATE_BENCH_NATS_URL:-${PAYSTATE_TEST_NATS_URL:-nats://127.0.0.1:4222}}"
+nats_address=${nats_url#nats://}
+events_args=()
+if [[ " $* " == *" --smoke "* ]]; then
+  events_args+=(--smoke)
+fi
+if (exec 3<>"/dev/tcp/${nats_address%:*}/${nats_address##*:}") 2>/dev/null; then
+  "target/$profile/paystate-events-bench" --nats-url "$nats_url" "${events_args[@]}"
+else
+  echo "NATS is not reachable at $nats_url: skipped the event stream benchmark" >&2
+fi
 echo "results: $out"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of paystate on a fresh machine: formatting, lints, and the whole
-# test suite on SQLite and on PostgreSQL. Installs and starts PostgreSQL when it is missing;
-# set PAYSTATE_TEST_POSTGRES_URL yourself to use another server.
+# test suite on SQLite and on PostgreSQL, and the event publisher against NATS JetStream.
+# Installs and starts PostgreSQL and nats-server when they are missing; set
+# PAYSTATE_TEST_POSTGRES_URL or PAYSTATE_TEST_NATS_URL yourself to use other servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +36,51 @@ ensure_postgres() {
   export PAYSTATE_TEST_POSTGRES_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres
 }
 
+# A NATS server with JetStream for the publisher's tests: the one PAYSTATE_TEST_NATS_URL names, or
+# one answering on 127.0.0.1:4222, or else Debian's nats-server started here on its own port
+# (stopped when the script ends). Tests that stop NATS start their own nats-server.
+nats_answers() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+ensure_nats() {
+  if [ -n "${PAYSTATE_TEST_NATS_URL:-}" ]; then
+    return
+  fi
+  if nats_answers 4222; then
+    export PAYSTATE_TEST_NATS_URL=nats://127.0.0.1:4222
+    return
+  fi
+  if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+    echo "installing nats-server…"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  fi
+  local server port=14222
+  server=$(command -v nats-server || echo /usr/sbin/nats-server)
+  nats_dir=$(mktemp -d)
+  "$server" -js -a 127.0.0.1 -p "$port" -sd "$nats_dir" >"$nats_dir/nats.log" 2>&1 &
+  nats_pid=$!
+  for _ in $(seq 1 30); do
+    nats_answers "$port" && break
+    sleep 0.2
+  done
+  export PAYSTATE_TEST_NATS_URL=nats://127.0.0.1:$port
+}
+
+nats_pid=""
+nats_dir=""
+stop_nats() {
+  if [ -n "$nats_pid" ]; then
+    kill "$nats_pid" 2>/dev/null || true
+    rm -rf "$nats_dir"
+  fi
+}
+
 ensure_postgres
+ensure_nats
+trap stop_nats EXIT
+echo "NATS tests run against $PAYSTATE_TEST_NATS_URL"
 echo "PostgreSQL tests run against ${PAYSTATE_TEST_POSTGRES_URL%%@*}@… (password hidden)" | sed 's#://[^:]*:[^@]*@#://***@#'
 
 # Secrets and databases never belong in the repository: a sealing key or a database file that is
@@ -50,7 +95,7 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 test_log=$(mktemp)
-trap 'rm -f "$test_log"' EXIT
+trap 'rm -f "$test_log"; stop_nats' EXIT
 cargo test --workspace --locked 2>&1 | tee "$test_log"
 
 # The crash test's quick run: 3 kill -9s of a loaded server per store, on the debug build the tests

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod problem;
 pub mod retention;
 pub mod server;
+pub mod stall;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
@@ -33,6 +34,10 @@ pub struct HttpConfig {
     pub webhooks: WebhookSettings,
     /// Header and body timeouts and the per-address connection cap.
     pub limits: server::ConnectionLimits,
+    /// The live event stream (`GET /v1/events/stream`).
+    pub stream: native::stream::StreamSettings,
+    /// Publish every event to NATS JetStream from [`serve`]; `None` publishes nothing.
+    pub nats: Option<paystate_stream::PublisherConfig>,
 }
 
 /// Outgoing webhooks: how secrets are sealed, which receivers are allowed, and whether `serve`
@@ -67,6 +72,8 @@ impl Default for HttpConfig {
                 retention: chrono::TimeDelta::days(DEFAULT_WEBHOOK_RETENTION_DAYS),
             },
             limits: server::ConnectionLimits::default(),
+            stream: native::stream::StreamSettings::default(),
+            nats: None,
         }
     }
 }
@@ -82,6 +89,11 @@ pub struct Shared {
     pub webhooks: Webhooks,
     pub metrics: Arc<observe::Metrics>,
     pub config: Arc<HttpConfig>,
+    /// Raised after each tenant write that committed through this process: wakes the live
+    /// event streams (and a NATS publisher running here).
+    pub signal: Arc<paystate_stream::CommitSignal>,
+    /// Set when the server shuts down, so that endless event streams end and let it finish.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for AppState {
@@ -94,13 +106,19 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(ledger: Ledger, config: HttpConfig) -> Self {
+        // Every write of the API goes through this ledger's store, so wrapping it once signals
+        // every commit of this process to the event streams.
+        let signal = paystate_stream::CommitSignal::new();
+        let store = paystate_stream::SignallingStore::new(ledger.store().clone(), signal.clone());
+        let ledger = ledger.with_store(Arc::new(store));
         let webhooks = Webhooks::new(
             ledger.store().clone(),
             config.webhooks.sealing_key.clone(),
             config.webhooks.allow_private_networks,
         );
         let metrics = Arc::new(observe::Metrics::for_store(ledger.store().clone()));
-        AppState(Arc::new(Shared { ledger, webhooks, metrics, config: Arc::new(config) }))
+        let closing = tokio::sync::watch::Sender::new(false);
+        AppState(Arc::new(Shared { ledger, webhooks, metrics, config: Arc::new(config), signal, closing }))
     }
 }
 
@@ -128,13 +146,19 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight (and the webhook
-/// dispatcher, when one runs here, finishes the batch it is sending).
+/// dispatcher and the NATS publisher, when they run here, finish what they are sending).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let shutdown = shutdown.shared();
+    let closing = state.clone();
+    let stop_streams = shutdown.clone();
+    tokio::spawn(async move {
+        stop_streams.await;
+        closing.closing.send_replace(true);
+    });
     tokio::spawn(retention::purge_periodically(state.clone()));
     let dispatcher = match &state.config.webhooks.dispatcher {
         Some(config) => {
@@ -153,10 +177,24 @@ pub async fn serve(
         }
         None => None,
     };
+    let publisher = match &state.config.nats {
+        Some(config) => {
+            let publisher = paystate_stream::Publisher::new(
+                state.ledger.store().clone(),
+                config.clone(),
+                state.metrics.stream.clone(),
+                Some(state.signal.subscribe_any()),
+            );
+            // An incompatible stream stops the start; an unreachable NATS only delays publishing.
+            publisher.check().await.map_err(std::io::Error::other)?;
+            Some(tokio::spawn(publisher.run(shutdown.clone())))
+        }
+        None => None,
+    };
     let limits = state.config.limits;
     server::run(listener, app(state), limits, shutdown).await?;
-    if let Some(dispatcher) = dispatcher {
-        let _ = dispatcher.await;
+    for task in [dispatcher, publisher].into_iter().flatten() {
+        let _ = task.await;
     }
     Ok(())
 }

@@ -54,6 +54,8 @@ pub struct Metrics {
     transitions: Family<TransitionLabels, Counter>,
     /// The webhook dispatcher's metrics (updated by a dispatcher running inside `serve`).
     pub webhooks: paystate_webhooks::WebhookMetrics,
+    /// The NATS JetStream publisher's metrics (updated by a publisher running in this process).
+    pub stream: paystate_stream::StreamMetrics,
 }
 
 impl Default for Metrics {
@@ -71,7 +73,9 @@ impl Default for Metrics {
         );
         let webhooks = paystate_webhooks::WebhookMetrics::default();
         webhooks.register(&mut registry);
-        Metrics { registry, requests, latency, transitions, webhooks }
+        let stream = paystate_stream::StreamMetrics::default();
+        stream.register(&mut registry);
+        Metrics { registry, requests, latency, transitions, webhooks, stream }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::native::{events, keys, methods, orders, payments, tenant, webhooks};
+use crate::native::{events, keys, methods, orders, payments, stream, tenant, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
         payments::create, payments::get, payments::list, payments::patch, payments::delete,
         payments::report_status, payments::refund, payments::chargeback, payments::resolve,
         methods::create, methods::list, methods::get, methods::patch,
-        events::list, events::of_payment,
+        events::list, events::of_payment, stream::stream,
         tenant::get, tenant::patch,
         keys::create, keys::list, keys::revoke,
         webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete,

@@ -10,7 +10,8 @@
 //! [`crate::app`]).
 
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::collections::HashMap;
@@ -28,11 +29,19 @@ pub struct ConnectionLimits {
     pub body_timeout: Duration,
     /// Connections one client address may hold open at once.
     pub per_address: usize,
+    /// A connection whose peer reads nothing of an answer for this long is closed (see
+    /// [`crate::stall`]): a frozen event-stream consumer would otherwise hold it forever.
+    pub write_stall: Duration,
 }
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        Self { header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(30), per_address: 256 }
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            per_address: 1024,
+            write_stall: Duration::from_secs(60),
+        }
     }
 }
 
@@ -79,8 +88,9 @@ pub async fn run(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    // The builder axum's own `serve` uses, limited to HTTP/1.1, with a header-read timeout.
+    let mut http = auto::Builder::new(TokioExecutor::new()).http1_only();
+    http.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     let graceful = GracefulShutdown::new();
     let addresses = Addresses::default();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -104,7 +114,9 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let stream = crate::stall::StallGuard::new(stream, limits.write_stall);
+        let connection =
+            graceful.watch(http.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "a connection ended with an error");

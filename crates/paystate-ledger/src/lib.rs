@@ -85,6 +85,12 @@ impl Ledger {
         &self.store
     }
 
+    /// This ledger over another handle of the same database (a wrapper of its store), sharing
+    /// the API key cache, so that a key revoked through either stops working in both at once.
+    pub fn with_store(&self, store: Arc<dyn Store>) -> Self {
+        Self { store, keys: self.keys.clone() }
+    }
+
     // --- tenants and keys -------------------------------------------------------------------
 
     /// Creates a tenant and its first admin key; the key's secret is in the answer only.

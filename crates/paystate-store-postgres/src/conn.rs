@@ -428,13 +428,18 @@ impl PgConn {
         self.log = log;
     }
 
-    fn conn(&mut self) -> &mut PgConnection {
+    /// Notes a statement of a sibling module in the job's statement log.
+    pub(crate) fn note_statement(&self, sql: &str) {
+        note(&self.log, sql);
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
         &mut self.lease
     }
 
     /// Maps an error of a statement, remembering that PostgreSQL aborted the transaction, or
     /// that the connection is not to be trusted again.
-    fn failed(&mut self, error: sqlx::Error) -> StoreError {
+    pub(crate) fn failed(&mut self, error: sqlx::Error) -> StoreError {
         match &error {
             _ if ends_connection(&error) => {
                 // The job answers 503; the cause is for the log (sqlx's text names no password).
@@ -924,6 +929,12 @@ impl Reader for PgConn {
         let (pending, oldest_pending_at) = row.map_err(|e| self.failed(e))?;
         Ok(OutboxStats { pending: u64::try_from(pending).unwrap_or_default(), oldest_pending_at })
     }
+
+    // --- event stream ---
+
+    async fn stream_backlog(&mut self, sink: &str) -> StoreResult<paystate_store::StreamBacklog> {
+        self.stream_backlog_rows(sink).await
+    }
 }
 
 #[async_trait]
@@ -1379,5 +1390,32 @@ impl Tx for PgConn {
         .bind(ts(&since))
         .bind(ts(&now));
         self.execute(query).await
+    }
+
+    // --- event stream ---
+
+    async fn claim_stream_tenants(
+        &mut self,
+        sink: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<paystate_store::StreamClaim>> {
+        self.claim_stream_rows(sink, ts(&now), ts(&lease_until), limit).await
+    }
+
+    async fn advance_stream_cursor(
+        &mut self,
+        sink: &str,
+        tenant: &TenantId,
+        lease_token: &str,
+        acked_seq: i64,
+        lease_until: Timestamp,
+    ) -> StoreResult<bool> {
+        self.advance_stream_row(sink, tenant, lease_token, acked_seq, ts(&lease_until)).await
+    }
+
+    async fn release_stream_cursor(&mut self, sink: &str, tenant: &TenantId, lease_token: &str) -> StoreResult<()> {
+        self.release_stream_row(sink, tenant, lease_token).await
     }
 }

@@ -17,6 +17,7 @@ mod error;
 mod lanes;
 mod migrate;
 mod pool;
+mod stream;
 pub mod testing;
 
 use conn::{Mode, PgConn, READ_SNAPSHOT};

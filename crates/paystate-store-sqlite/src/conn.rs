@@ -50,7 +50,7 @@ pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
     StoreError::Backend(error.to_string())
 }
 
-fn ts(at: &Timestamp) -> String {
+pub(crate) fn ts(at: &Timestamp) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
@@ -60,7 +60,7 @@ fn parse_ts(text: &str) -> StoreResult<Timestamp> {
         .map_err(|e| StoreError::Backend(format!("bad timestamp {text:?}: {e}")))
 }
 
-fn opt_ts(text: Option<String>) -> StoreResult<Option<Timestamp>> {
+pub(crate) fn opt_ts(text: Option<String>) -> StoreResult<Option<Timestamp>> {
     text.as_deref().map(parse_ts).transpose()
 }
 
@@ -116,7 +116,7 @@ impl SqliteConn {
         self.log = log;
     }
 
-    fn note(&self, sql: &str) {
+    pub(crate) fn note(&self, sql: &str) {
         if let Some(log) = &self.log {
             log.note(sql);
         }
@@ -273,7 +273,12 @@ impl SqliteConn {
         docs(texts)
     }
 
-    fn run(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
+    /// The connection itself, for the statements of sibling modules.
+    pub(crate) fn raw(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn run(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
         self.note(sql);
         self.conn.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(map_error)
     }
@@ -779,6 +784,12 @@ impl Reader for SqliteConn {
             .map_err(map_error)?;
         Ok(OutboxStats { pending: pending.max(0) as u64, oldest_pending_at: opt_ts(oldest)? })
     }
+
+    // --- event stream ---
+
+    async fn stream_backlog(&mut self, sink: &str) -> StoreResult<paystate_store::StreamBacklog> {
+        self.stream_backlog_rows(sink)
+    }
 }
 
 #[async_trait]
@@ -1088,5 +1099,32 @@ impl Tx for SqliteConn {
             params![tenant.as_str(), endpoint.as_str(), ts(&since), ts(&now)],
         )?;
         Ok(changed as u64)
+    }
+
+    // --- event stream ---
+
+    async fn claim_stream_tenants(
+        &mut self,
+        sink: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<paystate_store::StreamClaim>> {
+        self.claim_stream_rows(sink, now, lease_until, limit)
+    }
+
+    async fn advance_stream_cursor(
+        &mut self,
+        sink: &str,
+        tenant: &TenantId,
+        lease_token: &str,
+        acked_seq: i64,
+        lease_until: Timestamp,
+    ) -> StoreResult<bool> {
+        self.advance_stream_row(sink, tenant, lease_token, acked_seq, lease_until)
+    }
+
+    async fn release_stream_cursor(&mut self, sink: &str, tenant: &TenantId, lease_token: &str) -> StoreResult<()> {
+        self.release_stream_row(sink, tenant, lease_token)
     }
 }

@@ -23,6 +23,7 @@ mod backup;
 mod conn;
 mod migrate;
 mod payment_cache;
+mod stream;
 
 use conn::SqliteConn;
 use futures::FutureExt;

@@ -8,6 +8,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_webhooks.sql")),
     (3, include_str!("../migrations/0003_idempotency_answers.sql")),
+    (4, include_str!("../migrations/0004_event_stream.sql")),
 ];
 
 /// The schema version this build creates and understands.

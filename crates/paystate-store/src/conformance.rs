@@ -94,6 +94,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     a_restarted_dispatcher_takes_back_its_own_leases(&store).await;
     finished_deliveries_are_purged_and_events_kept(&store).await;
     concurrent_claimers_never_share_a_delivery(&store).await;
+    crate::stream_conformance::stream_cursors_lease_and_advance(&store).await;
     store.ping().await.unwrap();
 }
 

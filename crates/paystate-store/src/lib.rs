@@ -9,15 +9,19 @@ mod error;
 mod faults;
 mod records;
 mod statements;
+mod stream;
 mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+mod stream_conformance;
 
 pub use error::{StoreError, StoreResult};
 pub use faults::{FaultInjection, lost_answer};
 pub use records::*;
 pub use statements::{Scoped, StatementLog};
+pub use stream::{StreamBacklog, StreamClaim};
 pub use webhooks::*;
 
 use async_trait::async_trait;
@@ -66,6 +70,12 @@ pub trait Reader: Send {
     async fn outbox_stats(&mut self) -> StoreResult<OutboxStats>;
     /// A tenant's idempotency key, with the answer to replay once its request has committed.
     async fn idempotency_record(&mut self, tenant: &TenantId, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
+
+    // --- event stream ---
+
+    /// The events after `sink`'s cursors, across every tenant (a tenant without a cursor owes
+    /// all of its events).
+    async fn stream_backlog(&mut self, sink: &str) -> StoreResult<StreamBacklog>;
 }
 
 /// Writes inside one transaction. Nothing is visible to others before the job returns `Ok` and
@@ -144,6 +154,32 @@ pub trait Tx: Reader {
         since: Timestamp,
         now: Timestamp,
     ) -> StoreResult<u64>;
+
+    // --- event stream ---
+
+    /// Leases, until `lease_until`, up to `limit` tenants that have events after `sink`'s cursor
+    /// and whose cursor no live lease holds at `now` (creating a cursor at 0 for a tenant that
+    /// has none), least recently served first. Concurrent claimers never get the same tenant
+    /// while its lease runs.
+    async fn claim_stream_tenants(
+        &mut self,
+        sink: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<StreamClaim>>;
+    /// Moves the tenant's cursor forward to `acked_seq` (never back) and extends the lease to
+    /// `lease_until`, while `lease_token` holds it; false when the lease was lost.
+    async fn advance_stream_cursor(
+        &mut self,
+        sink: &str,
+        tenant: &TenantId,
+        lease_token: &str,
+        acked_seq: i64,
+        lease_until: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Ends the lease, when `lease_token` still holds it.
+    async fn release_stream_cursor(&mut self, sink: &str, tenant: &TenantId, lease_token: &str) -> StoreResult<()>;
 }
 
 /// The current time, truncated to microseconds so that every backend stores it exactly.

@@ -23,6 +23,8 @@ pub struct Settings {
     pub body_timeout_secs: Option<u64>,
     pub max_connections_per_address: Option<usize>,
     pub webhook_retention_days: Option<u32>,
+    pub nats_url: Option<String>,
+    pub nats_stream: Option<String>,
 }
 
 /// Where the data lives, and how to talk to it.

@@ -49,6 +49,13 @@ struct Cli {
     /// Allow webhook endpoints on loopback, private, link-local and CGNAT addresses.
     #[arg(long, global = true, env = "PAYSTATE_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", value_name = "BOOL")]
     webhooks_allow_private_networks: Option<bool>,
+    /// Publish every event to NATS JetStream at this URL (nats://host:4222), from `serve` and
+    /// `worker`.
+    #[arg(long, global = true, env = "PAYSTATE_NATS_URL")]
+    nats_url: Option<String>,
+    /// The JetStream stream to publish to (created when missing) [default: PAYSTATE].
+    #[arg(long, global = true, env = "PAYSTATE_NATS_STREAM")]
+    nats_stream: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,7 +87,8 @@ enum Command {
     /// Manage webhook endpoints.
     #[command(subcommand)]
     Webhook(WebhookCommand),
-    /// Send webhooks until SIGINT or SIGTERM, without serving the API (any number may run).
+    /// Send webhooks (and publish events to NATS, when configured) until SIGINT or SIGTERM,
+    /// without serving the API (any number may run).
     Worker {
         /// Serve the dispatcher's metrics (`/metrics`) and `/healthz` on this address.
         #[arg(long, env = "PAYSTATE_WORKER_METRICS_LISTEN")]
@@ -245,6 +253,10 @@ async fn run(cli: Cli) -> Result<()> {
         cli.webhooks_allow_private_networks.or(settings.webhooks_allow_private_networks).unwrap_or(false);
     let instance_id = cli.instance_id.or(settings.instance_id.clone());
     let instance_id = instance_id.as_deref();
+    let nats = cli.nats_url.or(settings.nats_url.clone()).map(|url| {
+        let stream = cli.nats_stream.or(settings.nats_stream.clone());
+        paystate_stream::PublisherConfig::new(url, stream.unwrap_or_else(|| paystate_stream::DEFAULT_STREAM.into()))
+    });
     init_logging(&log_format)?;
     match cli.command {
         Command::Serve(args) => {
@@ -270,14 +282,17 @@ async fn run(cli: Cli) -> Result<()> {
                     .max_connections_per_address
                     .or(settings.max_connections_per_address)
                     .unwrap_or(defaults.per_address),
+                ..defaults
             };
             let mut http = paystate_http::HttpConfig { omnicasa_prefix: prefix, limits, ..Default::default() };
             if let Some(days) = args.webhook_retention_days.or(settings.webhook_retention_days) {
                 http.webhooks.retention = chrono::TimeDelta::days(i64::from(days.max(1)));
             }
-            serve(&database, role, &listen, http, allow_private, instance_id, !args.no_webhook_dispatcher).await
+            let instance_id = instance_id.map(str::to_owned);
+            let senders = Senders { dispatch: !args.no_webhook_dispatcher, allow_private, nats, instance_id };
+            serve(&database, role, &listen, http, senders).await
         }
-        Command::Worker { metrics_listen } => worker(&database, allow_private, instance_id, metrics_listen).await,
+        Command::Worker { metrics_listen } => worker(&database, allow_private, instance_id, nats, metrics_listen).await,
         Command::Webhook(command) => webhook_command(&database, allow_private, command).await,
         Command::Backup { to } => {
             let path = config::sqlite_path(&database, "backup")?;
@@ -479,10 +494,20 @@ fn serve_lease_owner(database: &config::Database, instance_id: Option<&str>) -> 
     instance_id.map(|id| format!("serve:{id}"))
 }
 
+/// What `serve` sends out besides answers: webhooks, and events to NATS.
+struct Senders {
+    dispatch: bool,
+    allow_private: bool,
+    nats: Option<paystate_stream::PublisherConfig>,
+    /// The instance's lasting name, if it has one (see `--instance-id`).
+    instance_id: Option<String>,
+}
+
 async fn worker(
     database: &config::Database,
     allow_private: bool,
     instance_id: Option<&str>,
+    nats: Option<paystate_stream::PublisherConfig>,
     metrics_listen: Option<String>,
 ) -> Result<()> {
     let store: Arc<dyn Store> = config::open_store(database, config::Role::Tool).await?;
@@ -497,8 +522,33 @@ async fn worker(
     let owner = instance_id.map(|id| format!("worker:{id}"));
     let dispatcher =
         Dispatcher::new(store.clone(), sealing, dispatcher_config(allow_private, owner), metrics.webhooks.clone())?;
+    // One signal, watched by the dispatcher and the publisher alike.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = move || {
+        let mut stopping = stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        }
+    };
+    let publisher = match nats {
+        Some(config) => {
+            // The worker commits no events itself: the publisher polls for them.
+            let publisher = paystate_stream::Publisher::new(store.clone(), config, metrics.stream.clone(), None);
+            publisher.check().await.context("cannot publish to NATS")?;
+            tracing::info!("paystate worker is publishing events to NATS");
+            Some(tokio::spawn(publisher.run(until_stopped())))
+        }
+        None => None,
+    };
     tracing::info!(database = store.backend(), "paystate worker is sending webhooks");
-    dispatcher.run(shutdown_signal()).await;
+    dispatcher.run(until_stopped()).await;
+    if let Some(publisher) = publisher {
+        let _ = publisher.await;
+    }
     Ok(())
 }
 
@@ -507,10 +557,9 @@ async fn serve(
     role: config::Role,
     listen: &str,
     http: paystate_http::HttpConfig,
-    allow_private: bool,
-    instance_id: Option<&str>,
-    dispatch: bool,
+    senders: Senders,
 ) -> Result<()> {
+    let Senders { dispatch, allow_private, nats, instance_id } = senders;
     let store: Arc<dyn Store> = config::open_store(database, role).await?;
     let sealing_key = config::sealing_key(&database.url)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -518,10 +567,11 @@ async fn serve(
     let webhooks = paystate_http::WebhookSettings {
         sealing_key,
         allow_private_networks: allow_private,
-        dispatcher: dispatch.then(|| dispatcher_config(allow_private, serve_lease_owner(database, instance_id))),
+        dispatcher: dispatch
+            .then(|| dispatcher_config(allow_private, serve_lease_owner(database, instance_id.as_deref()))),
         retention: http.webhooks.retention,
     };
-    let config = paystate_http::HttpConfig { webhooks, ..http };
+    let config = paystate_http::HttpConfig { webhooks, nats, ..http };
     let state = paystate_http::AppState::new(Ledger::new(store.clone()), config);
     tracing::info!(%address, database = store.backend(), "paystate is serving");
     paystate_http::serve(listener, state, shutdown_signal()).await.context("the server failed")?;

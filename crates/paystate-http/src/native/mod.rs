@@ -6,6 +6,7 @@ pub mod keys;
 pub mod methods;
 pub mod orders;
 pub mod payments;
+pub mod stream;
 pub mod tenant;
 pub mod webhooks;
 
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/payment-methods", post(methods::create).get(methods::list))
         .route("/v1/payment-methods/{id}", get(methods::get).patch(methods::patch))
         .route("/v1/events", get(events::list))
+        .route("/v1/events/stream", get(stream::stream))
         .route("/v1/tenant", get(tenant::get).patch(tenant::patch))
         .route("/v1/api-keys", post(keys::create).get(keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(keys::revoke))

@@ -18,6 +18,8 @@ pub struct TestApp {
     pub sealing_key: paystate_webhooks::SealingKey,
     /// Makes the store lose the answers of its next commits, as a crash right after COMMIT would.
     pub faults: paystate_store::FaultInjection,
+    /// The PostgreSQL database's URL, for a second instance on it (`None` on SQLite).
+    pub database_url: Option<String>,
     cleanup: Option<Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>>,
 }
 
@@ -44,7 +46,7 @@ macro_rules! api_test {
 
 impl TestApp {
     pub async fn sqlite() -> TestApp {
-        Self::sqlite_with(paystate_http::server::ConnectionLimits::default()).await
+        Self::sqlite_with(test_limits()).await
     }
 
     /// A SQLite server with its own connection limits (short timeouts for the slow-client tests).
@@ -64,13 +66,14 @@ impl TestApp {
                 let _ = std::fs::remove_dir_all(dir);
             })
         };
-        Self::start(store, faults, limits, Box::new(cleanup)).await
+        Self::start(store, faults, limits, None, Box::new(cleanup)).await
     }
 
     pub async fn postgres() -> Option<TestApp> {
         let base = std::env::var("PAYSTATE_TEST_POSTGRES_URL").ok()?;
         let database = paystate_store_postgres::testing::TestDatabase::create(&base).await.unwrap();
-        let options = paystate_store_postgres::PostgresOptions::from_url(&database.url).unwrap();
+        let url = database.url.clone();
+        let options = paystate_store_postgres::PostgresOptions::from_url(&url).unwrap();
         let faults = options.faults.clone();
         let store: Arc<dyn Store> = Arc::new(paystate_store_postgres::PostgresStore::open(options).await.unwrap());
         let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
@@ -78,36 +81,20 @@ impl TestApp {
                 let _ = database.drop_database().await;
             })
         };
-        let limits = paystate_http::server::ConnectionLimits::default();
-        Some(Self::start(store, faults, limits, Box::new(cleanup)).await)
+        Some(Self::start(store, faults, test_limits(), Some(url), Box::new(cleanup)).await)
     }
 
     async fn start(
         store: Arc<dyn Store>,
         faults: paystate_store::FaultInjection,
         limits: paystate_http::server::ConnectionLimits,
+        database_url: Option<String>,
         cleanup: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
     ) -> TestApp {
         paystate_webhooks::install_default_crypto_provider();
         let ledger = Ledger::new(store);
         let sealing_key = paystate_webhooks::SealingKey::generate().unwrap();
-        // Webhook receivers of the tests listen on 127.0.0.1; tests start their own dispatchers.
-        let webhooks = paystate_http::WebhookSettings {
-            sealing_key: sealing_key.clone(),
-            allow_private_networks: true,
-            dispatcher: None,
-            retention: chrono::TimeDelta::days(paystate_http::DEFAULT_WEBHOOK_RETENTION_DAYS),
-        };
-        let config = paystate_http::HttpConfig {
-            omnicasa_prefix: Some("/api/v3".into()),
-            instance_id: "test-instance".into(),
-            webhooks,
-            limits,
-        };
-        let state = paystate_http::AppState::new(ledger.clone(), config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(paystate_http::serve(listener, state, std::future::pending()));
+        let address = serve_on(ledger.clone(), sealing_key.clone(), limits).await;
         let (tenant, key) = ledger.create_tenant("Test shop").await.unwrap();
         TestApp {
             address,
@@ -117,8 +104,18 @@ impl TestApp {
             admin_key: key.token,
             sealing_key,
             faults,
+            database_url,
             cleanup: Some(cleanup),
         }
+    }
+
+    /// Another server on the same PostgreSQL database, as a second instance of a deployment;
+    /// answers its address (`http://…`), or `None` on SQLite, which one server holds alone.
+    pub async fn second_instance(&self) -> Option<String> {
+        let url = self.database_url.as_ref()?;
+        let options = paystate_store_postgres::PostgresOptions::from_url(url).unwrap();
+        let store: Arc<dyn Store> = Arc::new(paystate_store_postgres::PostgresStore::open(options).await.unwrap());
+        Some(serve_on(Ledger::new(store), self.sealing_key.clone(), test_limits()).await)
     }
 
     /// Runs the scenario, then drops the database whether it passed or not.
@@ -200,6 +197,49 @@ impl TestApp {
         let body: Value = self.get(&format!("/v1/events?after={after}&limit=1000")).await.json().await.unwrap();
         body["data"].as_array().unwrap().clone()
     }
+}
+
+/// The production limits, but a write stall of 8 s: long enough for the slow-consumer test to read
+/// what it stalled on, short enough for the frozen-consumer test to see its connection closed.
+pub fn test_limits() -> paystate_http::server::ConnectionLimits {
+    paystate_http::server::ConnectionLimits { write_stall: std::time::Duration::from_secs(8), ..Default::default() }
+}
+
+/// Starts a server over `ledger` on port 0 and answers its address.
+async fn serve_on(
+    ledger: Ledger,
+    sealing_key: paystate_webhooks::SealingKey,
+    limits: paystate_http::server::ConnectionLimits,
+) -> String {
+    // Webhook receivers of the tests listen on 127.0.0.1; tests start their own dispatchers.
+    let webhooks = paystate_http::WebhookSettings {
+        sealing_key,
+        allow_private_networks: true,
+        dispatcher: None,
+        retention: chrono::TimeDelta::days(paystate_http::DEFAULT_WEBHOOK_RETENTION_DAYS),
+    };
+    // A short read-ahead and stall timeout, so that a stalled event stream consumer is dropped
+    // within a test's patience; a long poll interval, so that a stream that sees a commit at
+    // once can only have been woken by it.
+    let stream = paystate_http::native::stream::StreamSettings {
+        poll_interval: std::time::Duration::from_secs(10),
+        buffer: 8,
+        stall_timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    let config = paystate_http::HttpConfig {
+        omnicasa_prefix: Some("/api/v3".into()),
+        instance_id: "test-instance".into(),
+        webhooks,
+        stream,
+        nats: None,
+        limits,
+    };
+    let state = paystate_http::AppState::new(ledger, config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(paystate_http::serve(listener, state, std::future::pending()));
+    address
 }
 
 /// Asserts a problem+json answer of the given status and `type` suffix; answers the body.

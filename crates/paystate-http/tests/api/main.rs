@@ -16,4 +16,5 @@ mod native;
 mod ops;
 mod slow_clients;
 mod status_machine;
+mod stream;
 mod webhooks;

@@ -8,7 +8,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn limits() -> ConnectionLimits {
-    ConnectionLimits { header_timeout: Duration::from_secs(1), body_timeout: Duration::from_secs(1), per_address: 4 }
+    ConnectionLimits {
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        per_address: 4,
+        ..crate::helpers::test_limits()
+    }
 }
 
 async fn connect(app: &TestApp) -> TcpStream {
