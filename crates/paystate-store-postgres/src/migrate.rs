@@ -9,8 +9,11 @@ use crate::error::map_error;
 use paystate_store::{StoreError, StoreResult};
 use sqlx::{Connection, PgConnection};
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_initial.sql")), (2, include_str!("../migrations/0002_webhooks.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")), (2, include_str!("../migrations/0002_webhooks.sql")),
+    // Versions 3 and 4 are other features' (see their branches); the migrator needs only ascending order.
+    (5, include_str!("../migrations/0005_console.sql")),
+];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

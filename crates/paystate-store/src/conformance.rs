@@ -15,6 +15,7 @@ pub fn actor(tenant: &TenantId) -> Actor {
     Actor {
         tenant_id: tenant.clone(),
         key_id: None,
+        user_id: None,
         source: Source::Cli,
         request_id: "conformance".into(),
         request_body: Some("{}".into()),

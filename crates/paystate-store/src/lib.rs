@@ -8,6 +8,7 @@
 mod error;
 mod records;
 mod statements;
+mod users;
 mod webhooks;
 
 #[cfg(feature = "conformance")]
@@ -16,13 +17,14 @@ pub mod conformance;
 pub use error::{StoreError, StoreResult};
 pub use records::*;
 pub use statements::{Scoped, StatementLog};
+pub use users::*;
 pub use webhooks::*;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use paystate_domain::{
     Actor, DeliveryId, EndpointId, EventDraft, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod,
-    StoredEvent, Tenant, TenantId, Timestamp,
+    StoredEvent, Tenant, TenantId, Timestamp, UserId,
 };
 use std::any::Any;
 
@@ -62,6 +64,19 @@ pub trait Reader: Send {
     async fn delivery_attempts(&mut self, tenant: &TenantId, ids: &[DeliveryId]) -> StoreResult<Vec<AttemptRecord>>;
     /// Pending deliveries of enabled endpoints, across every tenant (the dispatcher's gauges).
     async fn outbox_stats(&mut self) -> StoreResult<OutboxStats>;
+
+    // --- console: users and sessions ---
+    async fn user(&mut self, tenant: &TenantId, id: &UserId) -> StoreResult<Option<UserRecord>>;
+    /// The user of each tenant with this (lowercased) e-mail address: a person signs in with an
+    /// address alone, and the same address may belong to users of several tenants.
+    async fn users_with_email(&mut self, email: &str) -> StoreResult<Vec<UserRecord>>;
+    /// The tenant's users by e-mail address.
+    async fn users(&mut self, tenant: &TenantId) -> StoreResult<Vec<UserRecord>>;
+    async fn session(&mut self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>>;
+    /// Live payments per status and review flag (the console's overview).
+    async fn payment_counts(&mut self, tenant: &TenantId) -> StoreResult<Vec<StatusCount>>;
+    /// Events per source and type created at or after `since` (the console's overview).
+    async fn event_counts(&mut self, tenant: &TenantId, since: Timestamp) -> StoreResult<Vec<EventCount>>;
 }
 
 /// Writes inside one transaction. Nothing is visible to others before the job returns `Ok` and
@@ -134,6 +149,21 @@ pub trait Tx: Reader {
         since: Timestamp,
         now: Timestamp,
     ) -> StoreResult<u64>;
+
+    // --- console: users and sessions ---
+    /// Fails with [`StoreError::Duplicate`] naming `email` when the tenant has that address.
+    async fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
+    /// Writes role, password hash, disabled_at and updated_at ([`StoreError::NotFound`] when missing).
+    async fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;
+    async fn insert_session(&mut self, session: &SessionRecord) -> StoreResult<()>;
+    /// Sets `last_seen_at`; false when there is no such session.
+    async fn touch_session(&mut self, token_hash: &[u8; 32], at: Timestamp) -> StoreResult<bool>;
+    /// Marks the session revoked (kept if already); false when there is no such session.
+    async fn revoke_session(&mut self, token_hash: &[u8; 32], at: Timestamp) -> StoreResult<bool>;
+    /// Revokes every live session of the user; answers how many.
+    async fn revoke_user_sessions(&mut self, tenant: &TenantId, user: &UserId, at: Timestamp) -> StoreResult<u64>;
+    /// Deletes sessions created before `before` (past any absolute expiry); answers how many.
+    async fn purge_sessions(&mut self, before: Timestamp) -> StoreResult<u64>;
 }
 
 /// The current time, truncated to microseconds so that every backend stores it exactly.

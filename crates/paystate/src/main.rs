@@ -256,7 +256,10 @@ async fn key_command(database: &config::Database, command: KeyCommand) -> Result
     match command {
         KeyCommand::Create { tenant, scope, dialect, expires_at, label, json } => {
             let scope = Scope::parse(&scope).context("unknown scope")?;
-            let dialect = dialect.as_deref().map(|d| Source::parse(d).context("unknown dialect")).transpose()?;
+            let dialect = dialect
+                .as_deref()
+                .map(|d| Source::parse(d).filter(|s| s.takes_keys()).context("unknown dialect"))
+                .transpose()?;
             let tenant = tenant_id(&tenant)?;
             let key = ledger.create_key(&tenant, scope, dialect, expires_at, label).await.map_err(|e| match e {
                 paystate_store::StoreError::NotFound => anyhow::anyhow!("no tenant {tenant}"),
