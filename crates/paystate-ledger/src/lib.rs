@@ -5,8 +5,10 @@
 //! same transaction. Every API surface, native or vendor dialect, and the CLI go through here.
 
 mod keys;
+mod users;
 
 pub use keys::{IssuedKey, KEY_PREFIX};
+pub use users::{ActiveSession, CreatedUser, IssuedSession, SESSION_ABSOLUTE, SESSION_IDLE, SignIn, session_is_live};
 
 use futures::FutureExt;
 use paystate_domain::order::{NewOrder, OrderPatch};
