@@ -99,6 +99,8 @@ pub fn app(state: AppState) -> Router {
         .merge(native::router(state.clone()))
         .merge(dialects::router(&state.config))
         .merge(ops::router())
+        // The operator console, on by default: people sign in with console users, not API keys.
+        .nest("/dashboard", paystate_console::router(state.ledger.clone()))
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe::observe))
@@ -141,7 +143,9 @@ pub async fn serve(
         }
         None => None,
     };
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    // The peer address lets the console throttle sign-ins per client.
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
     if let Some(dispatcher) = dispatcher {
         let _ = dispatcher.await;
     }

@@ -160,9 +160,7 @@ impl Ledger {
     /// A user of the tenant by id or by e-mail address.
     pub async fn user(&self, tenant: &TenantId, id_or_email: &str) -> StoreResult<UserRecord> {
         let (tenant, key) = (tenant.clone(), id_or_email.to_owned());
-        self.store()
-            .lookup(move |r| async move { find_user(r, &tenant, &key).await }.boxed())
-            .await
+        self.store().lookup(move |r| async move { find_user(r, &tenant, &key).await }.boxed()).await
     }
 
     /// Checks an address and password. Every address costs one argon2 verification at least,
@@ -262,9 +260,11 @@ impl Ledger {
     pub async fn change_password(&self, user: &UserRecord, current: &str, new: &str) -> StoreResult<()> {
         validate_password(new)?;
         let (current, new, stored) = (current.to_owned(), new.to_owned(), user.password_hash.clone());
-        let hash = blocking(move || {
-            if password_matches(&current, &stored) { hash_password(&new).map(Some) } else { Ok(None) }
-        })
+        let hash = blocking(
+            move || {
+                if password_matches(&current, &stored) { hash_password(&new).map(Some) } else { Ok(None) }
+            },
+        )
         .await??;
         let Some(hash) = hash else {
             return Err(

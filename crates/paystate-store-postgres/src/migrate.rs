@@ -10,7 +10,8 @@ use paystate_store::{StoreError, StoreResult};
 use sqlx::{Connection, PgConnection};
 
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_initial.sql")), (2, include_str!("../migrations/0002_webhooks.sql")),
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_webhooks.sql")),
     // Versions 3 and 4 are other features' (see their branches); the migrator needs only ascending order.
     (5, include_str!("../migrations/0005_console.sql")),
 ];

@@ -82,8 +82,7 @@ impl PgConn {
 
     pub(super) async fn console_session(&mut self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
         let sql = concat!("SELECT ", session_columns!(), " FROM console_sessions WHERE token_hash = $1");
-        let row =
-            noted_as::<SessionRow>(&self.log, sql).bind(token_hash.as_slice()).fetch_optional(self.conn()).await;
+        let row = noted_as::<SessionRow>(&self.log, sql).bind(token_hash.as_slice()).fetch_optional(self.conn()).await;
         row.map_err(|e| self.failed(e))?.map(session_record).transpose()
     }
 
@@ -122,7 +121,8 @@ impl PgConn {
         rows.map_err(|e| self.failed(e))?
             .into_iter()
             .map(|(source, kind, count)| {
-                let source = Source::parse(&source).ok_or_else(|| StoreError::Backend(format!("bad source {source}")))?;
+                let source =
+                    Source::parse(&source).ok_or_else(|| StoreError::Backend(format!("bad source {source}")))?;
                 let kind = EventType::parse(&kind).ok_or_else(|| StoreError::Backend(format!("bad type {kind}")))?;
                 Ok(EventCount { source, kind, count })
             })

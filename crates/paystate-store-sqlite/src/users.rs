@@ -118,7 +118,8 @@ impl SqliteConn {
             .map_err(map_error)?;
         rows.into_iter()
             .map(|(source, kind, count)| {
-                let source = Source::parse(&source).ok_or_else(|| StoreError::Backend(format!("bad source {source}")))?;
+                let source =
+                    Source::parse(&source).ok_or_else(|| StoreError::Backend(format!("bad source {source}")))?;
                 let kind = EventType::parse(&kind).ok_or_else(|| StoreError::Backend(format!("bad type {kind}")))?;
                 Ok(EventCount { source, kind, count })
             })

@@ -827,7 +827,12 @@ async fn console_users_and_sessions(store: &Arc<dyn Store>) {
         .read(move |r| {
             async move {
                 let other_tenant = TenantId::generate();
-                Ok((r.user(&t, &id).await?, r.users_with_email(&e).await?, r.users(&t).await?, r.user(&other_tenant, &id).await?))
+                Ok((
+                    r.user(&t, &id).await?,
+                    r.users_with_email(&e).await?,
+                    r.users(&t).await?,
+                    r.user(&other_tenant, &id).await?,
+                ))
             }
             .boxed()
         })

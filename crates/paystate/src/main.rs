@@ -6,6 +6,7 @@
 //! over to the library crates.
 
 mod config;
+mod users;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -50,7 +51,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API (native, dialects, ops) until SIGINT or SIGTERM.
+    /// Serve the HTTP API (native, dialects, ops) and the console (/dashboard) until SIGINT or SIGTERM.
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
@@ -63,6 +64,9 @@ enum Command {
     /// Manage webhook endpoints.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Manage the people who sign in to the console (/dashboard).
+    #[command(subcommand)]
+    User(users::UserCommand),
     /// Send webhooks until SIGINT or SIGTERM, without serving the API (any number may run).
     Worker {
         /// Serve the dispatcher's metrics (`/metrics`) and `/healthz` on this address.
@@ -247,6 +251,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Key(command) => key_command(&database, command).await,
+        Command::User(command) => users::run(&database, command).await,
     }
 }
 

@@ -1,0 +1,1 @@
+//! Real-browser scenarios in headless Chromium (placeholder replaced below).
