@@ -92,7 +92,9 @@ pub fn request_id(headers: &HeaderMap) -> String {
 /// Sends a visitor to the login page, back to this page afterwards when it was a page (GET).
 fn to_login(parts: &Parts, clear_cookie: bool) -> Response {
     let target = if parts.method == axum::http::Method::GET {
-        let here = parts.uri.path_and_query().map_or("/dashboard", |p| p.as_str());
+        // The full path: inside the nested router `parts.uri` lacks the `/dashboard` prefix.
+        let original = parts.extensions.get::<axum::extract::OriginalUri>().map_or(&parts.uri, |o| &o.0);
+        let here = original.path_and_query().map_or("/dashboard", |p| p.as_str());
         format!("/dashboard/login?next={}", encode_component(here))
     } else {
         "/dashboard/login".to_owned()

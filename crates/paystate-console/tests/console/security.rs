@@ -9,7 +9,7 @@ async fn signing_in_sets_a_strict_cookie_and_every_page_needs_it(app: TestApp) {
     let anonymous = app.page(None, "/dashboard/payments?q=x").await;
     assert_eq!(anonymous.status(), 303);
     let location = anonymous.headers()["location"].to_str().unwrap();
-    assert!(location.starts_with("/dashboard/login?next="), "{location}");
+    assert_eq!(location, "/dashboard/login?next=%2Fdashboard%2Fpayments%3Fq%3Dx", "back here after sign-in");
     for path in ["/dashboard", "/dashboard/review", "/dashboard/payments/pay_x", "/dashboard/no-such-page"] {
         assert_eq!(app.page(None, path).await.status(), 303, "{path}");
     }
