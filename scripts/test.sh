@@ -35,7 +35,19 @@ ensure_postgres() {
   export PAYSTATE_TEST_POSTGRES_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres
 }
 
+# The console's browser tests drive Debian's Chromium through chromedriver; they fail (never
+# skip) when either is missing, so install both here.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    return
+  fi
+  echo "installing Chromium and chromedriver…"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
 ensure_postgres
+ensure_chromium
 echo "PostgreSQL tests run against ${PAYSTATE_TEST_POSTGRES_URL%%@*}@… (password hidden)" | sed 's#://[^:]*:[^@]*@#://***@#'
 
 cargo fmt --all -- --check
