@@ -14,7 +14,9 @@ pub enum Section {
     Overview,
     Payments,
     Review,
+    Webhooks,
     Users,
+    Keys,
 }
 
 pub async fn stylesheet() -> impl IntoResponse {
@@ -66,8 +68,12 @@ pub fn page(title: &str, session: &ActiveSession, section: Section, body: Markup
                         (link(Section::Overview, "/dashboard", "Overview"))
                         (link(Section::Payments, "/dashboard/payments", "Payments"))
                         (link(Section::Review, "/dashboard/review", "Review queue"))
+                        (link(Section::Webhooks, "/dashboard/webhooks", "Webhooks"))
                         @if user.role.can_administer() {
+                            (link(Section::Keys, "/dashboard/keys", "API keys"))
                             (link(Section::Users, "/dashboard/users", "Users"))
+                        } @else {
+                            (link(Section::Users, "/dashboard/users", "Account"))
                         }
                     }
                     div.who {

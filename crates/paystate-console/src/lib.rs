@@ -9,6 +9,7 @@
 mod actions;
 mod error;
 mod format;
+mod keys;
 mod layout;
 mod login;
 mod overview;
@@ -18,6 +19,7 @@ mod review;
 mod session;
 mod throttle;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -60,6 +62,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
         .route("/users", get(users::page).post(users::create))
         .route("/users/{id}/disable", post(users::disable))
         .route("/account/password", post(users::change_password))
+        .route("/keys", get(keys::page).post(keys::create))
+        .route("/keys/{id}/revoke", post(keys::revoke))
+        .route("/webhooks", get(webhooks::page))
+        .route("/webhooks/deliveries/{id}/retry", post(webhooks::retry))
         .fallback(error::not_found_page)
         .with_state(state)
 }

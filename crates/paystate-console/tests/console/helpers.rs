@@ -82,7 +82,10 @@ impl TestApp {
     async fn start(store: Arc<dyn Store>, cleanup: Cleanup) -> TestApp {
         paystate_webhooks::install_default_crypto_provider();
         let ledger = Ledger::new(store);
-        let state = paystate_http::AppState::new(ledger.clone(), paystate_http::HttpConfig::default());
+        // Webhook endpoints of the tests point at 127.0.0.1; no dispatcher runs (tests fail deliveries).
+        let mut config = paystate_http::HttpConfig::default();
+        config.webhooks.allow_private_networks = true;
+        let state = paystate_http::AppState::new(ledger.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(paystate_http::serve(listener, state, std::future::pending()));
@@ -207,4 +210,53 @@ pub fn csrf_in(html: &str) -> Option<String> {
     let start = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_owned())
+}
+
+impl TestApp {
+    /// An endpoint that subscribes to every event (nothing listens there; no dispatcher runs).
+    pub async fn endpoint(&self) -> String {
+        let body = json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]});
+        let response = self.api(reqwest::Method::POST, "/v1/webhook-endpoints", body).await;
+        assert_eq!(response.status(), 201);
+        let created: Value = response.json().await.unwrap();
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Makes every due delivery fail for good, as a dispatcher would after a 500: claimed,
+    /// attempted once, no more tries. Answers their ids.
+    pub async fn fail_deliveries(&self) -> Vec<String> {
+        use futures::FutureExt;
+        use paystate_store::{AttemptOutcome, AttemptRecord, NextStep, StoreExt};
+        let now = paystate_ledger::now();
+        self.ledger
+            .store()
+            .write(move |tx| {
+                async move {
+                    let claimed = tx.claim_deliveries(now, now + chrono::Duration::seconds(60), 100).await?;
+                    let mut ids = Vec::new();
+                    for claim in claimed {
+                        let attempt = AttemptRecord {
+                            delivery_id: claim.delivery.id.clone(),
+                            at: now,
+                            status_code: Some(500),
+                            latency_ms: 12,
+                            response_excerpt: Some("upstream is down".into()),
+                            error: None,
+                        };
+                        let outcome = AttemptOutcome {
+                            tenant_id: claim.delivery.tenant_id.clone(),
+                            lease_token: claim.lease_token,
+                            attempt,
+                            next: NextStep::Failed,
+                        };
+                        tx.record_attempt(&outcome).await?;
+                        ids.push(claim.delivery.id.to_string());
+                    }
+                    Ok(ids)
+                }
+                .boxed()
+            })
+            .await
+            .unwrap()
+    }
 }

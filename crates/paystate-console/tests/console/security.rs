@@ -247,3 +247,76 @@ async fn pages_show_a_payments_truth_and_refuse_bad_input_with_4xx(app: TestApp)
     assert_eq!(bad_role.status(), 422);
 }
 console_test!(pages_show_a_payments_truth_and_refuse_bad_input_with_4xx);
+
+async fn api_keys_show_their_secret_once_and_revoke_at_once(app: TestApp) {
+    let (email, password) = app.user(Role::Admin).await;
+    let session = app.login(&email, &password).await;
+    let cookie = Some(session.cookie.as_str());
+    let created = app
+        .form(
+            cookie,
+            "/dashboard/keys",
+            &[("scope", "read"), ("dialect", ""), ("label", "BI export"), ("csrf", &session.csrf)],
+        )
+        .await;
+    assert_eq!(created.status(), 200);
+    let html = created.text().await.unwrap();
+    let start = html.find("psk_").expect("the secret, shown once");
+    let token: String =
+        html[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+    let listed = app.page(cookie, "/dashboard/keys").await.text().await.unwrap();
+    assert!(!listed.contains(&token) && listed.contains("BI export"), "never shown again");
+    let with_key = |token: String| {
+        let client = app.client.clone();
+        let url = app.url("/v1/payments");
+        async move { client.get(url).bearer_auth(token).send().await.unwrap().status() }
+    };
+    assert_eq!(with_key(token.clone()).await, 200);
+    let key_id = format!("key_{}", token.trim_start_matches("psk_").split('_').next().unwrap());
+    let revoke = app.form(cookie, &format!("/dashboard/keys/{key_id}/revoke"), &[("csrf", &session.csrf)]).await;
+    assert_eq!(revoke.status(), 303);
+    assert_eq!(with_key(token).await, 401, "revoked at once");
+    let bad_scope = app.form(cookie, "/dashboard/keys", &[("scope", "root"), ("csrf", &session.csrf)]).await;
+    assert_eq!(bad_scope.status(), 422);
+    let console_dialect = app
+        .form(cookie, "/dashboard/keys", &[("scope", "read"), ("dialect", "dashboard"), ("csrf", &session.csrf)])
+        .await;
+    assert_eq!(console_dialect.status(), 422, "no key for the console itself");
+
+    let (viewer, password) = app.user(Role::Operator).await;
+    let operator = app.login(&viewer, &password).await;
+    assert_eq!(app.page(Some(&operator.cookie), "/dashboard/keys").await.status(), 403);
+}
+console_test!(api_keys_show_their_secret_once_and_revoke_at_once);
+
+async fn a_failed_delivery_is_shown_with_its_answer_and_retried(app: TestApp) {
+    app.endpoint().await;
+    app.paid_payment("HOOK-1", "psp-hook", 1200).await;
+    let failed = app.fail_deliveries().await;
+    assert!(!failed.is_empty());
+    let (email, password) = app.user(Role::Operator).await;
+    let session = app.login(&email, &password).await;
+    let cookie = Some(session.cookie.as_str());
+    let html = app.page(cookie, "/dashboard/webhooks").await.text().await.unwrap();
+    assert!(html.contains(&failed[0]) && html.contains("HTTP 500") && html.contains("upstream is down"));
+    let overview = app.page(cookie, "/dashboard/payments/psp-hook").await.text().await.unwrap();
+    assert!(overview.contains("failed"), "the payment page lists the deliveries it caused");
+
+    let path = format!("/dashboard/webhooks/deliveries/{}/retry", failed[0]);
+    assert_eq!(app.form(cookie, &path, &[]).await.status(), 403, "no CSRF, no retry");
+    let retried = app.form(cookie, &path, &[("csrf", &session.csrf)]).await;
+    assert_eq!(retried.status(), 303);
+    let pending = app.page(cookie, "/dashboard/webhooks?state=pending").await.text().await.unwrap();
+    assert!(pending.contains(&failed[0]), "pending again");
+    let unknown =
+        app.form(cookie, "/dashboard/webhooks/deliveries/wd_nonsense/retry", &[("csrf", &session.csrf)]).await;
+    assert_eq!(unknown.status(), 404);
+    let bad_state = app.page(cookie, "/dashboard/webhooks?state=lost").await;
+    assert_eq!(bad_state.status(), 422);
+
+    let (viewer, password) = app.user(Role::Viewer).await;
+    let viewer = app.login(&viewer, &password).await;
+    let refused = app.form(Some(&viewer.cookie), &path, &[("csrf", &viewer.csrf)]).await;
+    assert_eq!(refused.status(), 403);
+}
+console_test!(a_failed_delivery_is_shown_with_its_answer_and_retried);
