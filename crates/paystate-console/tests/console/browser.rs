@@ -102,11 +102,15 @@ impl Browser {
         self.client.as_ref().unwrap()
     }
 
-    /// Saves the page at 1280 px and at 390 px wide.
+    /// Saves the whole page at 1280 px and at 390 px wide.
     async fn shoot(&self, name: &str) {
         let client = self.client();
         for (width, height, suffix) in [(1280, 900, "wide"), (390, 844, "narrow")] {
             client.set_window_size(width, height).await.unwrap();
+            // A screenshot holds the window only: grow the window to the page's full height.
+            let full = client.execute("return document.documentElement.scrollHeight", vec![]).await.unwrap();
+            let full = full.as_u64().unwrap_or(u64::from(height)).clamp(u64::from(height), 6000) as u32;
+            client.set_window_size(width, full + 140).await.unwrap();
             let png = client.screenshot().await.unwrap();
             std::fs::write(self.shots.join(format!("{}-{name}-{suffix}.png", self.label)), png).unwrap();
         }
@@ -124,7 +128,7 @@ impl Browser {
     }
 }
 
-/// A paid payment that a stale report (Teljoy) and a contradicting one (Gormic) then reached.
+/// A payment Gormic reported paid, then Teljoy reported pending (stale) and canceled (conflict).
 async fn two_dialects_disagree(app: &TestApp) -> String {
     let post = reqwest::Method::POST;
     let order = json!({"reference": "E2E-1", "currency": "EUR", "total_amount": 4990});
@@ -140,18 +144,17 @@ async fn two_dialects_disagree(app: &TestApp) -> String {
             .json(&json!({"status": status}))
             .send()
     };
-    assert_eq!(teljoy("completed").await.unwrap().status(), 200, "teljoy: paid");
-    assert_eq!(teljoy("on-hold").await.unwrap().status(), 200, "teljoy: a stale pending");
     let gormic = app
         .client
         .patch(app.url("/v1/om/payments/psp-e2e-77"))
         .header("api-key", &app.admin_key)
         .header("organization-id", app.tenant_id.as_str())
-        .json(&json!({"params": {"status": "pending"}}))
+        .json(&json!({"params": {"status": "complete"}}))
         .send()
         .await
         .unwrap();
-    assert!(gormic.status().is_client_error(), "gormic: refused to move a complete payment back");
+    assert_eq!(gormic.status(), 200, "gormic: paid");
+    assert_eq!(teljoy("on-hold").await.unwrap().status(), 200, "teljoy: a stale pending");
     let conflict = app
         .client
         .post(app.url("/api/v1/status/psp-e2e-77"))
@@ -235,4 +238,54 @@ async fn journey(app: &TestApp, browser: &Browser, id: &str, email: &str, passwo
     client.find(Locator::Css("form[action='/dashboard/logout'] button")).await.unwrap().click().await.unwrap();
     client.goto(&app.url("/dashboard")).await.unwrap();
     assert!(client.current_url().await.unwrap().path().ends_with("/dashboard/login"), "logged out");
+}
+
+async fn an_admin_creates_and_revokes_a_key_and_retries_a_failed_delivery(app: TestApp) {
+    app.endpoint().await;
+    app.paid_payment("HOOK-E2E", "psp-hook-e2e", 990).await;
+    let failed = app.fail_deliveries().await;
+    let (email, password) = app.user(Role::Admin).await;
+    let browser = Browser::start(&format!("{}-admin", app.ledger.store().backend())).await;
+    let outcome =
+        std::panic::AssertUnwindSafe(administer(&app, &browser, &failed[0], &email, &password)).catch_unwind().await;
+    browser.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+console_test!(an_admin_creates_and_revokes_a_key_and_retries_a_failed_delivery);
+
+async fn administer(app: &TestApp, browser: &Browser, delivery: &str, email: &str, password: &str) {
+    let client = browser.client();
+    client.goto(&app.url("/dashboard/login")).await.unwrap();
+    client.find(Locator::Css("input[name=email]")).await.unwrap().send_keys(email).await.unwrap();
+    client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(password).await.unwrap();
+    client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+
+    client.goto(&app.url("/dashboard/webhooks")).await.unwrap();
+    let page = browser.text().await;
+    assert!(page.contains(delivery) && page.contains("HTTP 500"), "{page}");
+    browser.shoot("webhooks").await;
+    client.find(Locator::Css(&format!("button[aria-label='Retry {delivery}']"))).await.unwrap().click().await.unwrap();
+    let page = browser.text().await;
+    assert!(page.contains("queued to be sent again") && page.contains(delivery));
+
+    client.goto(&app.url("/dashboard/keys")).await.unwrap();
+    client.find(Locator::Id("key-label")).await.unwrap().send_keys("warehouse sync").await.unwrap();
+    client.find(Locator::Css("form[action='/dashboard/keys'] button")).await.unwrap().click().await.unwrap();
+    let secret = client.find(Locator::Id("new-secret")).await.unwrap().text().await.unwrap();
+    assert!(secret.starts_with("psk_"), "{secret}");
+    browser.shoot("key-created").await;
+    let status = app.client.get(app.url("/v1/payments")).bearer_auth(&secret).send().await.unwrap().status();
+    assert_eq!(status, 200, "the new key works");
+    client.goto(&app.url("/dashboard/keys")).await.unwrap();
+    assert!(!browser.text().await.contains(&secret), "the secret is never shown again");
+    let key_id = format!("key_{}", secret.trim_start_matches("psk_").split('_').next().unwrap());
+    client.find(Locator::Css(&format!("button[aria-label='Revoke {key_id}']"))).await.unwrap().click().await.unwrap();
+    let status = app.client.get(app.url("/v1/payments")).bearer_auth(&secret).send().await.unwrap().status();
+    assert_eq!(status, 401, "revoked");
+    browser.shoot("keys").await;
+
+    client.goto(&app.url("/dashboard/users")).await.unwrap();
+    browser.shoot("users").await;
 }
