@@ -14,6 +14,7 @@ use maud::{Markup, html};
 use paystate_domain::{EventType, Payment, PaymentStatus, StoredEvent};
 use paystate_store::{DeliveryFilter, DeliveryRecord, PageRequest};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 #[derive(Deserialize, Default)]
 pub struct Notice {
@@ -21,11 +22,12 @@ pub struct Notice {
     done: String,
 }
 
-/// The event that set the current status: the last status change, resolution or creation.
-fn setter(events: &[StoredEvent], payment: &Payment) -> Option<usize> {
+/// The event that set the current status: the last status change, creation, or resolution
+/// that forced a status (one that kept the status settled a conflict but set nothing).
+fn setter(events: &[StoredEvent]) -> Option<usize> {
     events.iter().rposition(|e| {
         matches!(e.kind, EventType::PaymentStatusChanged | EventType::PaymentCreated)
-            || (e.kind == EventType::PaymentResolved && e.data["status"] == payment.status.as_str())
+            || (e.kind == EventType::PaymentResolved && e.detail["previous_status"] != e.data["status"])
     })
 }
 
@@ -74,7 +76,10 @@ pub async fn page(
             .boxed()
         })
         .await?;
-    let set_by = setter(&events, &payment);
+    let set_by = setter(&events);
+    // People are shown by their address rather than their id.
+    let names: HashMap<String, String> =
+        state.ledger.users(&tenant).await?.into_iter().map(|u| (u.id.to_string(), u.email)).collect();
     let remaining = payment.amount - payment.amount_refunded - payment.amount_charged_back;
     let can_act = signed.session.user.role.can_act();
     let csrf = &signed.session.csrf_token;
@@ -116,7 +121,7 @@ pub async fn page(
         }
         section.card aria-labelledby="timeline" {
             h2 #timeline { "Timeline " span.hint { "(every channel, oldest first)" } }
-            (timeline(&events, set_by))
+            (timeline(&events, set_by, &names))
         }
         div.grid {
             section.card aria-labelledby="fields" {
@@ -193,25 +198,28 @@ fn fields(p: &Payment) -> Markup {
     }
 }
 
-fn timeline(events: &[StoredEvent], set_by: Option<usize>) -> Markup {
+fn timeline(events: &[StoredEvent], set_by: Option<usize>, names: &HashMap<String, String>) -> Markup {
     html! {
-        div.table-wrap { table {
+        div.table-wrap { table.stack {
             thead { tr { th { "#" } th { "When" } th { "Event" } th { "Source" } th { "Outcome" } th { "Actor · request" } } }
             tbody {
                 @for (i, e) in events.iter().enumerate() {
                     tr #(format!("event-{}", e.seq)) class=[(set_by == Some(i)).then_some("highlight")] {
-                        td.num { (e.seq) }
-                        td { (time(&e.created_at)) }
-                        td {
+                        td.num data-label="Event" { (e.seq) }
+                        td.when data-label="When" { (time(&e.created_at)) }
+                        td data-label="What" {
                             strong { (e.kind.as_str()) }
                             @if let Some(summary) = summary(e) { br; span.hint { (summary) } }
                             @if let Some(body) = &e.request_body {
                                 details.body { summary { "Request body" } pre { (format::pretty_body(body)) } }
                             }
                         }
-                        td { span.badge { (e.source.as_str()) } }
-                        td { span class=(format!("badge outcome-{}", outcome(e.kind))) { (outcome(e.kind)) } }
-                        td { span.mono { (e.actor) } br; span.hint.mono { (e.request_id) } }
+                        td data-label="Source" { span.badge { (e.source.as_str()) } }
+                        td data-label="Outcome" { span class=(format!("badge outcome-{}", outcome(e.kind))) { (outcome(e.kind)) } }
+                        td data-label="Actor" {
+                            @if let Some(email) = names.get(&e.actor) { span title=(e.actor) { (email) } } @else { span.mono { (e.actor) } }
+                            br; span.hint.mono title="request id" { (e.request_id) }
+                        }
                     }
                 }
             }

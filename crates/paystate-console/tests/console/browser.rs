@@ -121,6 +121,21 @@ impl Browser {
         self.client().find(Locator::Css("body")).await.unwrap().text().await.unwrap()
     }
 
+    /// The page's text once it contains `needle`: a click that submits a form returns before
+    /// the next page has loaded, so every step waits for what it expects (10 s at most).
+    async fn wait_for(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            if let Ok(body) = self.client().find(Locator::Css("body")).await
+                && let Ok(text) = body.text().await
+                && text.contains(needle)
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never showed {needle:?}; it shows:\n{}", self.text().await);
+    }
+
     async fn close(mut self) {
         if let Some(client) = self.client.take() {
             let _ = client.close().await;
@@ -196,6 +211,7 @@ async fn journey(app: &TestApp, browser: &Browser, id: &str, email: &str, passwo
     client.find(Locator::Css("input[name=email]")).await.unwrap().send_keys(email).await.unwrap();
     client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(password).await.unwrap();
     client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait_for("Oldest first").await;
     assert_eq!(client.current_url().await.unwrap().path(), "/dashboard/payments", "back where it asked to go");
 
     client.goto(&app.url("/dashboard")).await.unwrap();
@@ -205,37 +221,42 @@ async fn journey(app: &TestApp, browser: &Browser, id: &str, email: &str, passwo
     let search = client.find(Locator::Css("input[name=q]")).await.unwrap();
     search.send_keys("psp-e2e-77").await.unwrap();
     search.send_keys("\u{E007}").await.unwrap();
-    let found = browser.text().await;
+    let found = browser.wait_for("Searched for").await;
     assert!(found.contains("the payment with external id “psp-e2e-77”"), "{found}");
     browser.shoot("search").await;
     client.find(Locator::LinkText(id)).await.unwrap().click().await.unwrap();
 
-    let page = browser.text().await;
-    for text in ["payment.stale_update", "stale", "payment.conflict", "conflict", "teljoy", "needs review"] {
+    let page = browser.wait_for("Timeline").await;
+    for text in ["payment.stale_update", "stale", "payment.conflict", "conflict", "gormic", "teljoy", "needs review"] {
         assert!(page.contains(text), "the payment page lacks {text}");
     }
+    assert!(page.contains("It is paid because gormic reported it"), "why this state");
     assert!(page.contains("1 later report was stale"), "why this state");
     browser.shoot("payment").await;
 
     client.goto(&app.url("/dashboard/review")).await.unwrap();
-    assert!(browser.text().await.contains("said cancelled") || browser.text().await.contains("said canceled"));
+    let review = browser.text().await;
+    assert!(review.contains("gormic said paid") && review.contains("teljoy said canceled"), "{review}");
     browser.shoot("review").await;
 
     client.goto(&app.url(&format!("/dashboard/payments/{id}"))).await.unwrap();
     client.find(Locator::Id("resolve-reason")).await.unwrap().send_keys("PSP dashboard shows it paid").await.unwrap();
     client.find(Locator::Css("form[action$='/resolve'] button")).await.unwrap().click().await.unwrap();
-    let resolved = browser.text().await;
+    let resolved = browser.wait_for("The conflict is resolved").await;
     assert!(resolved.contains("The conflict is resolved"), "{resolved}");
     assert!(resolved.contains("payment.resolved") && resolved.contains("PSP dashboard shows it paid"));
+    assert!(resolved.contains("1 later report contradicted it and was settled"), "{resolved}");
+    assert!(resolved.contains(email), "the person is named in the timeline");
 
     client.find(Locator::Id("refunds-amount")).await.unwrap().send_keys("10.00").await.unwrap();
     client.find(Locator::Id("refunds-reason")).await.unwrap().send_keys("one item returned").await.unwrap();
     client.find(Locator::Css("form[action$='/refunds'] button")).await.unwrap().click().await.unwrap();
-    let refunded = browser.text().await;
+    let refunded = browser.wait_for("The refund is recorded").await;
     assert!(refunded.contains("The refund is recorded") && refunded.contains("39.90 EUR"), "{refunded}");
     browser.shoot("payment-after-actions").await;
 
     client.find(Locator::Css("form[action='/dashboard/logout'] button")).await.unwrap().click().await.unwrap();
+    browser.wait_for("Sign in").await;
     client.goto(&app.url("/dashboard")).await.unwrap();
     assert!(client.current_url().await.unwrap().path().ends_with("/dashboard/login"), "logged out");
 }
@@ -261,18 +282,20 @@ async fn administer(app: &TestApp, browser: &Browser, delivery: &str, email: &st
     client.find(Locator::Css("input[name=email]")).await.unwrap().send_keys(email).await.unwrap();
     client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(password).await.unwrap();
     client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait_for("Overview").await;
 
     client.goto(&app.url("/dashboard/webhooks")).await.unwrap();
     let page = browser.text().await;
     assert!(page.contains(delivery) && page.contains("HTTP 500"), "{page}");
     browser.shoot("webhooks").await;
     client.find(Locator::Css(&format!("button[aria-label='Retry {delivery}']"))).await.unwrap().click().await.unwrap();
-    let page = browser.text().await;
+    let page = browser.wait_for("queued to be sent again").await;
     assert!(page.contains("queued to be sent again") && page.contains(delivery));
 
     client.goto(&app.url("/dashboard/keys")).await.unwrap();
     client.find(Locator::Id("key-label")).await.unwrap().send_keys("warehouse sync").await.unwrap();
     client.find(Locator::Css("form[action='/dashboard/keys'] button")).await.unwrap().click().await.unwrap();
+    browser.wait_for("shown this once").await;
     let secret = client.find(Locator::Id("new-secret")).await.unwrap().text().await.unwrap();
     assert!(secret.starts_with("psk_"), "{secret}");
     browser.shoot("key-created").await;
@@ -282,6 +305,7 @@ async fn administer(app: &TestApp, browser: &Browser, delivery: &str, email: &st
     assert!(!browser.text().await.contains(&secret), "the secret is never shown again");
     let key_id = format!("key_{}", secret.trim_start_matches("psk_").split('_').next().unwrap());
     client.find(Locator::Css(&format!("button[aria-label='Revoke {key_id}']"))).await.unwrap().click().await.unwrap();
+    browser.wait_for("revoked").await;
     let status = app.client.get(app.url("/v1/payments")).bearer_auth(&secret).send().await.unwrap().status();
     assert_eq!(status, 401, "revoked");
     browser.shoot("keys").await;
