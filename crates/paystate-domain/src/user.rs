@@ -74,7 +74,7 @@ pub fn normalize_email(text: &str) -> Result<String, DomainError> {
 /// Checks a password a person chose.
 pub fn validate_password(password: &str) -> Result<(), DomainError> {
     let chars = password.chars().count();
-    if chars < MIN_PASSWORD_CHARS || chars > MAX_PASSWORD_CHARS {
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
         return Err(DomainError::Invalid {
             field: "password",
             message: format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
