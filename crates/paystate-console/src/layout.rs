@@ -13,6 +13,7 @@ const STYLESHEET: &str = include_str!("../assets/console.css");
 pub enum Section {
     Overview,
     Payments,
+    Orders,
     Review,
     Webhooks,
     Users,
@@ -67,6 +68,7 @@ pub fn page(title: &str, session: &ActiveSession, section: Section, body: Markup
                     nav aria-label="Console" {
                         (link(Section::Overview, "/dashboard", "Overview"))
                         (link(Section::Payments, "/dashboard/payments", "Payments"))
+                        (link(Section::Orders, "/dashboard/orders", "Orders"))
                         (link(Section::Review, "/dashboard/review", "Review queue"))
                         (link(Section::Webhooks, "/dashboard/webhooks", "Webhooks"))
                         @if user.role.can_administer() {

@@ -12,6 +12,7 @@ mod format;
 mod keys;
 mod layout;
 mod login;
+mod orders;
 mod overview;
 mod payment;
 mod payments;
@@ -59,6 +60,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
         .route("/payments/{id}/refunds", post(actions::refund))
         .route("/payments/{id}/chargebacks", post(actions::chargeback))
         .route("/review", get(review::page))
+        .route("/orders", get(orders::list))
+        .route("/orders/{id}", get(orders::detail))
         .route("/users", get(users::page).post(users::create))
         .route("/users/{id}/disable", post(users::disable))
         .route("/account/password", post(users::change_password))

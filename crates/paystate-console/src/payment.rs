@@ -90,7 +90,7 @@ pub async fn page(
                 p.sub { a href="/dashboard/payments" { "Payments" } " / " span.mono { (payment.id) } }
                 h1 { (money(payment.amount, &payment.currency)) " " (format::status(payment.status))
                     @if payment.needs_review { " " span.badge.review { "needs review" } } }
-                p.sub { "External id " strong { (payment.external_id.as_deref().unwrap_or("none")) } " · order " span.mono { (payment.order_id) } }
+                p.sub { "External id " strong { (payment.external_id.as_deref().unwrap_or("none")) } " · order " a.mono href=(format!("/dashboard/orders/{}", payment.order_id)) { (payment.order_id) } }
             }
         }
         @match notice.done.as_str() {
@@ -184,7 +184,7 @@ fn fields(p: &Payment) -> Markup {
         dl.fields {
             dt { "paystate id" } dd.mono { (p.id) }
             dt { "External id" } dd { (opt(&p.external_id)) }
-            dt { "Order" } dd { a.mono href=(format!("/dashboard/payments?q={}", p.order_id)) { (p.order_id) } }
+            dt { "Order" } dd { a.mono href=(format!("/dashboard/orders/{}", p.order_id)) { (p.order_id) } }
             dt { "Type" } dd { (p.kind.as_str()) }
             dt { "Transaction ref" } dd { (opt(&p.transaction_ref)) }
             dt { "Invoice" } dd { (opt(&p.invoice_id)) }

@@ -78,7 +78,6 @@ async fn render(state: &Console, signed: &Signed, created: Option<(String, Strin
                     label for="new-role" { "Role" }
                     select #new-role name="role" { @for r in Role::ALL { option value=(r.as_str()) { (r.as_str()) } } }
                 }
-                div {}
                 button type="submit" { "Add" }
             }
         }

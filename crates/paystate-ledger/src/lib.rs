@@ -5,9 +5,11 @@
 //! same transaction. Every API surface, native or vendor dialect, and the CLI go through here.
 
 mod keys;
+mod search;
 mod users;
 
 pub use keys::{IssuedKey, KEY_PREFIX};
+pub use search::first_payment_id_at;
 pub use users::{ActiveSession, CreatedUser, IssuedSession, SESSION_ABSOLUTE, SESSION_IDLE, SignIn, session_is_live};
 
 use futures::FutureExt;

@@ -3,8 +3,12 @@
 
 use super::{PgConn, noted, noted_as, ts, unmatchable};
 use crate::error::check_text;
+use paystate_domain::Payment;
 use paystate_domain::{EventType, PaymentStatus, Role, Source, TenantId, Timestamp, UserId};
-use paystate_store::{EventCount, SessionRecord, StatusCount, StoreError, StoreResult, UserRecord};
+use paystate_store::{
+    EventCount, PageRequest, PaymentSearch, SessionRecord, StatusCount, StoreError, StoreResult, UserRecord,
+};
+use sqlx::types::Json;
 
 /// The columns of `console_users`, in the order of [`UserRow`].
 macro_rules! user_columns {
@@ -127,6 +131,38 @@ impl PgConn {
                 Ok(EventCount { source, kind, count })
             })
             .collect()
+    }
+
+    pub(super) async fn console_payments_matching(
+        &mut self,
+        tenant: &TenantId,
+        search: &PaymentSearch,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Payment>> {
+        let texts =
+            [search.id_from.as_deref(), search.id_before.as_deref(), page.after.as_deref(), search.currency.as_deref()];
+        if unmatchable(&[tenant.as_str()]) || unmatchable(&texts.iter().flatten().copied().collect::<Vec<_>>()) {
+            return Ok(Vec::new());
+        }
+        // Unset bounds are bounds every payment id ("pay_" and 32 hex digits) lies within.
+        let sql = "SELECT doc FROM payments WHERE tenant_id = $1 AND NOT deleted \
+                   AND id >= $2 AND id < $3 AND id > $4 \
+                   AND ($5::text IS NULL OR status = $5) AND ($6::boolean IS NULL OR needs_review = $6) \
+                   AND ($7::text IS NULL OR doc->>'currency' = $7) AND ($8::text IS NULL OR doc->>'created_via' = $8) \
+                   ORDER BY id LIMIT $9";
+        let rows = super::noted_scalar::<Json<Payment>>(&self.log, sql)
+            .bind(tenant.as_str())
+            .bind(search.id_from.as_deref().unwrap_or(""))
+            .bind(search.id_before.as_deref().unwrap_or("pay_g"))
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(search.status.map(|s| s.as_str()))
+            .bind(search.needs_review)
+            .bind(search.currency.as_deref())
+            .bind(search.created_via.map(|s| s.as_str()))
+            .bind(i64::from(page.limit))
+            .fetch_all(self.conn())
+            .await;
+        Ok(rows.map_err(|e| self.failed(e))?.into_iter().map(|Json(p)| p).collect())
     }
 
     pub(super) async fn insert_console_user(&mut self, user: &UserRecord) -> StoreResult<()> {

@@ -10,7 +10,7 @@ use paystate_store::{
     DeliveryState, EndpointRecord, EventFilter, IdempotencyClaim, NextStep, OrderFilter, OutboxStats, PageRequest,
     PaymentFilter, Reader, Scope, StatementLog, StoreError, StoreResult, StoredResponse, Tx,
 };
-use paystate_store::{EventCount, SessionRecord, StatusCount, UserRecord};
+use paystate_store::{EventCount, PaymentSearch, SessionRecord, StatusCount, UserRecord};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -782,6 +782,15 @@ impl Reader for SqliteConn {
 
     async fn event_counts(&mut self, tenant: &TenantId, since: Timestamp) -> StoreResult<Vec<EventCount>> {
         self.console_event_counts(tenant, since)
+    }
+
+    async fn payments_matching(
+        &mut self,
+        tenant: &TenantId,
+        search: &PaymentSearch,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Payment>> {
+        self.console_payments_matching(tenant, search, page)
     }
 }
 

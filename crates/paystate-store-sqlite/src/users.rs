@@ -2,8 +2,11 @@
 //! A child module of `conn` (declared there), so it shares that module's helpers.
 
 use super::{SqliteConn, map_error, opt_ts, parse_ts, ts};
+use paystate_domain::Payment;
 use paystate_domain::{EventType, PaymentStatus, Role, Source, TenantId, Timestamp, UserId};
-use paystate_store::{EventCount, SessionRecord, StatusCount, StoreError, StoreResult, UserRecord};
+use paystate_store::{
+    EventCount, PageRequest, PaymentSearch, SessionRecord, StatusCount, StoreError, StoreResult, UserRecord,
+};
 use rusqlite::{OptionalExtension, Row, params};
 
 const USER_COLUMNS: &str = "id, tenant_id, email, role, password_hash, disabled_at, created_at, updated_at";
@@ -124,6 +127,34 @@ impl SqliteConn {
                 Ok(EventCount { source, kind, count })
             })
             .collect()
+    }
+
+    pub(super) fn console_payments_matching(
+        &self,
+        tenant: &TenantId,
+        search: &PaymentSearch,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Payment>> {
+        // Unset bounds are bounds every payment id ("pay_" and 32 hex digits) lies within.
+        const SQL: &str = "SELECT doc FROM payments WHERE tenant_id = ?1 AND deleted = 0 \
+             AND id >= ?2 AND id < ?3 AND id > ?4 \
+             AND (?5 IS NULL OR status = ?5) AND (?6 IS NULL OR needs_review = ?6) \
+             AND (?7 IS NULL OR json_extract(doc, '$.currency') = ?7) \
+             AND (?8 IS NULL OR json_extract(doc, '$.created_via') = ?8) ORDER BY id LIMIT ?9";
+        self.many_docs(
+            SQL,
+            params![
+                tenant.as_str(),
+                search.id_from.as_deref().unwrap_or(""),
+                search.id_before.as_deref().unwrap_or("pay_g"),
+                page.after.as_deref().unwrap_or(""),
+                search.status.map(|s| s.as_str()),
+                search.needs_review,
+                search.currency,
+                search.created_via.map(|s| s.as_str()),
+                page.limit,
+            ],
+        )
     }
 
     pub(super) fn insert_console_user(&self, user: &UserRecord) -> StoreResult<()> {

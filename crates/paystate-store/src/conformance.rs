@@ -916,6 +916,29 @@ async fn console_overview_counts(store: &Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(payments, vec![StatusCount { status: PaymentStatus::Open, needs_review: false, count: 2 }]);
+
+    let search = |search: PaymentSearch, after: Option<String>| {
+        let t = tenant.clone();
+        let page = PageRequest { after, limit: 10 };
+        store.read(move |r| async move { r.payments_matching(&t, &search, &page).await }.boxed())
+    };
+    let all = search(PaymentSearch::default(), None).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all[0].id < all[1].id, "by id");
+    let euro = PaymentSearch { currency: Some("EUR".into()), created_via: Some(Source::Cli), ..Default::default() };
+    assert_eq!(search(euro, None).await.unwrap().len(), 2);
+    let yen = PaymentSearch { currency: Some("JPY".into()), ..Default::default() };
+    assert!(search(yen, None).await.unwrap().is_empty());
+    let native = PaymentSearch { created_via: Some(Source::Native), ..Default::default() };
+    assert!(search(native, None).await.unwrap().is_empty());
+    let from_second = PaymentSearch { id_from: Some(all[1].id.to_string()), ..Default::default() };
+    assert_eq!(search(from_second, None).await.unwrap(), vec![all[1].clone()]);
+    let before_second = PaymentSearch { id_before: Some(all[1].id.to_string()), ..Default::default() };
+    assert_eq!(search(before_second, None).await.unwrap(), vec![all[0].clone()]);
+    let after_first = search(PaymentSearch::default(), Some(all[0].id.to_string())).await.unwrap();
+    assert_eq!(after_first, vec![all[1].clone()]);
+    let paid = PaymentSearch { status: Some(PaymentStatus::Paid), needs_review: Some(false), ..Default::default() };
+    assert!(search(paid, None).await.unwrap().is_empty());
     let created = |kind| events.iter().find(|c| c.kind == kind && c.source == Source::Cli).map(|c| c.count);
     assert_eq!(created(EventType::OrderCreated), Some(1));
     assert_eq!(created(EventType::PaymentCreated), Some(2));

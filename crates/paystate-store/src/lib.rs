@@ -77,6 +77,13 @@ pub trait Reader: Send {
     async fn payment_counts(&mut self, tenant: &TenantId) -> StoreResult<Vec<StatusCount>>;
     /// Events per source and type created at or after `since` (the console's overview).
     async fn event_counts(&mut self, tenant: &TenantId, since: Timestamp) -> StoreResult<Vec<EventCount>>;
+    /// Live payments matching the console's filters, by id after the page's cursor.
+    async fn payments_matching(
+        &mut self,
+        tenant: &TenantId,
+        search: &PaymentSearch,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Payment>>;
 }
 
 /// Writes inside one transaction. Nothing is visible to others before the job returns `Ok` and

@@ -43,3 +43,17 @@ pub struct EventCount {
     pub kind: EventType,
     pub count: i64,
 }
+
+/// The console's payment list filters. Ids sort by creation time (UUIDv7), so a creation range
+/// is an id range (`id_from` inclusive, `id_before` exclusive) that the tenant's id index serves.
+#[derive(Clone, Debug, Default)]
+pub struct PaymentSearch {
+    pub status: Option<PaymentStatus>,
+    pub needs_review: Option<bool>,
+    /// An ISO 4217 code.
+    pub currency: Option<String>,
+    /// The source that created the payment.
+    pub created_via: Option<Source>,
+    pub id_from: Option<String>,
+    pub id_before: Option<String>,
+}

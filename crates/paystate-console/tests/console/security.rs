@@ -231,6 +231,32 @@ async fn pages_show_a_payments_truth_and_refuse_bad_input_with_4xx(app: TestApp)
     let html = app.page(cookie, "/dashboard/payments/psp-yen").await.text().await.unwrap();
     assert!(html.contains("1,500 JPY"));
 
+    // The list's filters, each a deep link; a bad one is a 422 that says which.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let yen =
+        app.page(cookie, &format!("/dashboard/payments?currency=jpy&source=native&from={today}&to={today}")).await;
+    let yen = yen.text().await.unwrap();
+    assert!(yen.contains("psp-yen") && !yen.contains("psp-page"), "currency");
+    let euro = app.page(cookie, "/dashboard/payments?currency=EUR").await.text().await.unwrap();
+    assert!(euro.contains("psp-page") && !euro.contains("psp-yen"));
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let old = app.page(cookie, &format!("/dashboard/payments?to={yesterday}")).await.text().await.unwrap();
+    assert!(old.contains("No payment matches."), "created range");
+    let teljoy = app.page(cookie, "/dashboard/payments?source=teljoy").await.text().await.unwrap();
+    assert!(teljoy.contains("No payment matches."), "created through");
+    let narrowed = app.page(cookie, "/dashboard/payments?q=psp-yen&currency=EUR").await.text().await.unwrap();
+    assert!(narrowed.contains("No payment matches."), "the search honours the filters");
+    for bad in ["currency=EURO", "source=fax", "from=2025-13-01", "status=lost", "needs_review=maybe"] {
+        assert_eq!(app.page(cookie, &format!("/dashboard/payments?{bad}")).await.status(), 422, "{bad}");
+    }
+
+    let orders = app.page(cookie, "/dashboard/orders?state=open").await.text().await.unwrap();
+    assert!(orders.contains("PAGE-1") && orders.contains("25.00 EUR"));
+    let order = app.page(cookie, "/dashboard/orders/PAGE-1").await.text().await.unwrap();
+    assert!(order.contains(&id) && order.contains("Order PAGE-1"));
+    assert_eq!(app.page(cookie, "/dashboard/orders?state=lost").await.status(), 422);
+    assert_eq!(app.page(cookie, "/dashboard/orders/NO-SUCH").await.status(), 404);
+
     let users = app.page(cookie, "/dashboard/users").await.text().await.unwrap();
     let csrf = csrf_in(&users).unwrap();
     let created = app
@@ -320,3 +346,33 @@ async fn a_failed_delivery_is_shown_with_its_answer_and_retried(app: TestApp) {
     assert_eq!(refused.status(), 403);
 }
 console_test!(a_failed_delivery_is_shown_with_its_answer_and_retried);
+
+async fn a_person_changes_their_password_and_every_session_ends(app: TestApp) {
+    let (email, password) = app.user(Role::Viewer).await;
+    let (session, other) = (app.login(&email, &password).await, app.login(&email, &password).await);
+    let account = app.page(Some(&session.cookie), "/dashboard/users").await;
+    assert_eq!(account.status(), 200);
+    assert!(account.text().await.unwrap().contains("Change your password"), "a viewer's own account page");
+    let path = "/dashboard/account/password";
+    let wrong = [
+        ("current_password", "not my password!"),
+        ("new_password", "a brand new passphrase"),
+        ("csrf", session.csrf.as_str()),
+    ];
+    assert_eq!(app.form(Some(&session.cookie), path, &wrong).await.status(), 422);
+    let short =
+        [("current_password", "a long enough password"), ("new_password", "short"), ("csrf", session.csrf.as_str())];
+    assert_eq!(app.form(Some(&session.cookie), path, &short).await.status(), 422);
+    let right = [
+        ("current_password", "a long enough password"),
+        ("new_password", "a brand new passphrase"),
+        ("csrf", session.csrf.as_str()),
+    ];
+    assert_eq!(app.form(Some(&session.cookie), path, &right).await.status(), 303);
+    for cookie in [&session.cookie, &other.cookie] {
+        assert_eq!(app.page(Some(cookie), "/dashboard").await.status(), 303, "sessions end with the old password");
+    }
+    assert_eq!(app.post_login(&email, &password).await.status(), 401);
+    app.login(&email, "a brand new passphrase").await;
+}
+console_test!(a_person_changes_their_password_and_every_session_ends);
