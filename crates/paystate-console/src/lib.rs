@@ -34,6 +34,7 @@ pub struct Console(Arc<Shared>);
 pub struct Shared {
     pub ledger: Ledger,
     throttle: throttle::Throttle,
+    figures: overview::FiguresCache,
 }
 
 impl std::ops::Deref for Console {
@@ -47,7 +48,11 @@ impl std::ops::Deref for Console {
 /// The console's routes, relative to where they are mounted (`/dashboard`). The state is
 /// applied here, so the router fits any outer application's state.
 pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
-    let state = Console(Arc::new(Shared { ledger, throttle: throttle::Throttle::default() }));
+    let state = Console(Arc::new(Shared {
+        ledger,
+        throttle: throttle::Throttle::default(),
+        figures: overview::FiguresCache::default(),
+    }));
     Router::new()
         .route("/", get(overview::page))
         .route("/login", get(login::form).post(login::submit))

@@ -10,11 +10,23 @@ use futures::FutureExt;
 use maud::{Markup, html};
 use paystate_domain::{EventType, PaymentStatus, Source, TenantId};
 use paystate_store::{DeliveryFilter, DeliveryState, EventCount, PageRequest, StatusCount};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// How many pending deliveries the overview counts before it says "at least".
 const PENDING_CAP: u32 = 1000;
 
-struct Figures {
+/// How long the overview's figures are reused: counting a large tenant's payments and a day of
+/// its events costs tens of milliseconds, and a figure a few seconds old serves an overview.
+const FIGURES_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The overview's figures per tenant, with when they were counted.
+#[derive(Default)]
+pub struct FiguresCache(Mutex<HashMap<TenantId, (Instant, Arc<Figures>)>>);
+
+pub struct Figures {
+    counted_at: paystate_domain::Timestamp,
     payments: Vec<StatusCount>,
     events: Vec<EventCount>,
     endpoints: usize,
@@ -23,7 +35,24 @@ struct Figures {
     pending: usize,
 }
 
-async fn figures(state: &Console, tenant: &TenantId) -> PageResult<Figures> {
+async fn figures(state: &Console, tenant: &TenantId) -> PageResult<Arc<Figures>> {
+    let fresh = state.figures.0.lock().ok().and_then(|cache| {
+        cache.get(tenant).filter(|(at, _)| at.elapsed() < FIGURES_TTL).map(|(_, figures)| figures.clone())
+    });
+    if let Some(figures) = fresh {
+        return Ok(figures);
+    }
+    let figures = Arc::new(count(state, tenant).await?);
+    if let Ok(mut cache) = state.figures.0.lock() {
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(tenant.clone(), (Instant::now(), figures.clone()));
+    }
+    Ok(figures)
+}
+
+async fn count(state: &Console, tenant: &TenantId) -> PageResult<Figures> {
     let tenant = tenant.clone();
     let since = paystate_ledger::now() - chrono::Duration::hours(24);
     let figures = state
@@ -36,6 +65,7 @@ async fn figures(state: &Console, tenant: &TenantId) -> PageResult<Figures> {
                 let filter = DeliveryFilter { state: Some(DeliveryState::Pending), ..Default::default() };
                 let pending = r.deliveries(&tenant, &filter, &PageRequest { after: None, limit: PENDING_CAP }).await?;
                 Ok(Figures {
+                    counted_at: paystate_ledger::now(),
                     payments,
                     events,
                     endpoints: endpoints.len(),
@@ -123,6 +153,7 @@ pub async fn page(State(state): State<Console>, signed: Signed) -> PageResult<Ma
             (chart(&figures.events))
             p.hint { "A report that repeats the current status changes nothing and records no event, so it is not counted." }
         }
+        p.hint { "Figures as of " (crate::format::time(&figures.counted_at)) ", counted again every 15 seconds at most." }
     };
     Ok(layout::page("Overview", &signed.session, Section::Overview, body))
 }

@@ -3,4 +3,5 @@
 
 mod browser;
 mod helpers;
+mod page_times;
 mod security;
