@@ -122,7 +122,7 @@ pub async fn page(State(state): State<Console>, signed: Signed) -> PageResult<Ma
             section.card aria-labelledby="statuses" {
                 h2 #statuses { "Payments per status" }
                 div.table-wrap { table {
-                    thead { tr { th { "Status" } th.num { "Payments" } th.num { "Of which need review" } } }
+                    thead { tr { th { "Status" } th.num { "Payments" } th.num { "Need review" } } }
                     tbody {
                         @for status in PaymentStatus::ALL {
                             @let count = per_status(status);

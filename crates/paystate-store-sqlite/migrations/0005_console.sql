@@ -30,5 +30,6 @@ CREATE INDEX console_sessions_by_age ON console_sessions(created_at);
 
 -- The overview counts payments per status and the last 24 hours of events per source and type;
 -- these indexes hold every column those counts read, so they never touch the rows themselves.
-CREATE INDEX payments_by_status ON payments(tenant_id, deleted, status, needs_review);
+-- `deleted` comes last so that lists by tenant and id keep preferring payments_by_tenant.
+CREATE INDEX payments_by_status ON payments(tenant_id, status, needs_review, deleted);
 CREATE INDEX events_by_time ON events(tenant_id, created_at, source, type);

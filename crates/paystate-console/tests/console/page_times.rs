@@ -87,7 +87,10 @@ async fn pages_answer_within_50_ms_at_100k_payments() {
             let sample = seed(&app, payments).await;
             eprintln!("seeded {payments} payments in {:.1} s", started.elapsed().as_secs_f64());
             let (email, password) = app.user(Role::Operator).await;
-            let session = app.login(&email, &password).await;
+            // Signed in without opening a page, so that the overview's first sample counts.
+            let response = app.post_login(&email, &password).await;
+            let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+            let cookie = set_cookie.split(';').next().unwrap().to_owned();
             let pages = [
                 ("overview", "/dashboard".to_owned()),
                 ("payments list", "/dashboard/payments".to_owned()),
@@ -101,7 +104,7 @@ async fn pages_answer_within_50_ms_at_100k_payments() {
                 let mut times = Vec::with_capacity(SAMPLES);
                 for _ in 0..SAMPLES {
                     let start = Instant::now();
-                    let response = app.page(Some(&session.cookie), &path).await;
+                    let response = app.page(Some(&cookie), &path).await;
                     assert_eq!(response.status(), 200, "{path}");
                     response.bytes().await.unwrap();
                     times.push(start.elapsed());

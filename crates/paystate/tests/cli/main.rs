@@ -1,5 +1,7 @@
 //! The `paystate` binary as users and scripts run it: real processes, real databases.
 
+mod users;
+
 use serde_json::{Value, json};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
