@@ -9,7 +9,7 @@ use crate::session::{Signed, encode_component};
 use axum::extract::{Query, State};
 use maud::{Markup, html};
 use paystate_domain::{Currency, OrderId, Payment, PaymentId, PaymentStatus, Source};
-use paystate_ledger::first_payment_id_at;
+use paystate_ledger::payment_id_bound;
 use paystate_store::{PageRequest, PaymentFilter, PaymentSearch, StoreError};
 use serde::Deserialize;
 
@@ -73,9 +73,9 @@ fn search_of(query: &ListQuery) -> PageResult<PaymentSearch> {
         "" => None,
         text => Some(Source::parse(text).ok_or_else(|| PageError::invalid(format!("{text:?} is not a source.")))?),
     };
-    let id_from = day(&query.from, "from")?.and_then(start_of).map(first_payment_id_at);
-    let id_before = day(&query.to, "to")?.and_then(|d| d.succ_opt()).and_then(start_of).map(first_payment_id_at);
-    Ok(PaymentSearch { status, needs_review, currency, created_via, id_from, id_before })
+    let id_after = day(&query.from, "from")?.and_then(start_of).map(payment_id_bound);
+    let id_before = day(&query.to, "to")?.and_then(|d| d.succ_opt()).and_then(start_of).map(payment_id_bound);
+    Ok(PaymentSearch { status, needs_review, currency, created_via, id_after, id_before })
 }
 
 /// Whether a payment found by its id passes the list's other filters.
@@ -84,7 +84,7 @@ fn passes(p: &Payment, search: &PaymentSearch) -> bool {
         && search.needs_review.is_none_or(|r| p.needs_review == r)
         && search.currency.as_deref().is_none_or(|c| p.currency.code() == c)
         && search.created_via.is_none_or(|s| p.created_via == s)
-        && search.id_from.as_deref().is_none_or(|from| p.id.as_str() >= from)
+        && search.id_after.as_deref().is_none_or(|after| p.id.as_str() > after)
         && search.id_before.as_deref().is_none_or(|before| p.id.as_str() < before)
 }
 

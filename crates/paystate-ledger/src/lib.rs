@@ -9,7 +9,7 @@ mod search;
 mod users;
 
 pub use keys::{IssuedKey, KEY_PREFIX};
-pub use search::first_payment_id_at;
+pub use search::payment_id_bound;
 pub use users::{ActiveSession, CreatedUser, IssuedSession, SESSION_ABSOLUTE, SESSION_IDLE, SignIn, session_is_live};
 
 use futures::FutureExt;

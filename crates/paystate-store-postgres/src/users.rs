@@ -139,22 +139,26 @@ impl PgConn {
         search: &PaymentSearch,
         page: &PageRequest,
     ) -> StoreResult<Vec<Payment>> {
-        let texts =
-            [search.id_from.as_deref(), search.id_before.as_deref(), page.after.as_deref(), search.currency.as_deref()];
+        let texts = [
+            search.id_after.as_deref(),
+            search.id_before.as_deref(),
+            page.after.as_deref(),
+            search.currency.as_deref(),
+        ];
         if unmatchable(&[tenant.as_str()]) || unmatchable(&texts.iter().flatten().copied().collect::<Vec<_>>()) {
             return Ok(Vec::new());
         }
-        // Unset bounds are bounds every payment id ("pay_" and 32 hex digits) lies within.
-        let sql = "SELECT doc FROM payments WHERE tenant_id = $1 AND NOT deleted \
-                   AND id >= $2 AND id < $3 AND id > $4 \
-                   AND ($5::text IS NULL OR status = $5) AND ($6::boolean IS NULL OR needs_review = $6) \
-                   AND ($7::text IS NULL OR doc->>'currency' = $7) AND ($8::text IS NULL OR doc->>'created_via' = $8) \
-                   ORDER BY id LIMIT $9";
+        // One lower bound, the tighter of the filter's and the cursor's, for the index range.
+        let after = search.id_after.as_deref().max(page.after.as_deref()).unwrap_or("");
+        // An unset upper bound is one every payment id ("pay_" and 32 hex digits) lies below.
+        let sql = "SELECT doc FROM payments WHERE tenant_id = $1 AND NOT deleted AND id > $2 AND id < $3 \
+                   AND ($4::text IS NULL OR status = $4) AND ($5::boolean IS NULL OR needs_review = $5) \
+                   AND ($6::text IS NULL OR doc->>'currency' = $6) AND ($7::text IS NULL OR doc->>'created_via' = $7) \
+                   ORDER BY id LIMIT $8";
         let rows = super::noted_scalar::<Json<Payment>>(&self.log, sql)
             .bind(tenant.as_str())
-            .bind(search.id_from.as_deref().unwrap_or(""))
+            .bind(after)
             .bind(search.id_before.as_deref().unwrap_or("pay_g"))
-            .bind(page.after.as_deref().unwrap_or(""))
             .bind(search.status.map(|s| s.as_str()))
             .bind(search.needs_review)
             .bind(search.currency.as_deref())

@@ -135,19 +135,21 @@ impl SqliteConn {
         search: &PaymentSearch,
         page: &PageRequest,
     ) -> StoreResult<Vec<Payment>> {
-        // Unset bounds are bounds every payment id ("pay_" and 32 hex digits) lies within.
+        // One lower bound, the tighter of the filter's and the cursor's: with two, SQLite would
+        // start the index range at one and filter the rows up to the other one by one.
+        let after = search.id_after.as_deref().max(page.after.as_deref()).unwrap_or("");
+        // An unset upper bound is one every payment id ("pay_" and 32 hex digits) lies below.
         const SQL: &str = "SELECT doc FROM payments WHERE tenant_id = ?1 AND deleted = 0 \
-             AND id >= ?2 AND id < ?3 AND id > ?4 \
-             AND (?5 IS NULL OR status = ?5) AND (?6 IS NULL OR needs_review = ?6) \
-             AND (?7 IS NULL OR json_extract(doc, '$.currency') = ?7) \
-             AND (?8 IS NULL OR json_extract(doc, '$.created_via') = ?8) ORDER BY id LIMIT ?9";
+             AND id > ?2 AND id < ?3 \
+             AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR needs_review = ?5) \
+             AND (?6 IS NULL OR json_extract(doc, '$.currency') = ?6) \
+             AND (?7 IS NULL OR json_extract(doc, '$.created_via') = ?7) ORDER BY id LIMIT ?8";
         self.many_docs(
             SQL,
             params![
                 tenant.as_str(),
-                search.id_from.as_deref().unwrap_or(""),
+                after,
                 search.id_before.as_deref().unwrap_or("pay_g"),
-                page.after.as_deref().unwrap_or(""),
                 search.status.map(|s| s.as_str()),
                 search.needs_review,
                 search.currency,

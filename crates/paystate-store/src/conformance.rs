@@ -931,8 +931,10 @@ async fn console_overview_counts(store: &Arc<dyn Store>) {
     assert!(search(yen, None).await.unwrap().is_empty());
     let native = PaymentSearch { created_via: Some(Source::Native), ..Default::default() };
     assert!(search(native, None).await.unwrap().is_empty());
-    let from_second = PaymentSearch { id_from: Some(all[1].id.to_string()), ..Default::default() };
-    assert_eq!(search(from_second, None).await.unwrap(), vec![all[1].clone()]);
+    let after_first = PaymentSearch { id_after: Some(all[0].id.to_string()), ..Default::default() };
+    assert_eq!(search(after_first, None).await.unwrap(), vec![all[1].clone()]);
+    let both = PaymentSearch { id_after: Some(all[0].id.to_string()), ..Default::default() };
+    assert!(search(both, Some(all[1].id.to_string())).await.unwrap().is_empty(), "the tighter bound wins");
     let before_second = PaymentSearch { id_before: Some(all[1].id.to_string()), ..Default::default() };
     assert_eq!(search(before_second, None).await.unwrap(), vec![all[0].clone()]);
     let after_first = search(PaymentSearch::default(), Some(all[0].id.to_string())).await.unwrap();

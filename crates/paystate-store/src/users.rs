@@ -45,7 +45,7 @@ pub struct EventCount {
 }
 
 /// The console's payment list filters. Ids sort by creation time (UUIDv7), so a creation range
-/// is an id range (`id_from` inclusive, `id_before` exclusive) that the tenant's id index serves.
+/// is an id range (both bounds exclusive) that the tenant's id index serves.
 #[derive(Clone, Debug, Default)]
 pub struct PaymentSearch {
     pub status: Option<PaymentStatus>,
@@ -54,6 +54,6 @@ pub struct PaymentSearch {
     pub currency: Option<String>,
     /// The source that created the payment.
     pub created_via: Option<Source>,
-    pub id_from: Option<String>,
+    pub id_after: Option<String>,
     pub id_before: Option<String>,
 }
