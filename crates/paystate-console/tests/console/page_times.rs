@@ -51,7 +51,7 @@ async fn seed(app: &TestApp, payments: usize) -> String {
                         let payment = paystate_ledger::open_payment(tx, &actor, &order, new).await?;
                         let paid = PaymentCommand::ReportStatus { status: PaymentStatus::Paid, paid_at: None };
                         let (payment, _) = paystate_ledger::apply(tx, &actor, &payment, &paid, None).await?;
-                        if n % 100 == 0 {
+                        if n.is_multiple_of(100) {
                             let late = PaymentCommand::ReportStatus { status: PaymentStatus::Failed, paid_at: None };
                             paystate_ledger::apply(tx, &actor, &payment, &late, None).await?;
                         }
