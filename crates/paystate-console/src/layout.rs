@@ -7,6 +7,7 @@ use maud::{DOCTYPE, Markup, html};
 use paystate_ledger::ActiveSession;
 
 const STYLESHEET: &str = include_str!("../assets/console.css");
+const SCRIPT: &str = include_str!("../assets/console.js");
 
 /// Which section of the console a page belongs to, for the navigation's current marker.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,36 @@ pub async fn stylesheet() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], STYLESHEET)
 }
 
+pub async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        SCRIPT,
+    )
+}
+
+/// Every console answer: no framing by other sites (clickjacking of the action buttons), only
+/// this server's own styles and script, no caching of pages that show payments and secrets.
+pub async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    let set = [
+        (
+            "content-security-policy",
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+        ),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+    ];
+    for (name, value) in set {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    let is_asset = headers.get(header::CACHE_CONTROL).is_some();
+    if !is_asset {
+        headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
 fn head(title: &str) -> Markup {
     html! {
         head {
@@ -32,6 +63,7 @@ fn head(title: &str) -> Markup {
             meta name="referrer" content="same-origin";
             title { (title) " · paystate" }
             link rel="stylesheet" href="/dashboard/assets/console.css";
+            script src="/dashboard/assets/console.js" defer {}
         }
     }
 }

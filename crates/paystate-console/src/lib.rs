@@ -4,7 +4,8 @@
 //! The crate owns the pages, forms, sessions as cookies and CSRF checks; everything it reads or
 //! changes goes through the [`Ledger`], like the API and the CLI, and every change it makes is
 //! recorded with the signed-in user as actor and `dashboard` as source. `paystate-http` mounts
-//! [`router`] under `/dashboard`. No JavaScript is needed; the one stylesheet is embedded.
+//! [`router`] under `/dashboard`. No JavaScript is needed (one small script only adds the viewer's
+//! time zone to hover texts); the stylesheet and the script are embedded in the binary.
 
 mod actions;
 mod error;
@@ -59,6 +60,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
         .route("/logout", post(login::logout))
         .route("/logout-everywhere", post(login::logout_everywhere))
         .route("/assets/console.css", get(layout::stylesheet))
+        .route("/assets/console.js", get(layout::script))
         .route("/payments", get(payments::page))
         .route("/payments/{id}", get(payment::page))
         .route("/payments/{id}/resolve", post(actions::resolve))
@@ -75,5 +77,6 @@ pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
         .route("/webhooks", get(webhooks::page))
         .route("/webhooks/deliveries/{id}/retry", post(webhooks::retry))
         .fallback(error::not_found_page)
+        .layer(axum::middleware::map_response(layout::security_headers))
         .with_state(state)
 }

@@ -187,7 +187,8 @@ fn chart(events: &[EventCount]) -> Markup {
         .collect();
     html! {
         div.legend {
-            @for (name, color) in OUTCOMES { span { i style=(format!("background:{color}")) {} (name) } }
+            // Classes rather than inline styles: the console's CSP allows no inline style.
+            @for (name, _) in OUTCOMES { span { i class=(format!("swatch-{name}")) {} (name) } }
         }
         div.table-wrap {
             svg.chart role="img" aria-label=(description.join("; ")) viewBox=(format!("0 0 {} {height}", label_width + bar_width + 60))

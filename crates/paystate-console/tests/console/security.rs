@@ -16,6 +16,12 @@ async fn signing_in_sets_a_strict_cookie_and_every_page_needs_it(app: TestApp) {
 
     let form = app.page(None, "/dashboard/login").await;
     assert_eq!(form.status(), 200);
+    assert_eq!(form.headers()["x-frame-options"], "DENY", "no framing by other sites");
+    assert!(form.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert_eq!(form.headers()["cache-control"], "no-store");
+    for asset in ["/dashboard/assets/console.css", "/dashboard/assets/console.js"] {
+        assert_eq!(app.page(None, asset).await.status(), 200, "{asset} needs no session");
+    }
     let html = form.text().await.unwrap();
     assert!(html.contains("name=\"email\"") && html.contains("name=\"password\""));
 
