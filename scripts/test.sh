@@ -36,6 +36,17 @@ ensure_postgres() {
   export PAYSTATE_TEST_POSTGRES_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres
 }
 
+# The console's browser tests drive Debian's Chromium through chromedriver; they fail (never
+# skip) when either is missing, so install both here.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    return
+  fi
+  echo "installing Chromium and chromedriver…"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
 # A NATS server with JetStream for the publisher's tests: the one PAYSTATE_TEST_NATS_URL names, or
 # one answering on 127.0.0.1:4222, or else Debian's nats-server started here on its own port
 # (stopped when the script ends). Tests that stop NATS start their own nats-server.
@@ -79,6 +90,7 @@ stop_nats() {
 
 ensure_postgres
 ensure_nats
+ensure_chromium
 trap stop_nats EXIT
 echo "NATS tests run against $PAYSTATE_TEST_NATS_URL"
 echo "PostgreSQL tests run against ${PAYSTATE_TEST_POSTGRES_URL%%@*}@… (password hidden)" | sed 's#://[^:]*:[^@]*@#://***@#'

@@ -157,6 +157,7 @@ pub async fn prepare(cli: &Cli) -> Result<Fixture> {
                 let actor = Actor {
                     tenant_id: tenant.id.clone(),
                     key_id: None,
+                    user_id: None,
                     source: Source::Cli,
                     request_id: format!("bench-{n}"),
                     request_body: None,
@@ -247,6 +248,7 @@ pub async fn store_ceiling(cli: &Cli, fixture: &Fixture, duration: Duration) -> 
                 let actor = Actor {
                     tenant_id: target.tenant.id.clone(),
                     key_id: None,
+                    user_id: None,
                     source: Source::Cli,
                     request_id: String::new(),
                     request_body: None,

@@ -1,6 +1,6 @@
 //! The audit trail: every accepted command appends immutable events.
 
-use crate::{KeyId, Order, Payment, TenantId, WebhookEndpoint};
+use crate::{KeyId, Order, Payment, TenantId, UserId, WebhookEndpoint};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -17,11 +17,21 @@ pub enum Source {
     Cli,
     /// paystate itself, acting without a request (the webhook dispatcher disabling an endpoint).
     System,
+    /// A person signed in to the operator console.
+    Dashboard,
 }
 
 impl Source {
-    pub const ALL: [Source; 7] =
-        [Self::Native, Self::Omnicasa, Self::Norce, Self::Gormic, Self::Teljoy, Self::Cli, Self::System];
+    pub const ALL: [Source; 8] = [
+        Self::Native,
+        Self::Omnicasa,
+        Self::Norce,
+        Self::Gormic,
+        Self::Teljoy,
+        Self::Cli,
+        Self::System,
+        Self::Dashboard,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,11 +42,18 @@ impl Source {
             Self::Teljoy => "teljoy",
             Self::Cli => "cli",
             Self::System => "system",
+            Self::Dashboard => "dashboard",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether an API key may be limited to this source: the native API and the vendor
+    /// dialects take keys; the CLI, paystate itself and the console (people) do not.
+    pub fn takes_keys(self) -> bool {
+        !matches!(self, Self::Cli | Self::System | Self::Dashboard)
     }
 }
 
@@ -50,8 +67,10 @@ impl fmt::Display for Source {
 #[derive(Clone, Debug)]
 pub struct Actor {
     pub tenant_id: TenantId,
-    /// The API key that authenticated the request; `None` for the CLI.
+    /// The API key that authenticated the request; `None` for the CLI and the console.
     pub key_id: Option<KeyId>,
+    /// The console user who acted; `None` for API keys, the CLI and paystate itself.
+    pub user_id: Option<UserId>,
     pub source: Source,
     pub request_id: String,
     /// The inbound request body verbatim, with secrets removed by the dialect that received it.
@@ -61,9 +80,10 @@ pub struct Actor {
 impl Actor {
     /// The `created_by`/`updated_by` value of records this actor writes.
     pub fn name(&self) -> String {
-        match &self.key_id {
-            Some(key) => key.to_string(),
-            None => self.source.to_string(),
+        match (&self.user_id, &self.key_id) {
+            (Some(user), _) => user.to_string(),
+            (None, Some(key)) => key.to_string(),
+            (None, None) => self.source.to_string(),
         }
     }
 }

@@ -72,6 +72,9 @@ prefixed_id!(
 prefixed_id!(
     /// One webhook delivery: an event (or a test message) bound for one endpoint.
     DeliveryId, "wd_");
+prefixed_id!(
+    /// A person who signs in to the operator console (never an API key).
+    UserId, "usr_");
 
 #[cfg(test)]
 mod tests {

@@ -13,17 +13,19 @@ pub mod order;
 pub mod payment;
 pub mod status;
 pub mod tenant;
+pub mod user;
 pub mod webhook;
 
 pub use error::DomainError;
 pub use event::{Actor, EventDraft, EventType, Source, StoredEvent};
-pub use id::{DeliveryId, EndpointId, EventId, KeyId, MethodId, OrderId, PaymentId, TenantId};
+pub use id::{DeliveryId, EndpointId, EventId, KeyId, MethodId, OrderId, PaymentId, TenantId, UserId};
 pub use method::{MethodLocale, PaymentMethod};
 pub use money::{Currency, MAX_AMOUNT_MINOR};
 pub use order::{Order, OrderState};
 pub use payment::{Adjustment, Decision, Outcome, Payment, PaymentCommand, PaymentPatch, PaymentType};
 pub use status::{PaymentStatus, Transition};
 pub use tenant::Tenant;
+pub use user::Role;
 pub use webhook::{EventSelection, WebhookEndpoint};
 
 /// Every timestamp in paystate is UTC.

@@ -257,6 +257,7 @@ fn probe_actor(payment: &Payment) -> Actor {
     Actor {
         tenant_id: payment.tenant_id.clone(),
         key_id: None,
+        user_id: None,
         source: payment.updated_via,
         request_id: String::new(),
         request_body: None,

@@ -52,6 +52,7 @@ impl Caller {
         Actor {
             tenant_id: self.tenant_id.clone(),
             key_id: Some(self.key_id.clone()),
+            user_id: None,
             source,
             request_id: self.request_id.clone(),
             request_body,

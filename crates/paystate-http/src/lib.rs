@@ -128,6 +128,8 @@ pub fn app(state: AppState) -> Router {
         .merge(native::router(state.clone()))
         .merge(dialects::router(&state.config))
         .merge(ops::router())
+        // The operator console, on by default: people sign in with console users, not API keys.
+        .nest("/dashboard", paystate_console::router(state.ledger.clone()))
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe::observe))

@@ -164,6 +164,10 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let method = request.method().as_str().to_owned();
     request.extensions_mut().insert(RequestId(request_id.clone()));
+    // The console (a crate of its own, without this type) reads the id from the header.
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        request.headers_mut().insert("x-request-id", value);
+    }
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();

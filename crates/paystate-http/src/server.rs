@@ -113,7 +113,14 @@ pub async fn run(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // The peer address, as axum's ConnectInfo, lets the console throttle sign-ins per client.
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        ));
         let stream = crate::stall::StallGuard::new(stream, limits.write_stall);
         let connection =
             graceful.watch(http.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());

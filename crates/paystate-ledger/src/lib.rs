@@ -6,9 +6,13 @@
 
 mod keys;
 pub mod once;
+mod search;
+mod users;
 
 pub use keys::{IssuedKey, KEY_PREFIX};
 pub use once::{KEY_TAKEN, Once, write_once};
+pub use search::payment_id_bound;
+pub use users::{ActiveSession, CreatedUser, IssuedSession, SESSION_ABSOLUTE, SESSION_IDLE, SignIn, session_is_live};
 
 use futures::FutureExt;
 use paystate_domain::order::{NewOrder, OrderPatch};

@@ -16,18 +16,23 @@ use async_trait::async_trait;
 use chrono::SubsecRound;
 use paystate_domain::{
     Actor, DeliveryId, EndpointId, EventDraft, EventId, EventSelection, KeyId, MethodId, Order, OrderId, Payment,
-    PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp, WebhookEndpoint,
+    PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp, UserId, WebhookEndpoint,
 };
 use paystate_store::{
     ApiKeyRecord, AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryState,
     EndpointRecord, EventFilter, IdempotencyKey, IdempotencyRecord, NextStep, OrderFilter, OutboxStats, PageRequest,
     PaymentFilter, Reader, Scope, StatementLog, StoreError, StoreResult, StoredResponse, Tx,
 };
+use paystate_store::{EventCount, PaymentSearch, SessionRecord, StatusCount, UserRecord};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, Postgres};
+
+// The operator console's SQL, in a file of its own (a child module, so it shares the helpers here).
+#[path = "users.rs"]
+mod users;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -935,6 +940,40 @@ impl Reader for PgConn {
     async fn stream_backlog(&mut self, sink: &str) -> StoreResult<paystate_store::StreamBacklog> {
         self.stream_backlog_rows(sink).await
     }
+
+    // --- console: users and sessions ---
+    async fn user(&mut self, tenant: &TenantId, id: &UserId) -> StoreResult<Option<UserRecord>> {
+        self.console_user(tenant, id).await
+    }
+
+    async fn users_with_email(&mut self, email: &str) -> StoreResult<Vec<UserRecord>> {
+        self.console_users_with_email(email).await
+    }
+
+    async fn users(&mut self, tenant: &TenantId) -> StoreResult<Vec<UserRecord>> {
+        self.console_users(tenant).await
+    }
+
+    async fn session(&mut self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
+        self.console_session(token_hash).await
+    }
+
+    async fn payment_counts(&mut self, tenant: &TenantId) -> StoreResult<Vec<StatusCount>> {
+        self.console_payment_counts(tenant).await
+    }
+
+    async fn event_counts(&mut self, tenant: &TenantId, since: Timestamp) -> StoreResult<Vec<EventCount>> {
+        self.console_event_counts(tenant, since).await
+    }
+
+    async fn payments_matching(
+        &mut self,
+        tenant: &TenantId,
+        search: &PaymentSearch,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Payment>> {
+        self.console_payments_matching(tenant, search, page).await
+    }
 }
 
 #[async_trait]
@@ -1417,5 +1456,34 @@ impl Tx for PgConn {
 
     async fn release_stream_cursor(&mut self, sink: &str, tenant: &TenantId, lease_token: &str) -> StoreResult<()> {
         self.release_stream_row(sink, tenant, lease_token).await
+    }
+
+    // --- console: users and sessions ---
+    async fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()> {
+        self.insert_console_user(user).await
+    }
+
+    async fn update_user(&mut self, user: &UserRecord) -> StoreResult<()> {
+        self.update_console_user(user).await
+    }
+
+    async fn insert_session(&mut self, session: &SessionRecord) -> StoreResult<()> {
+        self.insert_console_session(session).await
+    }
+
+    async fn touch_session(&mut self, token_hash: &[u8; 32], at: Timestamp) -> StoreResult<bool> {
+        self.touch_console_session(token_hash, at).await
+    }
+
+    async fn revoke_session(&mut self, token_hash: &[u8; 32], at: Timestamp) -> StoreResult<bool> {
+        self.revoke_console_session(token_hash, at).await
+    }
+
+    async fn revoke_user_sessions(&mut self, tenant: &TenantId, user: &UserId, at: Timestamp) -> StoreResult<u64> {
+        self.revoke_console_user_sessions(tenant, user, at).await
+    }
+
+    async fn purge_sessions(&mut self, before: Timestamp) -> StoreResult<u64> {
+        self.purge_console_sessions(before).await
     }
 }

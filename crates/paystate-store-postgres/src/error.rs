@@ -10,6 +10,7 @@ const UNIQUE_FIELDS: &[(&str, &str)] = &[
     ("payments_unique_external_id", "external_id"),
     ("payment_methods_unique_code", "code"),
     ("idempotency_keys_unique_key", "key"),
+    ("console_users_unique_email", "email"),
 ];
 
 /// Maps a sqlx error to a store error.

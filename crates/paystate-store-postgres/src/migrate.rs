@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_webhooks.sql")),
     (3, include_str!("../migrations/0003_idempotency_answers.sql")),
     (4, include_str!("../migrations/0004_event_stream.sql")),
+    (5, include_str!("../migrations/0005_console.sql")),
 ];
 
 /// The schema version this build creates and understands.

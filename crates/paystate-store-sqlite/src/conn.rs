@@ -3,13 +3,14 @@
 use async_trait::async_trait;
 use paystate_domain::{
     Actor, DeliveryId, EndpointId, EventDraft, EventId, EventSelection, KeyId, MethodId, Order, OrderId, Payment,
-    PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp, WebhookEndpoint,
+    PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp, UserId, WebhookEndpoint,
 };
 use paystate_store::{
     ApiKeyRecord, AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryState,
     EndpointRecord, EventFilter, IdempotencyKey, IdempotencyRecord, NextStep, OrderFilter, OutboxStats, PageRequest,
     PaymentFilter, Reader, Scope, StatementLog, StoreError, StoreResult, StoredResponse, Tx,
 };
+use paystate_store::{EventCount, PaymentSearch, SessionRecord, StatusCount, UserRecord};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,6 +18,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::payment_cache::{Cached, PaymentCache, Weighed};
+
+// The operator console's SQL, in a file of its own (a child module, so it shares the helpers here).
+#[path = "users.rs"]
+mod users;
 
 pub(crate) struct SqliteConn {
     conn: Connection,
@@ -38,7 +43,7 @@ pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
             rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => return StoreError::Busy,
             rusqlite::ErrorCode::ConstraintViolation => {
                 let message = message.as_deref().unwrap_or_default();
-                for field in ["reference", "external_id", "code", "key"] {
+                for field in ["reference", "external_id", "code", "key", "email"] {
                     if message.starts_with("UNIQUE") && message.contains(&format!(".{field}")) {
                         return StoreError::Duplicate(field);
                     }
@@ -790,6 +795,40 @@ impl Reader for SqliteConn {
     async fn stream_backlog(&mut self, sink: &str) -> StoreResult<paystate_store::StreamBacklog> {
         self.stream_backlog_rows(sink)
     }
+
+    // --- console: users and sessions ---
+    async fn user(&mut self, tenant: &TenantId, id: &UserId) -> StoreResult<Option<UserRecord>> {
+        self.console_user(tenant, id)
+    }
+
+    async fn users_with_email(&mut self, email: &str) -> StoreResult<Vec<UserRecord>> {
+        self.console_users_with_email(email)
+    }
+
+    async fn users(&mut self, tenant: &TenantId) -> StoreResult<Vec<UserRecord>> {
+        self.console_users(tenant)
+    }
+
+    async fn session(&mut self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
+        self.console_session(token_hash)
+    }
+
+    async fn payment_counts(&mut self, tenant: &TenantId) -> StoreResult<Vec<StatusCount>> {
+        self.console_payment_counts(tenant)
+    }
+
+    async fn event_counts(&mut self, tenant: &TenantId, since: Timestamp) -> StoreResult<Vec<EventCount>> {
+        self.console_event_counts(tenant, since)
+    }
+
+    async fn payments_matching(
+        &mut self,
+        tenant: &TenantId,
+        search: &PaymentSearch,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Payment>> {
+        self.console_payments_matching(tenant, search, page)
+    }
 }
 
 #[async_trait]
@@ -1126,5 +1165,34 @@ impl Tx for SqliteConn {
 
     async fn release_stream_cursor(&mut self, sink: &str, tenant: &TenantId, lease_token: &str) -> StoreResult<()> {
         self.release_stream_row(sink, tenant, lease_token)
+    }
+
+    // --- console: users and sessions ---
+    async fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()> {
+        self.insert_console_user(user)
+    }
+
+    async fn update_user(&mut self, user: &UserRecord) -> StoreResult<()> {
+        self.update_console_user(user)
+    }
+
+    async fn insert_session(&mut self, session: &SessionRecord) -> StoreResult<()> {
+        self.insert_console_session(session)
+    }
+
+    async fn touch_session(&mut self, token_hash: &[u8; 32], at: Timestamp) -> StoreResult<bool> {
+        self.touch_console_session(token_hash, at)
+    }
+
+    async fn revoke_session(&mut self, token_hash: &[u8; 32], at: Timestamp) -> StoreResult<bool> {
+        self.revoke_console_session(token_hash, at)
+    }
+
+    async fn revoke_user_sessions(&mut self, tenant: &TenantId, user: &UserId, at: Timestamp) -> StoreResult<u64> {
+        self.revoke_console_user_sessions(tenant, user, at)
+    }
+
+    async fn purge_sessions(&mut self, before: Timestamp) -> StoreResult<u64> {
+        self.purge_console_sessions(before)
     }
 }

@@ -10,6 +10,7 @@ mod faults;
 mod records;
 mod statements;
 mod stream;
+mod users;
 mod webhooks;
 
 #[cfg(feature = "conformance")]
@@ -22,13 +23,14 @@ pub use faults::{FaultInjection, lost_answer};
 pub use records::*;
 pub use statements::{Scoped, StatementLog};
 pub use stream::{StreamBacklog, StreamClaim};
+pub use users::*;
 pub use webhooks::*;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use paystate_domain::{
     Actor, DeliveryId, EndpointId, EventDraft, KeyId, MethodId, Order, OrderId, Payment, PaymentId, PaymentMethod,
-    StoredEvent, Tenant, TenantId, Timestamp,
+    StoredEvent, Tenant, TenantId, Timestamp, UserId,
 };
 use std::any::Any;
 
@@ -76,6 +78,26 @@ pub trait Reader: Send {
     /// The events after `sink`'s cursors, across every tenant (a tenant without a cursor owes
     /// all of its events).
     async fn stream_backlog(&mut self, sink: &str) -> StoreResult<StreamBacklog>;
+
+    // --- console: users and sessions ---
+    async fn user(&mut self, tenant: &TenantId, id: &UserId) -> StoreResult<Option<UserRecord>>;
+    /// The user of each tenant with this (lowercased) e-mail address: a person signs in with an
+    /// address alone, and the same address may belong to users of several tenants.
+    async fn users_with_email(&mut self, email: &str) -> StoreResult<Vec<UserRecord>>;
+    /// The tenant's users by e-mail address.
+    async fn users(&mut self, tenant: &TenantId) -> StoreResult<Vec<UserRecord>>;
+    async fn session(&mut self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>>;
+    /// Live payments per status and review flag (the console's overview).
+    async fn payment_counts(&mut self, tenant: &TenantId) -> StoreResult<Vec<StatusCount>>;
+    /// Events per source and type created at or after `since` (the console's overview).
+    async fn event_counts(&mut self, tenant: &TenantId, since: Timestamp) -> StoreResult<Vec<EventCount>>;
+    /// Live payments matching the console's filters, by id after the page's cursor.
+    async fn payments_matching(
+        &mut self,
+        tenant: &TenantId,
+        search: &PaymentSearch,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<Payment>>;
 }
 
 /// Writes inside one transaction. Nothing is visible to others before the job returns `Ok` and
@@ -180,6 +202,20 @@ pub trait Tx: Reader {
     ) -> StoreResult<bool>;
     /// Ends the lease, when `lease_token` still holds it.
     async fn release_stream_cursor(&mut self, sink: &str, tenant: &TenantId, lease_token: &str) -> StoreResult<()>;
+    // --- console: users and sessions ---
+    /// Fails with [`StoreError::Duplicate`] naming `email` when the tenant has that address.
+    async fn insert_user(&mut self, user: &UserRecord) -> StoreResult<()>;
+    /// Writes role, password hash, disabled_at and updated_at ([`StoreError::NotFound`] when missing).
+    async fn update_user(&mut self, user: &UserRecord) -> StoreResult<()>;
+    async fn insert_session(&mut self, session: &SessionRecord) -> StoreResult<()>;
+    /// Sets `last_seen_at`; false when there is no such session.
+    async fn touch_session(&mut self, token_hash: &[u8; 32], at: Timestamp) -> StoreResult<bool>;
+    /// Marks the session revoked (kept if already); false when there is no such session.
+    async fn revoke_session(&mut self, token_hash: &[u8; 32], at: Timestamp) -> StoreResult<bool>;
+    /// Revokes every live session of the user; answers how many.
+    async fn revoke_user_sessions(&mut self, tenant: &TenantId, user: &UserId, at: Timestamp) -> StoreResult<u64>;
+    /// Deletes sessions created before `before` (past any absolute expiry); answers how many.
+    async fn purge_sessions(&mut self, before: Timestamp) -> StoreResult<u64>;
 }
 
 /// The current time, truncated to microseconds so that every backend stores it exactly.

@@ -385,6 +385,7 @@ impl Dispatcher {
                         let actor = Actor {
                             tenant_id: tenant.clone(),
                             key_id: None,
+                            user_id: None,
                             source: Source::System,
                             request_id: format!("webhook-dispatcher:{delivery_id}"),
                             request_body: None,

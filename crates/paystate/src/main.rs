@@ -6,6 +6,7 @@
 //! over to the library crates.
 
 mod config;
+mod users;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -62,7 +63,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API (native, dialects, ops) until SIGINT or SIGTERM.
+    /// Serve the HTTP API (native, dialects, ops) and the console (/dashboard) until SIGINT or SIGTERM.
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
@@ -87,6 +88,9 @@ enum Command {
     /// Manage webhook endpoints.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Manage the people who sign in to the console (/dashboard).
+    #[command(subcommand)]
+    User(users::UserCommand),
     /// Send webhooks (and publish events to NATS, when configured) until SIGINT or SIGTERM,
     /// without serving the API (any number may run).
     Worker {
@@ -326,6 +330,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Key(command) => key_command(&database, command).await,
+        Command::User(command) => users::run(&database, command).await,
     }
 }
 
@@ -335,7 +340,10 @@ async fn key_command(database: &config::Database, command: KeyCommand) -> Result
     match command {
         KeyCommand::Create { tenant, scope, dialect, expires_at, label, json } => {
             let scope = Scope::parse(&scope).context("unknown scope")?;
-            let dialect = dialect.as_deref().map(|d| Source::parse(d).context("unknown dialect")).transpose()?;
+            let dialect = dialect
+                .as_deref()
+                .map(|d| Source::parse(d).filter(|s| s.takes_keys()).context("unknown dialect"))
+                .transpose()?;
             let tenant = tenant_id(&tenant)?;
             let key =
                 ledger.create_key(&tenant, scope, dialect, expires_at, label, None).await.map_err(|e| match e {

@@ -160,6 +160,7 @@ async fn write_backlog(ledger: &Ledger, tenant: &paystate_domain::TenantId, coun
         source: paystate_domain::Source::Cli,
         request_id: "backlog".into(),
         request_body: None,
+        user_id: None,
     };
     let mut written = 0;
     while written < count {

@@ -9,6 +9,7 @@ fn actor() -> Actor {
     Actor {
         tenant_id: crate::TenantId::generate(),
         key_id: None,
+        user_id: None,
         source: Source::Native,
         request_id: "req".into(),
         request_body: None,

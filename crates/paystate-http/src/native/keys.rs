@@ -73,7 +73,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
     let CreateKey { scope, dialect, expires_at, label } = body.value;
-    if matches!(dialect, Some(Source::Cli | Source::System)) {
+    if dialect.is_some_and(|d| !d.takes_keys()) {
         return Err(ApiError::invalid("dialect", "must be native, omnicasa, norce, gormic or teljoy"));
     }
     // The secret is shown once: an idempotent replay answers without it, and it is never stored.

@@ -40,6 +40,7 @@ fn actor(tenant: &TenantId) -> Actor {
     Actor {
         tenant_id: tenant.clone(),
         key_id: None,
+        user_id: None,
         source: Source::Cli,
         request_id: "test".into(),
         request_body: None,

@@ -135,6 +135,7 @@ pub fn actor(tenant: &TenantId) -> Actor {
         source: Source::Cli,
         request_id: "nats-test".into(),
         request_body: None,
+        user_id: None,
     }
 }
 

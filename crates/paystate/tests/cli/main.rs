@@ -1,6 +1,7 @@
 //! The `paystate` binary as users and scripts run it: real processes, real databases.
 
 mod nats;
+mod users;
 
 use serde_json::{Value, json};
 use std::process::{Child, Command, Output, Stdio};

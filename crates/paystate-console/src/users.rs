@@ -1,0 +1,157 @@
+//! Users of the tenant (admins): the list, adding a person (the generated password shown once),
+//! disabling one (their sessions end at once); and every person's own password change.
+
+use crate::Console;
+use crate::error::{PageError, PageResult};
+use crate::format::time;
+use crate::layout::{self, Section};
+use crate::session::{Signed, see_other};
+use axum::extract::{Form, Path, State};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use paystate_domain::Role;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+async fn render(state: &Console, signed: &Signed, created: Option<(String, String)>) -> PageResult<Markup> {
+    let users = state.ledger.users(&signed.session.user.tenant_id).await?;
+    let csrf = &signed.session.csrf_token;
+    let body = html! {
+        div.page-head { div { h1 { "Users" } p.sub { "People who sign in to this console. Roles add up: viewer reads, operator also acts on payments, admin also manages users." } } }
+        @if let Some((email, password)) = created {
+            section.notice.ok role="status" {
+                p { "Created " strong { (email) } ". Their password, shown this once:" }
+                p.secret { (password) }
+                p.hint { "Hand it over safely; they can change it after signing in." }
+            }
+        }
+        section.card {
+            div.table-wrap { table {
+                thead { tr { th { "E-mail" } th { "Role" } th { "State" } th.hide-narrow { "Created" } th {} } }
+                tbody { @for u in &users {
+                    tr {
+                        td { (u.email) }
+                        td { span.badge { (u.role.as_str()) } }
+                        td { @if u.disabled_at.is_some() { span.badge.review { "disabled" } } @else { "active" } }
+                        td.hide-narrow { (time(&u.created_at)) }
+                        td { @if u.disabled_at.is_none() && u.id != signed.session.user.id {
+                            form method="post" action=(format!("/dashboard/users/{}/disable", u.id)) {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button.secondary type="submit" aria-label=(format!("Disable {}", u.email)) { "Disable" }
+                            }
+                        } }
+                    }
+                } }
+            } }
+        }
+        section.card aria-labelledby="add" {
+            h2 #add { "Add a person" }
+            form.filters method="post" action="/dashboard/users" {
+                input type="hidden" name="csrf" value=(csrf);
+                div.field.q { label for="new-email" { "E-mail" } input #new-email type="email" name="email" required; }
+                div.field {
+                    label for="new-role" { "Role" }
+                    select #new-role name="role" { @for r in Role::ALL { option value=(r.as_str()) { (r.as_str()) } } }
+                }
+                button type="submit" { "Add" }
+            }
+        }
+    };
+    Ok(layout::page("Users", &signed.session, Section::Users, body))
+}
+
+pub async fn page(State(state): State<Console>, signed: Signed) -> PageResult<Response> {
+    if !signed.session.user.role.can_administer() {
+        return Ok(account(&signed).into_response());
+    }
+    Ok(render(&state, &signed, None).await?.into_response())
+}
+
+/// What a non-admin sees under Users: their own account and its password form.
+fn account(signed: &Signed) -> Markup {
+    let user = &signed.session.user;
+    layout::page(
+        "Your account",
+        &signed.session,
+        Section::Users,
+        html! {
+            h1 { "Your account" }
+            p.sub { (user.email) " · " (user.role.as_str()) }
+            (password_form(&signed.session.csrf_token))
+        },
+    )
+}
+
+fn password_form(csrf: &str) -> Markup {
+    html! {
+        section.card {
+            h2 { "Change your password" }
+            form method="post" action="/dashboard/account/password" {
+                input type="hidden" name="csrf" value=(csrf);
+                div.field { label for="current" { "Current password" } input #current type="password" name="current_password" autocomplete="current-password" required; }
+                div.field { label for="new" { "New password " span.hint { "(12 characters at least)" } } input #new type="password" name="new_password" autocomplete="new-password" minlength="12" required; }
+                button type="submit" { "Change password" }
+            }
+        }
+    }
+}
+
+pub async fn create(State(state): State<Console>, signed: Signed, Form(form): Form<CreateForm>) -> PageResult<Markup> {
+    signed.check_csrf(&form.csrf)?;
+    signed.require_admin()?;
+    let role = Role::parse(&form.role).ok_or_else(|| PageError::invalid("Pick a role: viewer, operator or admin."))?;
+    let created = state.ledger.create_user(&signed.session.user.tenant_id, &form.email, role, None).await?;
+    let password = created.password.unwrap_or_default();
+    render(&state, &signed, Some((created.user.email, password))).await
+}
+
+pub async fn disable(
+    State(state): State<Console>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult<Response> {
+    signed.check_csrf(&form.csrf)?;
+    signed.require_admin()?;
+    if id == signed.session.user.id.as_str() {
+        return Err(PageError::invalid("You cannot disable yourself; ask another admin."));
+    }
+    state.ledger.disable_user(&signed.session.user.tenant_id, &id).await?;
+    Ok(see_other("/dashboard/users"))
+}
+
+pub async fn change_password(
+    State(state): State<Console>,
+    signed: Signed,
+    Form(form): Form<PasswordForm>,
+) -> PageResult<Response> {
+    signed.check_csrf(&form.csrf)?;
+    state.ledger.change_password(&signed.session.user, &form.current_password, &form.new_password).await?;
+    // Changing the password ends every session, this one too: sign in again with the new one.
+    Ok(see_other("/dashboard/login"))
+}
