@@ -2,9 +2,10 @@
 # Fuzzes every parser that reads what callers send (cargo-fuzz, libFuzzer, nightly Rust):
 # Norce's order, Omnicasa's JSON and XML, Gormic's params, Teljoy's body and the native API's
 # JSON bodies, each for SECONDS (default 60; the issue's bar is 600), seeded with fuzz/seeds/.
-# Fails on a panic, a timeout or an invariant a target asserts. Crashes stay in fuzz/artifacts/
-# (ignored by git); the grown corpus in a temporary directory, minimized into fuzz/corpus/ with
-# --keep (commit the minimized corpus, never the crashes).
+# Fails on a panic, a timeout or an invariant a target asserts. Nothing is written into the
+# checkout but, with --keep, the minimized corpus (fuzz/corpus/: commit it, never the crashes):
+# builds go to $PAYSTATE_FUZZ_DIR/target and crashes to $PAYSTATE_FUZZ_DIR/artifacts/TARGET/
+# (~/.cache/paystate-fuzz by default).
 #   bash bench/fuzz.sh 600 [--keep] [TARGET…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ done
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
 
+out="${PAYSTATE_FUZZ_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/paystate-fuzz}"
+mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for target in "${targets[@]}"; do
@@ -32,8 +35,10 @@ for target in "${targets[@]}"; do
   cp fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
   [ -d fuzz/corpus/"$target" ] && cp fuzz/corpus/"$target"/* "$corpus"/ 2>/dev/null || true
   echo "== $target: ${seconds}s"
-  if (cd fuzz && cargo +nightly fuzz run "$target" "$corpus" -- -max_total_time="$seconds" -timeout=10 \
-      -rss_limit_mb=2048 -print_final_stats=1) >"$work/$target.log" 2>&1; then
+  mkdir -p "$out/artifacts/$target"
+  if (cd fuzz && cargo +nightly fuzz run --target-dir "$out/target" "$target" "$corpus" -- \
+      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$out/artifacts/$target/") >"$work/$target.log" 2>&1; then
     status=0
   else
     status=$?
@@ -42,12 +47,12 @@ for target in "${targets[@]}"; do
     "$work/$target.log" || true
   if [ "$status" -ne 0 ]; then
     tail -40 "$work/$target.log" >&2
-    echo "$target failed (see fuzz/artifacts/$target)" >&2
+    echo "$target failed (see $out/artifacts/$target)" >&2
     exit "$status"
   fi
   if $keep; then
     mkdir -p fuzz/corpus/"$target"
-    (cd fuzz && cargo +nightly fuzz cmin "$target" "$corpus" >/dev/null 2>&1)
+    (cd fuzz && cargo +nightly fuzz cmin --target-dir "$out/target" "$target" "$corpus" >/dev/null 2>&1)
     rm -f fuzz/corpus/"$target"/*
     cp "$corpus"/* fuzz/corpus/"$target"/
   fi

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 fn paystate(args: &[&str], database_url: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_paystate"))
+        // Outside the checkout: a PostgreSQL run keeps its sealing key file in the working directory.
+        .current_dir(std::env::temp_dir())
         .args(args)
         .env("PAYSTATE_DATABASE_URL", database_url)
         .env("PAYSTATE_LOG", "warn")
@@ -52,6 +54,8 @@ async fn serve(database_url: &str) -> Served {
     paystate_webhooks::install_default_crypto_provider();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_paystate"))
+        // Outside the checkout: a PostgreSQL run keeps its sealing key file in the working directory.
+        .current_dir(std::env::temp_dir())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("PAYSTATE_DATABASE_URL", database_url)
         .env("PAYSTATE_LOG", "warn")
@@ -299,6 +303,8 @@ async fn a_worker_serves_its_metrics() {
     assert!(paystate(&["migrate"], &url).status.success());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_paystate"))
+        // Outside the checkout: a PostgreSQL run keeps its sealing key file in the working directory.
+        .current_dir(std::env::temp_dir())
         .args(["worker", "--metrics-listen", &format!("127.0.0.1:{port}")])
         .env("PAYSTATE_DATABASE_URL", &url)
         .env("PAYSTATE_LOG", "warn")

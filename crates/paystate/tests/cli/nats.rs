@@ -32,6 +32,8 @@ async fn stored(context: &async_nats::jetstream::Context) -> u64 {
 
 fn spawn(args: &[&str], database_url: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_paystate"))
+        // Outside the checkout: a PostgreSQL run keeps its sealing key file in the working directory.
+        .current_dir(std::env::temp_dir())
         .args(args)
         .env("PAYSTATE_DATABASE_URL", database_url)
         .env("PAYSTATE_NATS_URL", nats_url())

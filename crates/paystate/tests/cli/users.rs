@@ -6,6 +6,8 @@ use std::process::{Command, Stdio};
 
 fn with_stdin(args: &[&str], url: &str, input: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paystate"))
+        // Outside the checkout: a PostgreSQL run keeps its sealing key file in the working directory.
+        .current_dir(std::env::temp_dir())
         .args(args)
         .env("PAYSTATE_DATABASE_URL", url)
         .env("PAYSTATE_LOG", "warn")
