@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks paystate on SQLite and PostgreSQL with one command. Builds release binaries, runs
-# bench on both databases, appends every measurement as a JSON line to bench/results/DATE.jsonl
+# bench on both databases, appends every measurement as a JSON line to DATE.jsonl in $PAYSTATE_BENCH_RESULTS (~/.cache/paystate-bench by default)
 # and prints the summaries. Extra arguments go to paystate-bench (e.g. --seconds 30, --smoke).
 #   bash bench/run.sh                 # the full run (100,000 orders, 64 connections)
 #   bash bench/run.sh --smoke         # seconds, no targets: what CI runs
@@ -17,8 +17,10 @@ else
   cargo build --locked -p paystate -p paystate-bench
 fi
 
-mkdir -p bench/results
-out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
+# Results go outside the checkout (no run writes into it), to PAYSTATE_BENCH_RESULTS if set.
+results="${PAYSTATE_BENCH_RESULTS:-${XDG_CACHE_HOME:-$HOME/.cache}/paystate-bench}"
+mkdir -p "$results"
+out="$results/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 postgres_url="${PAYSTATE_BENCH_POSTGRES_URL:-${PAYSTATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
 
 "target/$profile/paystate-bench" --database sqlite --out "$out" "$@"
