@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// Events with a sequence number above this one (default 0: from the start).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct CreateMethod {
     /// Your short code for the method; unique per tenant.
+    #[schema(min_length = 1, max_length = 200)]
     pub code: String,
     /// Name and description per language tag.
     pub locales: BTreeMap<String, MethodLocale>,

@@ -65,7 +65,11 @@ impl<T> From<paystate_ledger::Page<T>> for ListOf<T> {
 /// `limit` (1 to 100, default 20) and `cursor` of a list request.
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct Paging {
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 

@@ -19,10 +19,12 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
     /// Your id for the order; unique per tenant.
+    #[schema(min_length = 1, max_length = 200)]
     pub reference: String,
     /// ISO 4217 code.
     pub currency: String,
     /// Minor units (cents); defaults to 0.
+    #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub total_amount: Option<i64>,
     #[schema(value_type = Object)]
     pub customer: Option<serde_json::Value>,
@@ -33,6 +35,7 @@ pub struct CreateOrder {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchOrder {
+    #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub total_amount: Option<i64>,
     #[schema(value_type = Object)]
     pub customer: Option<serde_json::Value>,
@@ -51,7 +54,11 @@ pub struct SetOrderState {
 pub struct OrderQuery {
     pub reference: Option<String>,
     pub state: Option<OrderState>,
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 

@@ -23,6 +23,7 @@ pub struct CreatePayment {
     /// The order's id or reference.
     pub order_id: String,
     /// Minor units of the order's currency.
+    #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub amount: i64,
     /// Must equal the order's currency when given.
     pub currency: Option<String>,
@@ -45,6 +46,7 @@ pub struct CreatePayment {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchPayment {
+    #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub amount: Option<i64>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -82,6 +84,7 @@ pub struct ReportStatus {
 #[serde(deny_unknown_fields)]
 pub struct Adjust {
     /// Minor units; without it a refund or chargeback takes all that remains.
+    #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub amount: Option<i64>,
     pub reason: Option<String>,
 }
@@ -91,6 +94,7 @@ pub struct Adjust {
 pub struct Resolve {
     /// The status to settle on; without it the status stays and only the review flag clears.
     pub status: Option<PaymentStatus>,
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     pub reason: String,
 }
 
@@ -102,7 +106,11 @@ pub struct PaymentQuery {
     pub status: Option<PaymentStatus>,
     pub needs_review: Option<bool>,
     pub include_deleted: Option<bool>,
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 

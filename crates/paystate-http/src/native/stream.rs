@@ -66,6 +66,7 @@ impl Default for StreamSettings {
 pub struct StreamQuery {
     /// Start after this sequence number (default 0: from the first event). A `Last-Event-ID`
     /// header wins over it, so a reconnecting client resumes where it stopped.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Only events of these types (comma-separated).
     #[serde(rename = "type")]

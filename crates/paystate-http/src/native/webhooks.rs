@@ -62,6 +62,7 @@ pub struct PatchEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
     /// How long the old secret keeps signing beside the new one: 0 to 604800, default 86400.
+    #[schema(minimum = 0, maximum = 604800)]
     pub grace_period_seconds: Option<i64>,
 }
 
@@ -150,8 +151,13 @@ impl From<Delivery> for DeliveryView {
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// pending, succeeded or failed.
+    #[param(value_type = Option<String>, pattern = "^(pending|succeeded|failed)$")]
     pub state: Option<String>,
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 
