@@ -10,6 +10,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use paystate_domain::payment::MissingAmount;
 use paystate_domain::{Adjustment, Outcome, PaymentCommand, PaymentStatus};
+use paystate_ledger::{Once, is_key_taken};
+use paystate_store::{IdempotencyKey, StoredResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -31,6 +33,10 @@ pub struct AdjustForm {
     amount: String,
     #[serde(default)]
     reason: String,
+    /// A token the form was rendered with: a form submitted twice (a double click, a resend after
+    /// a lost answer) records its refund or chargeback once.
+    #[serde(default)]
+    once: String,
 }
 
 fn reason(text: &str, required: bool) -> PageResult<Option<String>> {
@@ -103,9 +109,16 @@ async fn adjust(
         Adjustment::Refund => ("refund", "refund"),
         Adjustment::Chargeback => ("chargeback", "chargeback"),
     };
-    let actor = signed.actor(json!({"action": name, "amount": amount, "reason": reason}));
+    let body = json!({"action": name, "amount": amount, "reason": reason});
+    let once = form_once(&form.once, tenant, &signed.session.user.id, &body)?;
+    let actor = signed.actor(body);
     let command = PaymentCommand::Adjust { kind, amount, missing: MissingAmount::Remaining };
-    let (payment, outcome) = state.ledger.command(&actor, payment.id.as_str(), command, reason, None).await?;
+    let done_before = || see_other(&format!("/dashboard/payments/{}?done={done}", payment.id));
+    let (payment, outcome) = match state.ledger.command(&actor, payment.id.as_str(), command, reason, once).await {
+        // The same form was submitted before, and that submission was recorded.
+        Err(error) if is_key_taken(&error) => return Ok(done_before()),
+        other => other?,
+    };
     if let Outcome::Conflict { current, .. } = outcome {
         return Err(PageError::new(
             StatusCode::CONFLICT,
@@ -116,4 +129,33 @@ async fn adjust(
         ));
     }
     Ok(see_other(&format!("/dashboard/payments/{}?done={done}", payment.id)))
+}
+
+/// The exactly-once guard of a form rendered with the token `once` (empty: none). The key is the
+/// user's token; the fingerprint, what the form asked.
+fn form_once(
+    once: &str,
+    tenant: &paystate_domain::TenantId,
+    user: &paystate_domain::UserId,
+    body: &serde_json::Value,
+) -> PageResult<Option<Once<(paystate_domain::Payment, Outcome)>>> {
+    if once.is_empty() {
+        return Ok(None);
+    }
+    if once.len() > 64 || !once.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(PageError::invalid("The form is damaged; load the page again."));
+    }
+    let key = IdempotencyKey {
+        tenant_id: tenant.clone(),
+        key: format!("dashboard:{user}:{once}"),
+        fingerprint: body.to_string(),
+    };
+    // The console answers with a redirect of its own; what is stored only marks the key used.
+    let answered = |_: &(paystate_domain::Payment, Outcome)| StoredResponse {
+        status: 303,
+        content_type: String::new(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    Ok(Some(Once::new(key, answered)))
 }

@@ -164,6 +164,8 @@ fn adjust_form(base: &str, csrf: &str, path: &str, title: &str, payment: &Paymen
         form method="post" action=(format!("{base}/{path}")) {
             h3 { (title) }
             input type="hidden" name="csrf" value=(csrf);
+            // One token per rendered form: submitted twice, it records once.
+            input type="hidden" name="once" value=(uuid::Uuid::now_v7().simple().to_string());
             div.field {
                 label for=(id) { "Amount in " (payment.currency.code()) " " span.hint { "(empty: what remains)" } }
                 input id=(id) type="text" name="amount" inputmode="decimal" autocomplete="off"

@@ -26,9 +26,7 @@ pub struct Problem {
 
 pub const PROBLEM_BASE: &str = "https://paystate.dev/problems/";
 
-/// The field of the duplicate a use case reports when its idempotency key was answered by a
-/// concurrent request ([`paystate_ledger::KEY_TAKEN`]).
-const KEY_TAKEN_FIELD: &str = "idempotency_key";
+use paystate_ledger::KEY_TAKEN_FIELD;
 
 /// The error type of every native handler.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ mod search;
 mod users;
 
 pub use keys::{IssuedKey, KEY_PREFIX};
-pub use once::{KEY_TAKEN, Once, write_once};
+pub use once::{KEY_TAKEN, KEY_TAKEN_FIELD, Once, is_key_taken, write_once};
 pub use search::payment_id_bound;
 pub use users::{ActiveSession, CreatedUser, IssuedSession, SESSION_ABSOLUTE, SESSION_IDLE, SignIn, session_is_live};
 

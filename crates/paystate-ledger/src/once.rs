@@ -18,7 +18,15 @@ use std::sync::Arc;
 
 /// The error of a use case whose key another request has already committed: the caller
 /// answers with that request's stored answer instead.
-pub const KEY_TAKEN: StoreError = StoreError::Duplicate("idempotency_key");
+pub const KEY_TAKEN: StoreError = StoreError::Duplicate(KEY_TAKEN_FIELD);
+
+/// Whether a use case failed because its key was [`KEY_TAKEN`].
+pub fn is_key_taken(error: &StoreError) -> bool {
+    matches!(error, StoreError::Duplicate(field) if *field == KEY_TAKEN_FIELD)
+}
+
+/// The field of [`KEY_TAKEN`]'s duplicate.
+pub const KEY_TAKEN_FIELD: &str = "idempotency_key";
 
 /// A request's idempotency key and how to answer it, given the use case's result.
 pub struct Once<T> {

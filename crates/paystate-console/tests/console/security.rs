@@ -382,3 +382,30 @@ async fn a_person_changes_their_password_and_every_session_ends(app: TestApp) {
     app.login(&email, "a brand new passphrase").await;
 }
 console_test!(a_person_changes_their_password_and_every_session_ends);
+
+async fn a_refund_form_submitted_twice_refunds_once(app: TestApp) {
+    let payment = app.paid_payment("TWICE-1", "psp-twice", 5000).await;
+    let id = payment["id"].as_str().unwrap();
+    let (email, password) = app.user(Role::Operator).await;
+    let session = app.login(&email, &password).await;
+    let html = app.page(Some(&session.cookie), &format!("/dashboard/payments/{id}")).await.text().await.unwrap();
+    let marker = "name=\"once\" value=\"";
+    let start = html.find(marker).expect("the refund form carries its token") + marker.len();
+    let once = html[start..start + html[start..].find('"').unwrap()].to_owned();
+    let path = format!("/dashboard/payments/{id}/refunds");
+    let fields =
+        [("amount", "10.00"), ("reason", "one item back"), ("once", once.as_str()), ("csrf", session.csrf.as_str())];
+    // A double click: both submissions are answered as done, one refund is recorded.
+    for _ in 0..2 {
+        assert_eq!(app.form(Some(&session.cookie), &path, &fields).await.status(), 303);
+    }
+    assert_eq!(app.payment(id).await["amount_refunded"], 1000);
+    let refunds = app.events(id).await.iter().filter(|e| e["type"] == "payment.refunded").count();
+    assert_eq!(refunds, 1);
+    // A new render is a new form: its refund is recorded too.
+    let again =
+        [("amount", "5.00"), ("reason", "another"), ("once", "0193a0b0c0d0e0f0"), ("csrf", session.csrf.as_str())];
+    assert_eq!(app.form(Some(&session.cookie), &path, &again).await.status(), 303);
+    assert_eq!(app.payment(id).await["amount_refunded"], 1500);
+}
+console_test!(a_refund_form_submitted_twice_refunds_once);
