@@ -27,6 +27,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 # The bearer key for the native API and Norce, the same key as Gormic's and Teljoy's api-key.
+# Run from the temporary directory: Schemathesis keeps its example database (.hypothesis) there.
+cd "$work"
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   -H "Authorization: Bearer $key" -H "api-key: $key" \
   --checks all -n "$examples" --workers 2 --no-color
