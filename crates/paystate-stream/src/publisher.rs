@@ -32,6 +32,8 @@ pub struct PublisherConfig {
     pub url: String,
     /// The JetStream stream, created when missing.
     pub stream: String,
+    /// The first token(s) of every subject (`<prefix>.<tenant id>.<event type>`).
+    pub subject_prefix: String,
     /// How long a claim holds a tenant; each acknowledged page extends it.
     pub lease: Duration,
     /// How long an idle publisher waits before looking for events again (without a wake-up
@@ -55,6 +57,7 @@ impl PublisherConfig {
         Self {
             url: url.into(),
             stream: stream.into(),
+            subject_prefix: nats::DEFAULT_SUBJECT_PREFIX.to_owned(),
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             page: 256,
@@ -107,8 +110,9 @@ impl Publisher {
     /// the caller to refuse to start with; an unreachable NATS is not (the publisher keeps
     /// trying), so it answers `Ok(false)` then.
     pub async fn check(&self) -> Result<bool, NatsError> {
+        nats::check_prefix(&self.config.subject_prefix)?;
         let checked = match nats::connect(&self.config.url, self.config.timeout).await {
-            Ok(context) => nats::ensure_stream(&context, &self.config.stream).await,
+            Ok(context) => nats::ensure_stream(&context, &self.config.stream, &self.config.subject_prefix).await,
             Err(error) => Err(error),
         };
         match checked {
@@ -146,7 +150,7 @@ impl Publisher {
                 }
             }
             let outcome = match &context {
-                Some(js) if !stream_ready => match nats::ensure_stream(js, &self.config.stream).await {
+                Some(js) if !stream_ready => match nats::ensure_stream(js, &self.config.stream, &self.config.subject_prefix).await {
                     Ok(()) => {
                         stream_ready = true;
                         Ok(1)
@@ -230,7 +234,7 @@ impl Publisher {
             let mut failed = false;
             let before = acked;
             for event in &events {
-                match publish(js, &claim, event, self.config.timeout).await {
+                match publish(js, &self.config, &claim, event).await {
                     Ok(duplicate) => {
                         self.metrics.published(duplicate);
                         acked = event.seq;
@@ -291,18 +295,18 @@ impl Publisher {
 /// it already (a duplicate it dropped).
 async fn publish(
     js: &jetstream::Context,
+    config: &PublisherConfig,
     claim: &StreamClaim,
     event: &StoredEvent,
-    timeout: Duration,
 ) -> Result<bool, String> {
     let payload = serde_json::to_vec(event).map_err(|e| e.to_string())?;
     let message = jetstream::message::PublishMessage::build()
         .payload(payload.into())
         .message_id(event.id.as_str())
         .header("Paystate-Seq", event.seq.to_string().as_str());
-    let subject = nats::subject(event, claim.tenant_id.as_str());
+    let subject = nats::subject(&config.subject_prefix, event, claim.tenant_id.as_str());
     // Bounded: while NATS is down the client's queue fills and sending waits.
-    let sent = tokio::time::timeout(timeout, js.send_publish(subject, message))
+    let sent = tokio::time::timeout(config.timeout, js.send_publish(subject, message))
         .await
         .map_err(|_| "timed out queueing the publish".to_owned())?
         .map_err(|e| e.to_string())?;

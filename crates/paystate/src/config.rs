@@ -25,6 +25,7 @@ pub struct Settings {
     pub webhook_retention_days: Option<u32>,
     pub nats_url: Option<String>,
     pub nats_stream: Option<String>,
+    pub nats_subject_prefix: Option<String>,
 }
 
 /// Where the data lives, and how to talk to it.

@@ -57,6 +57,10 @@ struct Cli {
     /// The JetStream stream to publish to (created when missing) [default: PAYSTATE].
     #[arg(long, global = true, env = "PAYSTATE_NATS_STREAM")]
     nats_stream: Option<String>,
+    /// The first token(s) of every subject published, `<prefix>.<tenant id>.<event type>`: give
+    /// each paystate sharing one NATS account its own [default: paystate].
+    #[arg(long, global = true, env = "PAYSTATE_NATS_SUBJECT_PREFIX")]
+    nats_subject_prefix: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -259,7 +263,12 @@ async fn run(cli: Cli) -> Result<()> {
     let instance_id = instance_id.as_deref();
     let nats = cli.nats_url.or(settings.nats_url.clone()).map(|url| {
         let stream = cli.nats_stream.or(settings.nats_stream.clone());
-        paystate_stream::PublisherConfig::new(url, stream.unwrap_or_else(|| paystate_stream::DEFAULT_STREAM.into()))
+        let mut config =
+            paystate_stream::PublisherConfig::new(url, stream.unwrap_or_else(|| paystate_stream::DEFAULT_STREAM.into()));
+        if let Some(prefix) = cli.nats_subject_prefix.or(settings.nats_subject_prefix.clone()) {
+            config.subject_prefix = prefix;
+        }
+        config
     });
     init_logging(&log_format)?;
     match cli.command {

@@ -205,7 +205,11 @@ async fn run(cli: Cli) -> Result<()> {
     let (tenant, key) = ledger.create_tenant("Bench").await?;
     write_backlog(&ledger, &tenant.id, backlog).await?;
     let config = paystate_http::HttpConfig {
-        nats: Some(paystate_stream::PublisherConfig::new(cli.nats_url.clone(), STREAM)),
+        nats: Some(paystate_stream::PublisherConfig {
+            // Its own subjects: a paystate on the same NATS server keeps `paystate.>`.
+            subject_prefix: "paystate_bench".into(),
+            ..paystate_stream::PublisherConfig::new(cli.nats_url.clone(), STREAM)
+        }),
         ..Default::default()
     };
     let state = paystate_http::AppState::new(ledger, config);

@@ -23,12 +23,20 @@ pub async fn shared_nats() -> Option<String> {
     }
 }
 
-/// Tests on the shared server take turns: the paystate stream's subjects (`paystate.>`) may
-/// belong to one stream at a time.
+/// Tests on the shared server take turns: they share one stream.
 pub static SHARED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The stream the shared-server tests use, deleted before and after each.
-pub const TEST_STREAM: &str = "PAYSTATE_TEST";
+/// The stream the shared-server tests use, deleted before and after each; named after this
+/// process so that nothing else on the shared server (a stream left by an earlier run, another
+/// paystate) can take its name or its subjects.
+pub fn test_stream() -> String {
+    format!("PAYSTATE_TEST_{}", std::process::id())
+}
+
+/// The subject prefix of the test publishers (one subject may belong to one stream only).
+pub fn test_prefix() -> String {
+    format!("paystate_test_{}", std::process::id())
+}
 
 pub async fn delete_stream(url: &str, name: &str) {
     let client = async_nats::connect(url).await.unwrap();
@@ -158,6 +166,7 @@ pub async fn write_orders(ledger: &Ledger, tenant: &TenantId, prefix: &str, coun
 /// A publisher with test timings: short lease, poll and backoff.
 pub fn publisher(store: &Arc<dyn Store>, url: &str, stream: &str, metrics: &StreamMetrics) -> Publisher {
     let mut config = PublisherConfig::new(url, stream);
+    config.subject_prefix = test_prefix();
     config.lease = Duration::from_secs(2);
     config.poll_interval = Duration::from_millis(100);
     config.timeout = Duration::from_secs(2);
@@ -225,7 +234,7 @@ pub async fn assert_complete(store: &Arc<dyn Store>, tenant: &TenantId, stored: 
     assert_eq!(seqs, expected, "each event once, in seq order");
     for (message, event) in stored.iter().zip(&events) {
         assert_eq!(message.msg_id, event.id.as_str());
-        assert_eq!(message.subject, format!("paystate.{}.{}", tenant.as_str(), event.kind.as_str()));
+        assert_eq!(message.subject, format!("{}.{}.{}", test_prefix(), tenant.as_str(), event.kind.as_str()));
         assert_eq!(message.event, serde_json::to_value(event).unwrap(), "the event as the API lists it");
     }
 }

@@ -25,21 +25,21 @@ async fn every_event_arrives_once_and_in_order_per_tenant() {
         return;
     };
     let _turn = SHARED.lock().await;
-    delete_stream(&url, TEST_STREAM).await;
+    delete_stream(&url, &test_stream()).await;
     let db = TestStore::new().await;
     let ledger = Ledger::new(db.store.clone());
     // Two publishers on one database, as two instances: the lease keeps each tenant with one.
     let (first, second) = (StreamMetrics::default(), StreamMetrics::default());
-    let (stop_first, first_task) = spawn(publisher(&db.store, &url, TEST_STREAM, &first));
-    let (stop_second, second_task) = spawn(publisher(&db.store, &url, TEST_STREAM, &second));
+    let (stop_first, first_task) = spawn(publisher(&db.store, &url, &test_stream(), &first));
+    let (stop_second, second_task) = spawn(publisher(&db.store, &url, &test_stream(), &second));
     let mut tenants = Vec::new();
     for name in ["A", "B", "C"] {
         tenants.push(ledger.create_tenant(name).await.unwrap().0.id);
     }
     let writes = tenants.iter().map(|tenant| write_orders(&ledger, tenant, "O", 150));
     futures::future::join_all(writes).await;
-    wait_published(&db.store, &format!("nats:{TEST_STREAM}"), Duration::from_secs(60)).await;
-    let stored = read_stream(&url, TEST_STREAM).await;
+    wait_published(&db.store, &format!("nats:{}", test_stream()), Duration::from_secs(60)).await;
+    let stored = read_stream(&url, &test_stream()).await;
     for tenant in &tenants {
         assert_complete(&db.store, tenant, &stored[tenant.as_str()], 150).await;
     }
@@ -48,14 +48,14 @@ async fn every_event_arrives_once_and_in_order_per_tenant() {
 
     // The stream was created with durable defaults.
     let context = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
-    let config = context.get_stream(TEST_STREAM).await.unwrap().cached_info().config.clone();
+    let config = context.get_stream(test_stream()).await.unwrap().cached_info().config.clone();
     assert_eq!(config.storage, async_nats::jetstream::stream::StorageType::File);
-    assert_eq!(config.subjects, ["paystate.>"]);
+    assert_eq!(config.subjects, [format!("{}.>", test_prefix())]);
     assert!(config.duplicate_window >= Duration::from_secs(120));
 
     let _ = (stop_first.send(()), stop_second.send(()));
     let _ = (first_task.await, second_task.await);
-    delete_stream(&url, TEST_STREAM).await;
+    delete_stream(&url, &test_stream()).await;
     db.finish().await;
 }
 
@@ -66,14 +66,14 @@ async fn a_publisher_killed_mid_publish_loses_nothing_and_its_copies_are_dropped
         return;
     };
     let _turn = SHARED.lock().await;
-    delete_stream(&url, TEST_STREAM).await;
+    delete_stream(&url, &test_stream()).await;
     let db = TestStore::new().await;
     let ledger = Ledger::new(db.store.clone());
     let tenant = ledger.create_tenant("Killed").await.unwrap().0.id;
     write_orders(&ledger, &tenant, "K", 400).await;
 
     let killed = StreamMetrics::default();
-    let (_stop, task) = spawn(publisher(&db.store, &url, TEST_STREAM, &killed));
+    let (_stop, task) = spawn(publisher(&db.store, &url, &test_stream(), &killed));
     while killed.published_total() < 75 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -85,9 +85,9 @@ async fn a_publisher_killed_mid_publish_loses_nothing_and_its_copies_are_dropped
     assert!(before < 400, "killed mid-publish ({before} stored)");
 
     let next = StreamMetrics::default();
-    let (stop, task) = spawn(publisher(&db.store, &url, TEST_STREAM, &next));
-    wait_published(&db.store, &format!("nats:{TEST_STREAM}"), Duration::from_secs(60)).await;
-    let stored = read_stream(&url, TEST_STREAM).await;
+    let (stop, task) = spawn(publisher(&db.store, &url, &test_stream(), &next));
+    wait_published(&db.store, &format!("nats:{}", test_stream()), Duration::from_secs(60)).await;
+    let stored = read_stream(&url, &test_stream()).await;
     assert_complete(&db.store, &tenant, &stored[tenant.as_str()], 400).await;
     // What the killed publisher had published after its last cursor move was sent again, and
     // dropped by JetStream (assert_complete saw each event once).
@@ -99,14 +99,14 @@ async fn a_publisher_killed_mid_publish_loses_nothing_and_its_copies_are_dropped
     );
     let _ = stop.send(());
     let _ = task.await;
-    delete_stream(&url, TEST_STREAM).await;
+    delete_stream(&url, &test_stream()).await;
     db.finish().await;
 }
 
 /// How many messages the test stream holds.
 async fn stored_count(url: &str) -> u64 {
     let context = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
-    let mut stream = context.get_stream(TEST_STREAM).await.unwrap();
+    let mut stream = context.get_stream(test_stream()).await.unwrap();
     stream.info().await.unwrap().state.messages
 }
 
@@ -153,7 +153,7 @@ async fn an_incompatible_stream_is_refused_with_a_clear_error() {
     let context = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     let memory = async_nats::jetstream::stream::Config {
         storage: async_nats::jetstream::stream::StorageType::Memory,
-        ..paystate_stream::nats::default_config("VOLATILE")
+        ..paystate_stream::nats::default_config("VOLATILE", &test_prefix())
     };
     context.create_stream(memory).await.unwrap();
     let db = TestStore::new().await;
@@ -171,6 +171,18 @@ async fn an_incompatible_stream_is_refused_with_a_clear_error() {
     assert!(publisher(&db.store, &nats.url(), "FRESH", &metrics).check().await.unwrap());
     let created = context.get_stream("FRESH").await.unwrap().cached_info().config.clone();
     assert_eq!(created.storage, async_nats::jetstream::stream::StorageType::File);
+    // A second stream cannot take the same subjects: the refusal says what to change.
+    match publisher(&db.store, &nats.url(), "SECOND", &metrics).check().await {
+        Err(NatsError::Incompatible { reason, .. }) => {
+            assert!(reason.contains("another stream already takes"), "{reason}");
+            assert!(reason.contains("--nats-subject-prefix"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let mut wildcard = paystate_stream::PublisherConfig::new(nats.url(), "FRESH");
+    wildcard.subject_prefix = "paystate.*".into();
+    let wildcard = paystate_stream::Publisher::new(db.store.clone(), wildcard, metrics.clone(), None);
+    assert!(matches!(wildcard.check().await, Err(NatsError::InvalidPrefix(_))));
     assert!(!publisher(&db.store, "nats://127.0.0.1:1", "PAYSTATE", &metrics).check().await.unwrap());
     db.finish().await;
 }

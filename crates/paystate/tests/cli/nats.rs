@@ -6,7 +6,15 @@ use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const STREAM: &str = "PAYSTATE_CLI_TEST";
+/// A stream and subjects of this run's own: the shared server may hold other streams (an earlier
+/// run's, another paystate's) and one subject belongs to one stream only.
+fn stream_name() -> String {
+    format!("PAYSTATE_CLI_TEST_{}", std::process::id())
+}
+
+fn subject_prefix() -> String {
+    format!("paystate_cli_test_{}", std::process::id())
+}
 
 /// The NATS server of the tests, when one answers.
 async fn nats() -> Option<async_nats::jetstream::Context> {
@@ -24,7 +32,7 @@ fn nats_url() -> String {
 }
 
 async fn stored(context: &async_nats::jetstream::Context) -> u64 {
-    match context.get_stream(STREAM).await {
+    match context.get_stream(stream_name()).await {
         Ok(mut stream) => stream.info().await.map(|info| info.state.messages).unwrap_or(0),
         Err(_) => 0,
     }
@@ -37,7 +45,8 @@ fn spawn(args: &[&str], database_url: &str) -> std::process::Child {
         .args(args)
         .env("PAYSTATE_DATABASE_URL", database_url)
         .env("PAYSTATE_NATS_URL", nats_url())
-        .env("PAYSTATE_NATS_STREAM", STREAM)
+        .env("PAYSTATE_NATS_STREAM", stream_name())
+        .env("PAYSTATE_NATS_SUBJECT_PREFIX", subject_prefix())
         .env("PAYSTATE_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -50,7 +59,7 @@ async fn a_server_killed_mid_publish_loses_no_event() {
         eprintln!("skipped: no NATS server answers (set PAYSTATE_TEST_NATS_URL)");
         return;
     };
-    let _ = context.delete_stream(STREAM).await;
+    let _ = context.delete_stream(stream_name()).await;
     paystate_webhooks::install_default_crypto_provider();
     let (dir, url) = temp_sqlite();
     let tenant = super::json_of(&paystate(&["tenant", "create", "Killed", "--json"], &url));
@@ -91,7 +100,7 @@ async fn a_server_killed_mid_publish_loses_no_event() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut stream = context.get_stream(STREAM).await.unwrap();
+    let mut stream = context.get_stream(stream_name()).await.unwrap();
     let state = stream.info().await.unwrap().state.clone();
     assert_eq!(state.messages, total, "each event once: JetStream dropped the copies");
     for (index, sequence) in (state.first_sequence..=state.last_sequence).enumerate() {
@@ -101,6 +110,6 @@ async fn a_server_killed_mid_publish_loses_no_event() {
         assert_eq!(message.headers.get("Nats-Msg-Id").unwrap().as_str(), event["id"].as_str().unwrap());
     }
     drop(worker);
-    let _ = context.delete_stream(STREAM).await;
+    let _ = context.delete_stream(stream_name()).await;
     let _ = std::fs::remove_dir_all(dir);
 }
