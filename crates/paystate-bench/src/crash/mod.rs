@@ -2,9 +2,11 @@
 //! it at random moments, restarts it, resends what got no answer, and checks what the server kept:
 //! every acknowledged write present exactly once, nothing present that was not sent, no payment
 //! moved backwards, event numbers gap-free per tenant, amounts equal to their events, and every
-//! event's webhook delivered at least once with a valid signature. Prints a table and fails when
-//! anything is violated. `bench/crash.sh` builds and runs it; bench/README.md has the figures.
+//! event's webhook delivered at least once with a valid signature; and a backup taken under load,
+//! restored, holds what was acknowledged before it began. Prints a table and fails when anything
+//! is violated. `bench/crash.sh` builds and runs it; bench/README.md has the figures.
 
+mod backup;
 mod check;
 mod hooks;
 mod server;
@@ -100,6 +102,8 @@ struct Report {
     by_kind: BTreeMap<String, [usize; 4]>,
     findings: check::Findings,
     webhooks: WebhookFigures,
+    /// The backup taken halfway through the kills, restored and checked.
+    backup: Option<backup::BackupReport>,
     seconds: f64,
 }
 
@@ -137,11 +141,16 @@ pub async fn run(args: CrashArgs) -> Result<()> {
     }
     println!("{}", table(&reports));
     println!("{}", kinds(&reports));
-    let violations: usize = reports.iter().map(|r| r.findings.total()).sum();
+    println!("{}", backups(&reports));
+    let backup_violations = |r: &Report| r.backup.as_ref().map_or(0, |b| b.findings.total());
+    let violations: usize = reports.iter().map(|r| r.findings.total() + backup_violations(r)).sum();
     if violations > 0 {
         for report in &reports {
             for example in &report.findings.examples {
                 println!("{}: {example}", report.store);
+            }
+            for example in report.backup.iter().flat_map(|b| &b.findings.examples) {
+                println!("{} backup: {example}", report.store);
             }
         }
         bail!("{violations} violations");
@@ -269,6 +278,7 @@ async fn crash(
         .collect();
     let mut restart_ms = Vec::new();
     let mut last_kill = Instant::now();
+    let mut snapshot = None;
     for k in 0..kills {
         let span = args.max_up_ms.saturating_sub(args.min_up_ms) as usize + 1;
         tokio::time::sleep(Duration::from_millis(args.min_up_ms + random.below(span) as u64)).await;
@@ -276,6 +286,16 @@ async fn crash(
         last_kill = Instant::now();
         restart_ms.push(server.start().await.with_context(|| format!("restart after kill {}", k + 1))?.as_millis());
         eprintln!("{store}: kill {}/{kills}, restarted in {} ms", k + 1, restart_ms.last().unwrap_or(&0));
+        if k == kills / 2 {
+            // Halfway, under the full load: a backup the way the README says to take one.
+            tokio::time::sleep(Duration::from_millis(args.min_up_ms)).await;
+            let records = shared.records.lock().expect("records").clone();
+            let (binary, url, dir) = (binary.to_owned(), url.to_owned(), dir.to_owned());
+            let taken = tokio::task::spawn_blocking(move || backup::take(&binary, store, &url, &dir, &records));
+            let taken = taken.await??;
+            eprintln!("{store}: backup under load taken in {} ms", taken.took_ms);
+            snapshot = Some(taken);
+        }
     }
     // Some load after the last restart, so that the last kill's requests are resent and seen.
     tokio::time::sleep(Duration::from_millis(args.max_up_ms)).await;
@@ -342,6 +362,10 @@ async fn crash(
     }
     server.kill();
     receiver.abort();
+    let backup = match snapshot {
+        Some(snapshot) => Some(restore_and_check(args, binary, store, &snapshot, dir, &shared, &records).await?),
+        None => None,
+    };
     let mut by_kind: BTreeMap<String, [usize; 4]> = BTreeMap::new();
     for r in &records {
         let kind = format!("{:?} {:?} {}", r.op, r.api, if r.keyed { "with key" } else { "without key" });
@@ -362,8 +386,37 @@ async fn crash(
         restart_ms,
         findings,
         webhooks,
+        backup,
         seconds: 0.0,
     })
+}
+
+/// Restores the backup into a fresh database beside the live one (with the sealing key kept
+/// beside it, as the README says) and checks it.
+async fn restore_and_check(
+    args: &CrashArgs,
+    binary: &Path,
+    store: &'static str,
+    snapshot: &backup::Snapshot,
+    dir: &Path,
+    shared: &Shared,
+    records: &[workload::Record],
+) -> Result<backup::BackupReport> {
+    let run = format!("{}-", shared.run);
+    if store == "sqlite" {
+        let restored = dir.join("restored");
+        std::fs::create_dir_all(&restored)?;
+        std::fs::copy(dir.join("paystate.sealing-key"), restored.join("paystate.sealing-key"))
+            .context("the sealing key beside the database")?;
+        let url = format!("sqlite://{}", restored.join("crash.db").display());
+        return backup::verify(binary, store, snapshot, &url, dir, &shared.tenants, &run, records).await;
+    }
+    let database = paystate_store_postgres::testing::TestDatabase::create(&args.postgres_url)
+        .await
+        .context("cannot create the database to restore the backup into")?;
+    let report = backup::verify(binary, store, snapshot, &database.url, dir, &shared.tenants, &run, records).await;
+    let _ = database.drop_database().await;
+    report
 }
 
 fn table(reports: &[Report]) -> String {
@@ -396,6 +449,24 @@ fn table(reports: &[Report]) -> String {
             r.webhooks.events,
             r.webhooks.duplicates,
             r.seconds
+        ));
+    }
+    text
+}
+
+/// The backups taken under load, restored and checked.
+fn backups(reports: &[Report]) -> String {
+    let mut text = String::from(
+        "| store | backup under load, ms | writes acknowledged before it | events restored | violations |\n|---|---:|---:|---:|---|\n",
+    );
+    for r in reports {
+        let Some(backup) = &r.backup else { continue };
+        let violations: Vec<String> =
+            backup.findings.violations.iter().map(|(kind, n)| format!("{kind}: {n}")).collect();
+        let violations = if violations.is_empty() { "none".to_owned() } else { violations.join("; ") };
+        text.push_str(&format!(
+            "| {} | {} | {} | {} | {violations} |\n",
+            r.store, backup.took_ms, backup.acked_before, backup.events
         ));
     }
     text

@@ -58,6 +58,7 @@ pub enum Outcome {
 }
 
 /// One request sent, and what became of it.
+#[derive(Clone)]
 pub struct Record {
     pub token: String,
     pub op: Op,
