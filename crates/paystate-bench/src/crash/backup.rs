@@ -8,7 +8,7 @@
 
 use super::check::{self, Findings};
 use super::server::Server;
-use super::workload::{Keys, Outcome, Record};
+use super::workload::{Outcome, Record, Shared};
 use anyhow::{Context, Result, bail};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -62,10 +62,10 @@ pub async fn verify(
     snapshot: &Snapshot,
     restored_url: &str,
     dir: &Path,
-    tenants: &[Keys],
-    run: &str,
+    shared: &Shared,
     records: &[Record],
 ) -> Result<BackupReport> {
+    let run = format!("{}-", shared.run);
     let output = match store {
         "sqlite" => Command::new(binary)
             .args(["--database-url", restored_url, "restore", "--from"])
@@ -89,11 +89,11 @@ pub async fn verify(
         .collect();
     let client = reqwest::Client::new();
     let mut findings = Findings::default();
-    for (t, tenant) in tenants.iter().enumerate() {
+    for (t, tenant) in shared.tenants.iter().enumerate() {
         let events = check::events(&client, &server.base, &tenant.admin).await?;
         let payments = check::payments(&client, &server.base, &tenant.admin).await?;
         let mine: Vec<&Record> = expected.iter().filter(|r| r.tenant == t).collect();
-        check::check(&mut findings, run, &mine, &events, &payments);
+        check::check(&mut findings, &run, &mine, &events, &payments);
     }
     server.kill();
     Ok(BackupReport {

@@ -402,19 +402,18 @@ async fn restore_and_check(
     shared: &Shared,
     records: &[workload::Record],
 ) -> Result<backup::BackupReport> {
-    let run = format!("{}-", shared.run);
     if store == "sqlite" {
         let restored = dir.join("restored");
         std::fs::create_dir_all(&restored)?;
         std::fs::copy(dir.join("paystate.sealing-key"), restored.join("paystate.sealing-key"))
             .context("the sealing key beside the database")?;
         let url = format!("sqlite://{}", restored.join("crash.db").display());
-        return backup::verify(binary, store, snapshot, &url, dir, &shared.tenants, &run, records).await;
+        return backup::verify(binary, store, snapshot, &url, dir, shared, records).await;
     }
     let database = paystate_store_postgres::testing::TestDatabase::create(&args.postgres_url)
         .await
         .context("cannot create the database to restore the backup into")?;
-    let report = backup::verify(binary, store, snapshot, &database.url, dir, &shared.tenants, &run, records).await;
+    let report = backup::verify(binary, store, snapshot, &database.url, dir, shared, records).await;
     let _ = database.drop_database().await;
     report
 }
