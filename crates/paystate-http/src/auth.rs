@@ -101,6 +101,16 @@ pub fn bearer(request: &axum::http::request::Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The key of `Authorization: Bearer <key>`, or of `Authorization: <key>` with no scheme at all
+/// (as some vendors' samples send it); any other scheme (`Basic …`) is no key.
+pub fn bearer_or_bare(request: &axum::http::request::Parts) -> Option<&str> {
+    let value = single_header(&request.headers, header::AUTHORIZATION.as_str())?.trim();
+    match value.split_once(' ') {
+        Some((scheme, token)) => scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()),
+        None => (!value.is_empty()).then_some(value),
+    }
+}
+
 pub fn request_id(request: &axum::http::request::Parts) -> String {
     request.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
 }

@@ -1,7 +1,7 @@
 //! The Norce Checkout dialect: the payment adapter's update-payment hook.
 
 use crate::api_test;
-use crate::helpers::{TestApp, assert_problem};
+use crate::helpers::TestApp;
 use paystate_domain::Source;
 use paystate_store::Scope;
 use reqwest::{Method, Response};
@@ -15,6 +15,17 @@ const PAYMENT: &str = "p_KBiXuYjvYxsezKCQAMuuSKGDaT";
 
 fn path(order: &str, payment: &str) -> String {
     format!("/api/checkout/v1/callback/orders/{order}/payments/{payment}/update-payment")
+}
+
+/// A refusal in Norce's adapter shape, `{"code", "message"}`, as `application/json`.
+async fn assert_refused(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(body.get("type").is_none() && body.get("status").is_none(), "not problem+json: {body}");
+    body
 }
 
 /// Declares the tenant's Norce merchant and answers a key limited to the Norce dialect.
@@ -231,6 +242,9 @@ async fn every_norce_state_maps_to_the_canonical_machine(app: TestApp) {
         ("Declined", "failed"),
         ("failed", "failed"),
         ("Removed", "canceled"),
+        // Norce's current specifications add these two.
+        ("Cancelled", "canceled"),
+        ("REFUNDED", "paid"),
     ];
     for (index, (state, status)) in table.into_iter().enumerate() {
         let (order_id, payment_id) = (format!("o_map{index}"), format!("p_map{index}"));
@@ -238,7 +252,7 @@ async fn every_norce_state_maps_to_the_canonical_machine(app: TestApp) {
         assert_eq!(ok(&app, &key, &body).await, json!([]), "{state}");
         let payment = ours(&app, &order_id, &payment_id).await;
         assert_eq!(payment["status"], status, "{state}");
-        let credited = state == "credited";
+        let credited = state == "credited" || state == "REFUNDED";
         assert_eq!(payment["has_refunds"], credited, "{state}");
         assert_eq!(payment["amount_refunded"], if credited { 10025 } else { 0 }, "{state}");
     }
@@ -349,13 +363,13 @@ async fn a_hook_contradicting_a_settled_payment_is_a_400_conflict(app: TestApp) 
     let mut failed = sample("Failed");
     failed["lastModified"] = json!("2024-06-01T00:00:00Z");
     failed["cart"]["reference"] = json!("c-other");
-    let problem = assert_problem(hook(&app, &key, &failed).await, 400, "status-conflict").await;
+    let problem = assert_refused(hook(&app, &key, &failed).await, 400, "order-conflict").await;
     assert_eq!(problem["field"], "payments[0].state");
     assert_eq!(problem["current_status"], "paid");
     assert_eq!(problem["reported_state"], "Failed");
     assert_eq!(problem["current_state"], "Captured");
     assert_eq!(problem["payment_id"], PAYMENT);
-    let detail = problem["detail"].as_str().unwrap();
+    let detail = problem["message"].as_str().unwrap();
     assert!(detail.contains("payments[0].state") && detail.contains("paid") && detail.contains("Failed"), "{detail}");
 
     let payment = ours(&app, ORDER, PAYMENT).await;
@@ -371,7 +385,7 @@ async fn a_hook_contradicting_a_settled_payment_is_a_400_conflict(app: TestApp) 
     let removed = norce_order("o_removed", vec![norce_payment("p_removed", "o_removed", "removed", 5.0)]);
     assert_eq!(ok(&app, &key, &removed).await, json!([]));
     let credited = norce_order("o_removed", vec![norce_payment("p_removed", "o_removed", "credited", 5.0)]);
-    let problem = assert_problem(hook(&app, &key, &credited).await, 400, "status-conflict").await;
+    let problem = assert_refused(hook(&app, &key, &credited).await, 400, "order-conflict").await;
     assert_eq!(problem["current_status"], "canceled");
     assert_eq!(ours(&app, "o_removed", "p_removed").await["needs_review"], true);
 }
@@ -399,14 +413,14 @@ async fn missing_headers_and_mismatched_ids_are_400s_that_write_nothing(app: Tes
         (send(Some(MERCHANT), Some(CHANNEL), "o:colon").await.unwrap(), "order_id"),
     ];
     for (response, field) in cases {
-        let problem = assert_problem(response, 400, "invalid-request").await;
+        let problem = assert_refused(response, 400, "order-bad-request").await;
         assert_eq!(problem["field"], field, "{problem}");
-        assert!(problem["detail"].as_str().unwrap().contains(field), "{problem}");
+        assert!(problem["message"].as_str().unwrap().contains(field), "{problem}");
     }
     // The body's merchant must be the header's (both tenant merchants).
     app.patch("/v1/tenant", json!({"settings": {"norce": {"merchants": [MERCHANT, "norce-outlet"]}}})).await;
     let response = hook_as(&app, &key, ORDER, PAYMENT, "norce-outlet", &body).await;
-    assert_eq!(assert_problem(response, 400, "invalid-request").await["field"], "merchant");
+    assert_eq!(assert_refused(response, 400, "order-bad-request").await["field"], "merchant");
     assert!(app.events(0).await.is_empty());
 }
 api_test!(missing_headers_and_mismatched_ids_are_400s_that_write_nothing);
@@ -414,9 +428,9 @@ api_test!(missing_headers_and_mismatched_ids_are_400s_that_write_nothing);
 async fn an_unknown_payment_id_is_a_404(app: TestApp) {
     let key = norce_key(&app).await;
     let response = hook_as(&app, &key, ORDER, "p_notInTheOrder", MERCHANT, &sample("Intent")).await;
-    let problem = assert_problem(response, 404, "not-found").await;
+    let problem = assert_refused(response, 404, "payment-not-found").await;
     assert_eq!(problem["field"], "payment_id");
-    assert!(problem["detail"].as_str().unwrap().contains("p_notInTheOrder"));
+    assert!(problem["message"].as_str().unwrap().contains("p_notInTheOrder"));
     assert!(app.events(0).await.is_empty());
 }
 api_test!(an_unknown_payment_id_is_a_404);
@@ -429,9 +443,9 @@ async fn another_tenants_merchant_is_a_404(app: TestApp) {
 
     let (_, other) = app.other_tenant().await;
     let response = hook_as(&app, &other, ORDER, PAYMENT, MERCHANT, &sample("Failed")).await;
-    let problem = assert_problem(response, 404, "not-found").await;
+    let problem = assert_refused(response, 404, "order-not-found").await;
     assert_eq!(problem["field"], "x-merchant");
-    assert!(problem["detail"].as_str().unwrap().contains("settings.norce.merchants"));
+    assert!(problem["message"].as_str().unwrap().contains("settings.norce.merchants"));
     // The other tenant declares a merchant of its own: still not ours.
     let patched = app
         .request(Method::PATCH, "/v1/tenant", &other)
@@ -441,7 +455,7 @@ async fn another_tenants_merchant_is_a_404(app: TestApp) {
         .unwrap();
     assert_eq!(patched.status(), 200);
     let response = hook_as(&app, &other, ORDER, PAYMENT, MERCHANT, &sample("Failed")).await;
-    assert_problem(response, 404, "not-found").await;
+    assert_refused(response, 404, "order-not-found").await;
     // Its own merchant with the same Norce ids is its own order, not ours.
     let mut its_own = sample("Failed");
     its_own["merchant"] = json!("other-shop");
@@ -450,7 +464,7 @@ async fn another_tenants_merchant_is_a_404(app: TestApp) {
     // And a merchant the tenant never declared is refused for the tenant's own key too.
     let mut undeclared = sample("Failed");
     undeclared["merchant"] = json!("unknown");
-    assert_problem(hook_as(&app, &key, ORDER, PAYMENT, "unknown", &undeclared).await, 404, "not-found").await;
+    assert_refused(hook_as(&app, &key, ORDER, PAYMENT, "unknown", &undeclared).await, 404, "order-not-found").await;
 
     assert_eq!(ours(&app, ORDER, PAYMENT).await, payment);
     assert_eq!(our_order(&app, ORDER).await, order);
@@ -517,7 +531,7 @@ async fn the_answer_always_applies_to_the_order_that_was_sent(app: TestApp) {
             }
             let response = hook(&app, &key, &sent_body).await;
             if response.status() == 400 {
-                let problem = assert_problem(response, 400, "status-conflict").await;
+                let problem = assert_refused(response, 400, "order-conflict").await;
                 assert_eq!(problem["field"], "payments[1].state");
                 conflicts += 1;
                 continue;
@@ -577,9 +591,9 @@ async fn amounts_convert_exactly_by_the_currencys_exponent(app: TestApp) {
     for (amount, message) in refusals {
         let mut body = sample("Intent");
         body["payments"][0]["amount"] = amount.clone();
-        let problem = assert_problem(hook(&app, &key, &body).await, 400, "invalid-request").await;
+        let problem = assert_refused(hook(&app, &key, &body).await, 400, "order-bad-request").await;
         assert_eq!(problem["field"], "payments[0].amount", "{amount}");
-        let detail = problem["detail"].as_str().unwrap();
+        let detail = problem["message"].as_str().unwrap();
         assert!(detail.starts_with("payments[0].amount ") && detail.contains(message), "{amount}: {detail}");
     }
     // NaN is not JSON at all.
@@ -594,12 +608,12 @@ async fn amounts_convert_exactly_by_the_currencys_exponent(app: TestApp) {
         .send()
         .await
         .unwrap();
-    assert_eq!(assert_problem(response, 400, "invalid-request").await["field"], "body");
+    assert_eq!(assert_refused(response, 400, "order-bad-request").await["field"], "body");
     assert_eq!(app.events(0).await, before, "a refused hook writes nothing");
 }
 api_test!(amounts_convert_exactly_by_the_currencys_exponent);
 
-async fn bad_bodies_and_credentials_are_refused_in_problem_json(app: TestApp) {
+async fn bad_bodies_and_credentials_are_refused_in_norces_shape(app: TestApp) {
     let key = norce_key(&app).await;
     let send = |key: Option<&str>, content_type: &str, body: Vec<u8>| {
         let mut request = app
@@ -617,19 +631,19 @@ async fn bad_bodies_and_credentials_are_refused_in_problem_json(app: TestApp) {
     let body = serde_json::to_vec(&sample("Intent")).unwrap();
 
     // Credentials: none, unknown and wrong look the same; limited keys are told why.
-    let none = assert_problem(send(None, "application/json", body.clone()).await.unwrap(), 401, "unauthorized").await;
+    let none = assert_refused(send(None, "application/json", body.clone()).await.unwrap(), 401, "unauthorized").await;
     let unknown = send(Some("ps_nope"), "application/json", body.clone()).await.unwrap();
-    assert_eq!(assert_problem(unknown, 401, "unauthorized").await, none);
+    assert_eq!(assert_refused(unknown, 401, "unauthorized").await, none);
     let last = if key.ends_with('a') { 'b' } else { 'a' };
     let wrong = format!("{}{last}", &key[..key.len() - 1]);
     assert_eq!(
-        assert_problem(send(Some(&wrong), "application/json", body.clone()).await.unwrap(), 401, "unauthorized").await,
+        assert_refused(send(Some(&wrong), "application/json", body.clone()).await.unwrap(), 401, "unauthorized").await,
         none
     );
     let gormic = app.key(Scope::Write, Some(Source::Gormic)).await;
-    assert_problem(send(Some(&gormic), "application/json", body.clone()).await.unwrap(), 403, "forbidden").await;
+    assert_refused(send(Some(&gormic), "application/json", body.clone()).await.unwrap(), 403, "forbidden").await;
     let reader = app.key(Scope::Read, Some(Source::Norce)).await;
-    assert_problem(send(Some(&reader), "application/json", body.clone()).await.unwrap(), 403, "forbidden").await;
+    assert_refused(send(Some(&reader), "application/json", body.clone()).await.unwrap(), 403, "forbidden").await;
     // An unlimited key works as well as a Norce one.
     let unlimited = app.key(Scope::Write, None).await;
     assert_eq!(send(Some(&unlimited), "application/json; charset=utf-8", body.clone()).await.unwrap().status(), 200);
@@ -681,7 +695,7 @@ async fn bad_bodies_and_credentials_are_refused_in_problem_json(app: TestApp) {
     let before = app.events(0).await;
     for (content_type, bytes, status, field) in refusals {
         let response = send(Some(&key), content_type, bytes).await.unwrap();
-        let problem = assert_problem(response, status, "invalid-request").await;
+        let problem = assert_refused(response, status, "order-bad-request").await;
         assert_eq!(problem["field"], field, "{problem}");
     }
     // A body announced larger than 1 MiB is refused before it is read (a raw request, because the
@@ -696,13 +710,13 @@ async fn bad_bodies_and_credentials_are_refused_in_problem_json(app: TestApp) {
     let answer =
         crate::helpers::oversized_request(&app, &format!("POST {}", path(ORDER, PAYMENT)), &headers, "{").await;
     assert_eq!(answer.status.to_ascii_lowercase(), "http/1.1 413 payload too large");
-    assert!(answer.headers.contains(&"content-type: application/problem+json".to_owned()), "{:?}", answer.headers);
+    assert!(answer.headers.contains(&"content-type: application/json".to_owned()), "{:?}", answer.headers);
 
     // The order's currency does not change.
     let mut euros = sample("Intent");
     euros["currency"] = json!("EUR");
     euros["payments"][0]["currency"] = json!("EUR");
-    let problem = assert_problem(hook(&app, &key, &euros).await, 400, "invalid-request").await;
+    let problem = assert_refused(hook(&app, &key, &euros).await, 400, "order-bad-request").await;
     assert_eq!(problem["field"], "currency");
     assert_eq!(app.events(0).await, before);
 
@@ -713,7 +727,94 @@ async fn bad_bodies_and_credentials_are_refused_in_problem_json(app: TestApp) {
     assert!(openapi["components"]["schemas"]["NorceOrder"].is_object());
     assert!(openapi["components"]["schemas"]["NorcePatchOperation"].is_object());
 }
-api_test!(bad_bodies_and_credentials_are_refused_in_problem_json);
+api_test!(bad_bodies_and_credentials_are_refused_in_norces_shape);
+
+async fn the_key_may_come_without_the_bearer_word(app: TestApp) {
+    let key = norce_key(&app).await;
+    let send = |authorization: String| {
+        app.client
+            .post(app.url(&path(ORDER, PAYMENT)))
+            .header("authorization", authorization)
+            .header("x-merchant", MERCHANT)
+            .header("x-channel", CHANNEL)
+            .header("content-type", "application/json-patch+json")
+            .json(&sample("Intent"))
+            .send()
+    };
+    // Norce's own curl samples: `Authorization: <key>`.
+    assert_eq!(send(key.clone()).await.unwrap().status(), 200);
+    assert_eq!(send(format!("bearer {key}")).await.unwrap().status(), 200);
+    // Another scheme is no key, and a wrong bare key is refused like a wrong bearer one.
+    let basic = assert_refused(send(format!("Basic {key}")).await.unwrap(), 401, "unauthorized").await;
+    let wrong = assert_refused(send(format!("{key}x")).await.unwrap(), 401, "unauthorized").await;
+    assert_eq!(basic, wrong);
+}
+api_test!(the_key_may_come_without_the_bearer_word);
+
+/// A hook registered with `version: "v1"`: Order API v1's body. Its payments have no
+/// `merchant`/`channel` but `actions` and `recurring`; its order has `notifications`.
+fn v1_order(state: &str) -> Value {
+    let mut order = sample(state);
+    let payment = order["payments"][0].as_object_mut().unwrap();
+    payment.remove("merchant");
+    payment.remove("channel");
+    payment.insert(
+        "actions".into(),
+        json!([{"adapterId": "klarna-checkout", "id": "a_1", "type": "redirect", "url": "https://pay.example/a_1"}]),
+    );
+    payment.insert("recurring".into(), json!(false));
+    order["notifications"] = json!([{"type": "email", "sent": "2024-05-02T09:14:03Z"}]);
+    order
+}
+
+async fn v0_and_v1_bodies_both_work(app: TestApp) {
+    let key = norce_key(&app).await;
+    assert_eq!(ok(&app, &key, &v1_order("Reserved")).await, json!([]));
+    assert_eq!(ours(&app, ORDER, PAYMENT).await["status"], "authorized");
+    // A v0 hook for the same payment, then a v1 one again: one payment moving forward.
+    assert_eq!(ok(&app, &key, &sample("Captured")).await, json!([]));
+    assert_eq!(ok(&app, &key, &v1_order("Refunded")).await, json!([]));
+    let payment = ours(&app, ORDER, PAYMENT).await;
+    assert_eq!((payment["status"].as_str(), payment["amount_refunded"].as_i64()), (Some("paid"), Some(154850)));
+    assert_eq!(payment["attrs"]["norce"]["actions"][0]["type"], "redirect", "the v1 entry is kept as it came");
+    // v1 fields are type-checked like the others: actions must be a list.
+    let mut bad = v1_order("Refunded");
+    bad["payments"][0]["actions"] = json!("redirect");
+    assert_eq!(
+        assert_refused(hook(&app, &key, &bad).await, 400, "order-bad-request").await["field"],
+        "payments[0].actions"
+    );
+}
+api_test!(v0_and_v1_bodies_both_work);
+
+async fn cancelled_and_refunded_are_read_and_written_back_in_every_norces_words(app: TestApp) {
+    let key = norce_key(&app).await;
+    // A cancelled payment that a late hook calls pending: stale, answered with `removed`, which
+    // every Norce version knows.
+    assert_eq!(ok(&app, &key, &sample("Cancelled")).await, json!([]));
+    let answer = ok(&app, &key, &sample("Pending")).await;
+    assert_eq!(answer, json!([{"op": "replace", "path": "/payments/0/state", "value": "Removed"}]));
+    // `cancelled` for a paid payment contradicts it: a conflict, flagged for review.
+    let paid = norce_order("o_paid", vec![norce_payment("p_paid", "o_paid", "Captured", 10.0)]);
+    assert_eq!(ok(&app, &key, &paid).await, json!([]));
+    let cancelled = norce_order("o_paid", vec![norce_payment("p_paid", "o_paid", "cancelled", 10.0)]);
+    let refused = assert_refused(hook(&app, &key, &cancelled).await, 400, "order-conflict").await;
+    assert_eq!(
+        (refused["current_state"].as_str(), refused["current_status"].as_str()),
+        (Some("captured"), Some("paid"))
+    );
+    assert_eq!(refused["field"], "payments[0].state");
+    // `refunded` pays back what remains, once: a repeat changes nothing, and a late `captured`
+    // is answered with `credited`.
+    let refunded = norce_order("o_paid", vec![norce_payment("p_paid", "o_paid", "refunded", 10.0)]);
+    assert_eq!(ok(&app, &key, &refunded).await, json!([]));
+    assert_eq!(ok(&app, &key, &refunded).await, json!([]));
+    let payment = ours(&app, "o_paid", "p_paid").await;
+    assert_eq!(payment["amount_refunded"], 1000);
+    let answer = ok(&app, &key, &paid).await;
+    assert_eq!(answer, json!([{"op": "replace", "path": "/payments/0/state", "value": "Credited"}]));
+}
+api_test!(cancelled_and_refunded_are_read_and_written_back_in_every_norces_words);
 
 /// Norce may deliver the first hooks of an order at the same time: one order and one payment result.
 async fn simultaneous_first_hooks_make_one_order_and_one_payment(app: TestApp) {
@@ -739,7 +840,7 @@ async fn native_changes_are_respected(app: TestApp) {
     let native = app.order("N-1", 500).await;
     app.payment(native["id"].as_str().unwrap(), 500, Some(&format!("norce:{MERCHANT}:o_hand:p_hand"))).await;
     let body = norce_order("o_hand", vec![norce_payment("p_hand", "o_hand", "captured", 5.0)]);
-    let problem = assert_problem(hook(&app, &key, &body).await, 400, "invalid-request").await;
+    let problem = assert_refused(hook(&app, &key, &body).await, 400, "order-bad-request").await;
     assert_eq!(problem["field"], "payments[0].id");
 
     // A payment deleted in paystate takes no more updates.
@@ -748,17 +849,17 @@ async fn native_changes_are_respected(app: TestApp) {
     let deleted =
         app.request(Method::DELETE, &format!("/v1/payments/norce:{MERCHANT}:o_del:p_del"), &app.admin_key).send().await;
     assert_eq!(deleted.unwrap().status(), 200);
-    let problem = assert_problem(hook(&app, &key, &body("reserved")).await, 400, "invalid-request").await;
+    let problem = assert_refused(hook(&app, &key, &body("reserved")).await, 400, "order-bad-request").await;
     assert_eq!(problem["field"], "payments[0].id");
-    assert!(problem["detail"].as_str().unwrap().contains("deleted"), "{problem}");
+    assert!(problem["message"].as_str().unwrap().contains("deleted"), "{problem}");
 
     // An order closed in paystate takes no new payment.
     let closed = app.post(&format!("/v1/orders/norce:{MERCHANT}:o_del/state"), json!({"state": "closed"})).await;
     assert_eq!(closed.status(), 200);
     let mut another = body("intent");
     another["payments"] = json!([norce_payment("p_new", "o_del", "intent", 5.0)]);
-    let problem = assert_problem(hook(&app, &key, &another).await, 400, "invalid-request").await;
+    let problem = assert_refused(hook(&app, &key, &another).await, 400, "order-bad-request").await;
     assert_eq!(problem["field"], "id");
-    assert!(problem["detail"].as_str().unwrap().contains("closed"), "{problem}");
+    assert!(problem["message"].as_str().unwrap().contains("closed"), "{problem}");
 }
 api_test!(native_changes_are_respected);

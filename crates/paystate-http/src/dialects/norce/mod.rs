@@ -7,16 +7,17 @@
 //! status machine, all in one transaction, and answers an RFC 6902 JSON Patch that brings the
 //! checkout's order in line with what paystate knows (`[]` when it already agrees).
 //!
-//! Errors are RFC 9457 problem+json. The hook's own statuses are 200, 400 and 404; a missing or
-//! wrong key is 401, a key not allowed to write here 403, an oversized body 413 and a busy
-//! database 503, as everywhere in paystate.
+//! Errors are in Norce's adapter shape, `{"code", "message"}` (see `errors`). The hook's own
+//! statuses are 200, 400 and 404; a missing or wrong key is 401, a key not allowed to write here
+//! 403, an oversized body 413 and a busy database 503, as everywhere in paystate.
 
+pub mod errors;
 pub mod transformers;
 
 use crate::AppState;
 use crate::auth::{self, AuthFailure, Caller};
 use crate::extract::{body_bytes, has_nul};
-use crate::problem::{ApiError, ApiResult, Problem};
+use crate::problem::{ApiError, ApiResult};
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
@@ -42,11 +43,19 @@ pub const UPDATE_PAYMENT: &str = "/api/checkout/v1/callback/orders/{order_id}/pa
 const RETRIES: usize = 5;
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(update_payment))]
+#[openapi(paths(update_payment), components(schemas(errors::NorceError)))]
 pub struct Doc;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(UPDATE_PAYMENT, post(update_payment))
+    Router::new()
+        .route(UPDATE_PAYMENT, post(update_payment))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+}
+
+/// A handler that panicked answers in Norce's format, like every other failure of the hook.
+pub(crate) fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("the norce hook panicked");
+    errors::NorceError::internal().into_response()
 }
 
 /// Norce Checkout's payment adapter hook: the checkout sends the whole updated order.
@@ -73,10 +82,12 @@ pub fn router() -> Router<AppState> {
     ),
     responses(
         (status = 200, description = "RFC 6902 operations for the checkout to apply to its order; `[]` when it agrees with paystate", body = Vec<NorcePatchOperation>),
-        (status = 400, description = "A missing header, an invalid field (named in `field`), or a state that contradicts a settled payment (`status-conflict`, recorded and flagged for review)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid paystate API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key may not write, or is limited to another dialect", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The merchant is not the tenant's, or the payment is not in the order", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A missing header, an invalid field (`order-bad-request`, named in `field`), or a state that contradicts a settled payment (`order-conflict`, recorded and flagged for review)", body = errors::NorceError),
+        (status = 401, description = "No valid paystate API key (`unauthorized`)", body = errors::NorceError),
+        (status = 403, description = "The key may not write, or is limited to another dialect (`forbidden`)", body = errors::NorceError),
+        (status = 404, description = "The merchant is not the tenant's (`order-not-found`), or the payment is not in the order (`payment-not-found`)", body = errors::NorceError),
+        (status = 413, description = "The body is above 1 MiB (`payload-too-large`)", body = errors::NorceError),
+        (status = 503, description = "The database stayed busy; retry (`service-unavailable`)", body = errors::NorceError),
     ),
     security(("bearer" = []))
 )]
@@ -87,7 +98,7 @@ pub async fn update_payment(
 ) -> Response {
     match handle(&state, path, request).await {
         Ok(operations) => (StatusCode::OK, axum::Json(operations)).into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => errors::NorceError::from(error).into_response(),
     }
 }
 
@@ -130,7 +141,8 @@ async fn handle(
 
 /// The bearer key of the request, allowed to write through this dialect.
 async fn authenticate(state: &AppState, parts: &axum::http::request::Parts) -> ApiResult<Caller> {
-    let token = auth::bearer(parts).ok_or_else(ApiError::unauthorized)?;
+    // Norce's own samples send the key without the `Bearer` word.
+    let token = auth::bearer_or_bare(parts).ok_or_else(ApiError::unauthorized)?;
     let caller = match auth::authenticate(state, token, Source::Norce, &auth::request_id(parts)).await {
         Ok(caller) => caller,
         Err(AuthFailure::Unauthorized) => return Err(ApiError::unauthorized()),

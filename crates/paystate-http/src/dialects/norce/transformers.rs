@@ -37,6 +37,10 @@ pub enum NorcePaymentState {
     Declined,
     Failed,
     Removed,
+    /// In Norce's current specifications: the payment was cancelled (read like `removed`).
+    Cancelled,
+    /// In Norce's current specifications: what remained was paid back (read like `credited`).
+    Refunded,
 }
 
 /// A Norce order's status (`state.currentStatus`), kept as it came.
@@ -174,7 +178,7 @@ pub enum Reported {
 }
 
 impl NorcePaymentState {
-    pub const ALL: [NorcePaymentState; 10] = [
+    pub const ALL: [NorcePaymentState; 12] = [
         Self::Intent,
         Self::Processing,
         Self::Pending,
@@ -185,6 +189,8 @@ impl NorcePaymentState {
         Self::Declined,
         Self::Failed,
         Self::Removed,
+        Self::Cancelled,
+        Self::Refunded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -199,6 +205,8 @@ impl NorcePaymentState {
             Self::Declined => "declined",
             Self::Failed => "failed",
             Self::Removed => "removed",
+            Self::Cancelled => "cancelled",
+            Self::Refunded => "refunded",
         }
     }
 
@@ -214,9 +222,9 @@ impl NorcePaymentState {
             Self::Processing | Self::Pending => Reported::Status(Pending),
             Self::Confirmed | Self::Reserved => Reported::Status(Authorized),
             Self::Captured => Reported::Status(Paid),
-            Self::Credited => Reported::Credited,
+            Self::Credited | Self::Refunded => Reported::Credited,
             Self::Declined | Self::Failed => Reported::Status(Failed),
-            Self::Removed => Reported::Status(Canceled),
+            Self::Removed | Self::Cancelled => Reported::Status(Canceled),
         }
     }
 
@@ -250,9 +258,9 @@ impl NorcePaymentState {
             Self::Processing | Self::Pending => 1,
             Self::Confirmed | Self::Reserved => 2,
             Self::Captured => 3,
-            Self::Credited => 4,
+            Self::Credited | Self::Refunded => 4,
             Self::Declined | Self::Failed => 5,
-            Self::Removed => 6,
+            Self::Removed | Self::Cancelled => 6,
         }
     }
 
@@ -692,6 +700,12 @@ fn read_payment(
         return Err(Invalid::new(fields.path("reference"), "must be at most 2000 characters"));
     }
     fields.object("attributes")?;
+    // Order API v1 (hooks registered with `version: "v1"`): the payment's actions and whether it
+    // is recurring, kept with the entry.
+    fields.array("actions")?;
+    if fields.get("recurring").is_some_and(|r| !r.is_boolean()) {
+        return Err(Invalid::new(fields.path("recurring"), "must be true or false"));
+    }
     Ok(HookPayment {
         index,
         state,
@@ -700,7 +714,7 @@ fn read_payment(
         method_codes,
         reference,
         reference_member: entry.contains_key("reference"),
-        snapshot: pick(entry, &["id", "adapterId", "name", "type", "attributes"]),
+        snapshot: pick(entry, &["id", "adapterId", "name", "type", "attributes", "actions", "recurring"]),
     })
 }
 
@@ -758,7 +772,8 @@ mod tests {
     fn states_read_case_insensitively_and_write_back_in_the_senders_casing() {
         assert_eq!(NorcePaymentState::parse("Intent"), Some(Intent));
         assert_eq!(NorcePaymentState::parse("CAPTURED"), Some(Captured));
-        assert_eq!(NorcePaymentState::parse("refunded"), None);
+        assert_eq!(NorcePaymentState::parse("Refunded"), Some(Refunded));
+        assert_eq!(NorcePaymentState::parse("paid"), None);
         assert_eq!(Captured.written_like("Reserved"), "Captured");
         assert_eq!(Captured.written_like("RESERVED"), "CAPTURED");
         assert_eq!(Captured.written_like("reserved"), "captured");
@@ -777,12 +792,15 @@ mod tests {
             (Declined, S::Failed),
             (Failed, S::Failed),
             (Removed, S::Canceled),
+            (Cancelled, S::Canceled),
         ];
         for (state, status) in table {
             assert_eq!(state.reported(), Reported::Status(status), "{state:?}");
             assert!(NorcePaymentState::of_status(status, false).agrees_with(state), "{state:?}");
         }
         assert_eq!(Credited.reported(), Reported::Credited);
+        assert_eq!(Refunded.reported(), Reported::Credited);
+        assert!(Refunded.agrees_with(Credited) && Cancelled.agrees_with(Removed));
         assert_eq!(NorcePaymentState::of_status(S::Paid, true), Credited);
         assert_eq!(NorcePaymentState::of_status(S::Reversed, false), Credited);
         assert_eq!(NorcePaymentState::of_status(S::Expired, false), Failed);
@@ -833,7 +851,7 @@ mod tests {
         assert!(hook.payment.reference_member);
         assert_eq!(
             hook.payment.snapshot,
-            json!({"id": "p_1", "adapterId": "klarna", "name": "Klarna", "type": "Default"})
+            json!({"id": "p_1", "adapterId": "klarna", "name": "Klarna", "type": "Default", "actions": [{}]})
         );
     }
 
