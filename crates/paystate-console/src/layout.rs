@@ -16,6 +16,7 @@ pub enum Section {
     Payments,
     Orders,
     Review,
+    Events,
     Webhooks,
     Users,
     Keys,
@@ -102,6 +103,7 @@ pub fn page(title: &str, session: &ActiveSession, section: Section, body: Markup
                         (link(Section::Payments, "/dashboard/payments", "Payments"))
                         (link(Section::Orders, "/dashboard/orders", "Orders"))
                         (link(Section::Review, "/dashboard/review", "Review queue"))
+                        (link(Section::Events, "/dashboard/events", "Events"))
                         (link(Section::Webhooks, "/dashboard/webhooks", "Webhooks"))
                         @if user.role.can_administer() {
                             (link(Section::Keys, "/dashboard/keys", "API keys"))
