@@ -11,6 +11,7 @@ mod actions;
 mod endpoints;
 mod error;
 mod events;
+mod export;
 mod format;
 mod keys;
 mod layout;
@@ -69,6 +70,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger, webhooks: Webhoo
         .route("/assets/console.css", get(layout::stylesheet))
         .route("/assets/console.js", get(layout::script))
         .route("/payments", get(payments::page))
+        .route("/payments.csv", get(export::csv))
         .route("/payments/{id}", get(payment::page))
         .route("/payments/{id}/resolve", post(actions::resolve))
         .route("/payments/{id}/refunds", post(actions::refund))

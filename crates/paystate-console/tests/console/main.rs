@@ -3,6 +3,7 @@
 
 mod browser;
 mod endpoints;
+mod export;
 mod feed;
 mod helpers;
 mod page_times;
