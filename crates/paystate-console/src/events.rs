@@ -193,8 +193,8 @@ fn table(events: &[StoredEvent], names: &HashMap<String, String>) -> Markup {
                             } @else { "—" }
                         }
                         td data-label="Source" { span.badge { (e.source.as_str()) } }
-                        td data-label="Actor" {
-                            @if let Some(email) = names.get(&e.actor) { span title=(e.actor) { (email) } } @else { span.mono { (e.actor) } }
+                        td.actor data-label="Actor" {
+                            @if let Some(email) = names.get(&e.actor) { span title=(e.actor) { (email) } } @else { span.mono title=(e.actor) { (e.actor) } }
                         }
                     }
                 }

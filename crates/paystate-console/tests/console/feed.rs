@@ -23,6 +23,9 @@ async fn the_event_feed_is_newest_first_filtered_and_paged(app: TestApp) {
     let first = app.page(cookie, "/dashboard/events").await;
     assert_eq!(first.status(), 200);
     let first = first.text().await.unwrap();
+    let (local, domain) = email.split_once('@').unwrap();
+    let header = format!("<span class=\"local\">{local}</span><span class=\"domain\">@{domain}</span>");
+    assert!(first.contains(&header), "the header names the person by their address");
     let seqs = rows(&first);
     assert_eq!(seqs.len(), 50, "a page of 50");
     assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first: {seqs:?}");

@@ -120,7 +120,9 @@ impl TestApp {
     }
 
     pub async fn user_of(&self, tenant: &TenantId, role: Role) -> (String, String) {
-        let email = format!("{}-{}@shop.example", role.as_str(), paystate_domain::UserId::generate().as_str());
+        // A person's address, as people have them: unique per test by the id's last digits.
+        let id = paystate_domain::UserId::generate().to_string();
+        let email = format!("{}.{}@shop.example", role.as_str(), &id[id.len() - 10..]);
         let password = "a long enough password".to_owned();
         self.ledger.create_user(tenant, &email, role, Some(password.clone()), None).await.unwrap();
         (email, password)
