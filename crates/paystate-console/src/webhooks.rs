@@ -90,21 +90,21 @@ pub async fn render(state: &Console, signed: &Signed, query: ListQuery, shown: O
         }
         section.card aria-labelledby="endpoints" {
             h2 #endpoints { "Endpoints" }
-            div.table-wrap { table {
+            div.table-wrap { table.stack {
                 thead { tr { th { "Endpoint" } th { "URL" } th { "Events" } th { "Health" } @if can_administer { th { "Manage" } } } }
                 tbody {
                     @for e in &endpoints {
                         @let e = &e.endpoint;
                         tr {
-                            td.mono { (e.id) }
-                            td { (e.url) }
-                            td { (e.events.as_slice().join(", ")) }
-                            td {
+                            td.mono data-label="Endpoint" { (e.id) }
+                            td data-label="URL" { (e.url) }
+                            td data-label="Events" { (e.events.as_slice().join(", ")) }
+                            td data-label="Health" {
                                 @if !e.enabled { span.badge.review { "disabled" } @if let Some(reason) = &e.disabled_reason { br; span.hint { (reason) } } }
                                 @else if let Some(since) = &e.failing_since { span.badge.review { "failing" } br; span.hint { "since " (time(since)) } }
                                 @else { span.badge.outcome-applied { "healthy" } }
                             }
-                            @if can_administer { td { (crate::endpoints::actions(e, csrf)) } }
+                            @if can_administer { td data-label="Manage" { (crate::endpoints::actions(e, csrf)) } }
                         }
                     }
                     @if endpoints.is_empty() { tr { td.empty colspan="5" {
