@@ -10,8 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use paystate_domain::payment::MissingAmount;
 use paystate_domain::{Adjustment, Outcome, PaymentCommand, PaymentStatus};
-use paystate_ledger::{Once, is_key_taken};
-use paystate_store::{IdempotencyKey, StoredResponse};
+use paystate_ledger::is_key_taken;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -23,6 +22,9 @@ pub struct ResolveForm {
     reason: String,
     #[serde(default)]
     status: String,
+    /// The form's token: resolved twice, it is recorded once.
+    #[serde(default)]
+    once: String,
 }
 
 #[derive(Deserialize)]
@@ -65,9 +67,18 @@ pub async fn resolve(
             Some(PaymentStatus::parse(text).ok_or_else(|| PageError::invalid(format!("{text:?} is not a status.")))?)
         }
     };
-    let actor = signed.actor(json!({"action": "resolve", "reason": reason, "status": status}));
-    let (payment, _) = state.ledger.command(&actor, &id, PaymentCommand::Resolve { status }, reason, None).await?;
-    Ok(see_other(&format!("/dashboard/payments/{}?done=resolved", payment.id)))
+    let body = json!({"action": "resolve", "reason": reason, "status": status});
+    let once = crate::once::guard(&form.once, &signed, &body)?;
+    let actor = signed.actor(body);
+    let payment = match state.ledger.command(&actor, &id, PaymentCommand::Resolve { status }, reason, once).await {
+        Ok((payment, _)) => payment.id.to_string(),
+        // The same form was submitted before, and that submission was recorded.
+        Err(error) if is_key_taken(&error) => {
+            state.ledger.payment(&signed.session.user.tenant_id, &id).await?.id.to_string()
+        }
+        Err(error) => return Err(error.into()),
+    };
+    Ok(see_other(&format!("/dashboard/payments/{payment}?done=resolved")))
 }
 
 pub async fn refund(
@@ -110,7 +121,7 @@ async fn adjust(
         Adjustment::Chargeback => ("chargeback", "chargeback"),
     };
     let body = json!({"action": name, "amount": amount, "reason": reason});
-    let once = form_once(&form.once, tenant, &signed.session.user.id, &body)?;
+    let once = crate::once::guard(&form.once, &signed, &body)?;
     let actor = signed.actor(body);
     let command = PaymentCommand::Adjust { kind, amount, missing: MissingAmount::Remaining };
     let done_before = || see_other(&format!("/dashboard/payments/{}?done={done}", payment.id));
@@ -129,33 +140,4 @@ async fn adjust(
         ));
     }
     Ok(see_other(&format!("/dashboard/payments/{}?done={done}", payment.id)))
-}
-
-/// The exactly-once guard of a form rendered with the token `once` (empty: none). The key is the
-/// user's token; the fingerprint, what the form asked.
-fn form_once(
-    once: &str,
-    tenant: &paystate_domain::TenantId,
-    user: &paystate_domain::UserId,
-    body: &serde_json::Value,
-) -> PageResult<Option<Once<(paystate_domain::Payment, Outcome)>>> {
-    if once.is_empty() {
-        return Ok(None);
-    }
-    if once.len() > 64 || !once.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(PageError::invalid("The form is damaged; load the page again."));
-    }
-    let key = IdempotencyKey {
-        tenant_id: tenant.clone(),
-        key: format!("dashboard:{user}:{once}"),
-        fingerprint: body.to_string(),
-    };
-    // The console answers with a redirect of its own; what is stored only marks the key used.
-    let answered = |_: &(paystate_domain::Payment, Outcome)| StoredResponse {
-        status: 303,
-        content_type: String::new(),
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
-    Ok(Some(Once::new(key, answered)))
 }

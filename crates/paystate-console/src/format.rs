@@ -26,6 +26,20 @@ pub fn money(minor: i64, currency: &Currency) -> String {
     }
 }
 
+/// `12345.67`, `1500`, `1.250`: decimal text in the major unit without grouping or code, for
+/// exports; integer arithmetic only.
+pub fn decimal(minor: i64, currency: &Currency) -> String {
+    let exponent = currency.exponent();
+    let scale = 10u128.pow(exponent);
+    let magnitude = minor.unsigned_abs() as u128;
+    let sign = if minor < 0 { "-" } else { "" };
+    if exponent == 0 {
+        format!("{sign}{magnitude}")
+    } else {
+        format!("{sign}{}.{:0width$}", magnitude / scale, magnitude % scale, width = exponent as usize)
+    }
+}
+
 /// A time in UTC, machine-readable in `datetime` and complete in the hover title.
 pub fn time(at: &Timestamp) -> Markup {
     html! {
@@ -82,6 +96,16 @@ mod tests {
         assert_eq!(money(1250, &code("KWD")), "1.250 KWD");
         assert_eq!(money(-5, &code("EUR")), "-0.05 EUR");
         assert_eq!(money(0, &code("EUR")), "0.00 EUR");
+    }
+
+    #[test]
+    fn decimals_follow_the_currency_exponent() {
+        let code = |c| Currency::parse(c).unwrap();
+        assert_eq!(decimal(1_234_567, &code("EUR")), "12345.67");
+        assert_eq!(decimal(1500, &code("JPY")), "1500");
+        assert_eq!(decimal(1250, &code("KWD")), "1.250");
+        assert_eq!(decimal(5, &code("EUR")), "0.05");
+        assert_eq!(decimal(i64::MIN, &code("EUR")), "-92233720368547758.08");
     }
 
     #[test]

@@ -6,13 +6,14 @@ use crate::error::{PageError, PageResult};
 use crate::format::time;
 use crate::layout::{self, Section};
 use crate::session::{Signed, see_other};
-use axum::extract::{Form, Path, State};
-use axum::response::Response;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use paystate_domain::{KeyId, Source};
-use paystate_ledger::IssuedKey;
+use paystate_ledger::{IssuedKey, is_key_taken};
 use paystate_store::Scope;
 use serde::Deserialize;
+use serde_json::json;
 
 #[derive(Deserialize)]
 pub struct CreateForm {
@@ -24,15 +25,25 @@ pub struct CreateForm {
     dialect: String,
     #[serde(default)]
     label: String,
+    #[serde(default)]
+    once: String,
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub struct RevokeForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    once: String,
 }
 
-async fn render(state: &Console, signed: &Signed, issued: Option<IssuedKey>) -> PageResult<Markup> {
+#[derive(Deserialize, Default)]
+pub struct Notice {
+    #[serde(default)]
+    done: String,
+}
+
+async fn render(state: &Console, signed: &Signed, issued: Option<IssuedKey>, done: &str) -> PageResult<Markup> {
     let now = paystate_ledger::now();
     let keys = state.ledger.keys(&signed.session.user.tenant_id).await?;
     let csrf = &signed.session.csrf_token;
@@ -44,6 +55,11 @@ async fn render(state: &Console, signed: &Signed, issued: Option<IssuedKey>) -> 
                 p.secret #new-secret { (issued.token) }
                 p.hint { "Copy it now: paystate keeps only its hash and cannot show it again." }
             }
+        }
+        @match done {
+            "again" => p.notice.info role="status" { "That form was sent twice: the key was created once, and its secret was shown on the first answer only. If it was not copied, revoke that key and create another." },
+            "revoked" => p.notice.ok role="status" { "The key is revoked: requests with it are refused from now on." },
+            _ => {}
         }
         section.card {
             div.table-wrap { table {
@@ -60,6 +76,7 @@ async fn render(state: &Console, signed: &Signed, issued: Option<IssuedKey>) -> 
                             td { @if k.is_active(now) {
                                 form method="post" action=(format!("/dashboard/keys/{}/revoke", k.id)) {
                                     input type="hidden" name="csrf" value=(csrf);
+                                    (crate::once::field())
                                     button.secondary type="submit" aria-label=(format!("Revoke {}", k.id)) { "Revoke" }
                                 }
                             } }
@@ -73,6 +90,7 @@ async fn render(state: &Console, signed: &Signed, issued: Option<IssuedKey>) -> 
             h2 #new-key { "Create a key" }
             form.filters method="post" action="/dashboard/keys" {
                 input type="hidden" name="csrf" value=(csrf);
+                (crate::once::field())
                 div.field {
                     label for="key-scope" { "Scope" }
                     select #key-scope name="scope" { @for s in [Scope::Read, Scope::Write, Scope::Admin] { option value=(s.as_str()) { (s.as_str()) } } }
@@ -92,12 +110,16 @@ async fn render(state: &Console, signed: &Signed, issued: Option<IssuedKey>) -> 
     Ok(layout::page("API keys", &signed.session, Section::Keys, body))
 }
 
-pub async fn page(State(state): State<Console>, signed: Signed) -> PageResult<Markup> {
+pub async fn page(State(state): State<Console>, signed: Signed, Query(notice): Query<Notice>) -> PageResult<Markup> {
     signed.require_admin()?;
-    render(&state, &signed, None).await
+    render(&state, &signed, None, &notice.done).await
 }
 
-pub async fn create(State(state): State<Console>, signed: Signed, Form(form): Form<CreateForm>) -> PageResult<Markup> {
+pub async fn create(
+    State(state): State<Console>,
+    signed: Signed,
+    Form(form): Form<CreateForm>,
+) -> PageResult<Response> {
     signed.check_csrf(&form.csrf)?;
     signed.require_admin()?;
     let scope = Scope::parse(&form.scope).ok_or_else(|| PageError::invalid("Pick a scope: read, write or admin."))?;
@@ -110,21 +132,35 @@ pub async fn create(State(state): State<Console>, signed: Signed, Form(form): Fo
         ),
     };
     let label = Some(form.label.trim().to_owned()).filter(|l| !l.is_empty());
-    let issued = state.ledger.create_key(&signed.session.user.tenant_id, scope, dialect, None, label, None).await?;
-    tracing::info!(key = %issued.id, user = %signed.session.user.id, "API key created in the console");
-    render(&state, &signed, Some(issued)).await
+    let body = json!({"action": "create_key", "scope": scope.as_str(), "dialect": dialect.map(|d| d.as_str()), "label": label});
+    let once = crate::once::guard(&form.once, &signed, &body)?;
+    let tenant = &signed.session.user.tenant_id;
+    let issued = match state.ledger.create_key(tenant, scope, dialect, None, label, once).await {
+        Ok(issued) => issued,
+        // Sent twice: created once; the secret was on the first answer and cannot be shown again.
+        Err(error) if is_key_taken(&error) => return Ok(see_other("/dashboard/keys?done=again")),
+        Err(error) => return Err(error.into()),
+    };
+    tracing::info!(key = %issued.id, user = %signed.session.user.id, source = "dashboard", "API key created in the console");
+    Ok(render(&state, &signed, Some(issued), "").await?.into_response())
 }
 
 pub async fn revoke(
     State(state): State<Console>,
     signed: Signed,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<RevokeForm>,
 ) -> PageResult<Response> {
     signed.check_csrf(&form.csrf)?;
     signed.require_admin()?;
     let key = KeyId::parse(&id).ok_or_else(PageError::not_found)?;
-    state.ledger.revoke_key(&signed.session.user.tenant_id, &key, None).await?;
-    tracing::info!(key = %key, user = %signed.session.user.id, "API key revoked in the console");
-    Ok(see_other("/dashboard/keys"))
+    let once = crate::once::guard(&form.once, &signed, &json!({"action": "revoke_key", "key": key.as_str()}))?;
+    match state.ledger.revoke_key(&signed.session.user.tenant_id, &key, once).await {
+        Ok(()) => {
+            tracing::info!(key = %key, user = %signed.session.user.id, source = "dashboard", "API key revoked in the console")
+        }
+        Err(error) if is_key_taken(&error) => {}
+        Err(error) => return Err(error.into()),
+    }
+    Ok(see_other("/dashboard/keys?done=revoked"))
 }

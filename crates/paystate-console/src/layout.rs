@@ -16,6 +16,7 @@ pub enum Section {
     Payments,
     Orders,
     Review,
+    Events,
     Webhooks,
     Users,
     Keys,
@@ -102,6 +103,7 @@ pub fn page(title: &str, session: &ActiveSession, section: Section, body: Markup
                         (link(Section::Payments, "/dashboard/payments", "Payments"))
                         (link(Section::Orders, "/dashboard/orders", "Orders"))
                         (link(Section::Review, "/dashboard/review", "Review queue"))
+                        (link(Section::Events, "/dashboard/events", "Events"))
                         (link(Section::Webhooks, "/dashboard/webhooks", "Webhooks"))
                         @if user.role.can_administer() {
                             (link(Section::Keys, "/dashboard/keys", "API keys"))
@@ -111,7 +113,11 @@ pub fn page(title: &str, session: &ActiveSession, section: Section, body: Markup
                         }
                     }
                     div.who {
-                        span.email title=(format!("{} · {}", user.email, user.tenant_id)) { (user.email) }
+                        // A long address gives way in its local part; the domain always shows.
+                        @let (local, domain) = user.email.rsplit_once('@').unwrap_or((user.email.as_str(), ""));
+                        span.email title=(format!("{} · {}", user.email, user.tenant_id)) {
+                            span.local { (local) } @if !domain.is_empty() { span.domain { "@" (domain) } }
+                        }
                         span.role { (user.role.as_str()) }
                         form method="post" action="/dashboard/logout" {
                             input type="hidden" name="csrf" value=(session.csrf_token);

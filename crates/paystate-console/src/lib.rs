@@ -8,11 +8,15 @@
 //! time zone to hover texts); the stylesheet and the script are embedded in the binary.
 
 mod actions;
+mod endpoints;
 mod error;
+mod events;
+mod export;
 mod format;
 mod keys;
 mod layout;
 mod login;
+mod once;
 mod orders;
 mod overview;
 mod payment;
@@ -26,6 +30,7 @@ mod webhooks;
 use axum::Router;
 use axum::routing::{get, post};
 use paystate_ledger::Ledger;
+use paystate_webhooks::Webhooks;
 use std::sync::Arc;
 
 /// What every console handler shares.
@@ -34,6 +39,8 @@ pub struct Console(Arc<Shared>);
 
 pub struct Shared {
     pub ledger: Ledger,
+    /// The webhook use cases (endpoints, secrets, tests), as the native API uses them.
+    pub webhooks: Webhooks,
     throttle: throttle::Throttle,
     figures: overview::FiguresCache,
 }
@@ -48,9 +55,10 @@ impl std::ops::Deref for Console {
 
 /// The console's routes, relative to where they are mounted (`/dashboard`). The state is
 /// applied here, so the router fits any outer application's state.
-pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
+pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger, webhooks: Webhooks) -> Router<S> {
     let state = Console(Arc::new(Shared {
         ledger,
+        webhooks,
         throttle: throttle::Throttle::default(),
         figures: overview::FiguresCache::default(),
     }));
@@ -62,11 +70,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
         .route("/assets/console.css", get(layout::stylesheet))
         .route("/assets/console.js", get(layout::script))
         .route("/payments", get(payments::page))
+        .route("/payments.csv", get(export::csv))
         .route("/payments/{id}", get(payment::page))
         .route("/payments/{id}/resolve", post(actions::resolve))
         .route("/payments/{id}/refunds", post(actions::refund))
         .route("/payments/{id}/chargebacks", post(actions::chargeback))
         .route("/review", get(review::page))
+        .route("/events", get(events::page))
         .route("/orders", get(orders::list))
         .route("/orders/{id}", get(orders::detail))
         .route("/users", get(users::page).post(users::create))
@@ -76,6 +86,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger) -> Router<S> {
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/webhooks", get(webhooks::page))
         .route("/webhooks/deliveries/{id}/retry", post(webhooks::retry))
+        .route("/webhooks/endpoints", post(endpoints::create))
+        .route("/webhooks/endpoints/{id}/rotate", post(endpoints::rotate))
+        .route("/webhooks/endpoints/{id}/disable", post(endpoints::disable))
+        .route("/webhooks/endpoints/{id}/enable", post(endpoints::enable))
+        .route("/webhooks/endpoints/{id}/test", post(endpoints::test))
         .fallback(error::not_found_page)
         .layer(axum::middleware::map_response(layout::security_headers))
         .with_state(state)

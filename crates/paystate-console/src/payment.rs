@@ -142,6 +142,7 @@ pub fn resolve_form(base: &str, csrf: &str, current: PaymentStatus) -> Markup {
         form method="post" action=(format!("{base}/resolve")) {
             h3 { "Resolve the conflict" }
             input type="hidden" name="csrf" value=(csrf);
+            (crate::once::field())
             div.field {
                 label for="resolve-reason" { "Reason " span.hint { "(required, kept in the audit trail)" } }
                 textarea #resolve-reason name="reason" required maxlength="2000" {}
@@ -165,7 +166,7 @@ fn adjust_form(base: &str, csrf: &str, path: &str, title: &str, payment: &Paymen
             h3 { (title) }
             input type="hidden" name="csrf" value=(csrf);
             // One token per rendered form: submitted twice, it records once.
-            input type="hidden" name="once" value=(uuid::Uuid::now_v7().simple().to_string());
+            (crate::once::field())
             div.field {
                 label for=(id) { "Amount in " (payment.currency.code()) " " span.hint { "(empty: what remains)" } }
                 input id=(id) type="text" name="amount" inputmode="decimal" autocomplete="off"
@@ -230,7 +231,7 @@ fn timeline(events: &[StoredEvent], set_by: Option<usize>, names: &HashMap<Strin
 }
 
 /// What the event's detail adds, in words: reported and current status, amounts, reasons.
-fn summary(e: &StoredEvent) -> Option<String> {
+pub(crate) fn summary(e: &StoredEvent) -> Option<String> {
     let d = &e.detail;
     let mut parts = Vec::new();
     if let Some(reported) = d["reported_status"].as_str() {

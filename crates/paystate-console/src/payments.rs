@@ -38,7 +38,7 @@ pub struct ListQuery {
 }
 
 /// The filters of a query, checked: a bad value is a 422 that says which, never a silent "all".
-fn search_of(query: &ListQuery) -> PageResult<PaymentSearch> {
+pub(crate) fn search_of(query: &ListQuery) -> PageResult<PaymentSearch> {
     let day = |text: &str, field: &str| -> PageResult<Option<chrono::NaiveDate>> {
         match text.trim() {
             "" => Ok(None),
@@ -89,6 +89,11 @@ fn passes(p: &Payment, search: &PaymentSearch) -> bool {
 }
 
 impl ListQuery {
+    /// The search box's text.
+    pub fn q(&self) -> &str {
+        self.q.trim()
+    }
+
     /// The query string of these filters, for deep links and the next page.
     fn link(&self, after: Option<&str>) -> String {
         let mut parts = Vec::new();
@@ -111,16 +116,26 @@ impl ListQuery {
         }
         format!("/dashboard/payments?{}", parts.join("&"))
     }
+
+    /// The CSV export of the same filters.
+    fn csv_link(&self) -> String {
+        self.link(None).replacen("/dashboard/payments?", "/dashboard/payments.csv?", 1)
+    }
 }
 
 /// What the search box found, and how to say it.
-struct Found {
-    payments: Vec<Payment>,
+pub(crate) struct Found {
+    pub payments: Vec<Payment>,
     understood: String,
     next: Option<String>,
 }
 
-async fn search(state: &Console, signed: &Signed, query: &ListQuery, filter: &PaymentSearch) -> PageResult<Found> {
+pub(crate) async fn search(
+    state: &Console,
+    signed: &Signed,
+    query: &ListQuery,
+    filter: &PaymentSearch,
+) -> PageResult<Found> {
     let tenant = &signed.session.user.tenant_id;
     let q = query.q.trim();
     match state.ledger.payment(tenant, q).await {
@@ -205,6 +220,7 @@ pub async fn page(State(state): State<Console>, signed: Signed, Query(query): Qu
             div.buttons {
                 button type="submit" { "Apply" }
                 a.button.secondary href="/dashboard/payments" { "Clear" }
+                a.button.secondary href=(query.csv_link()) download { "Export CSV" }
             }
         }
         @if !found.understood.is_empty() {

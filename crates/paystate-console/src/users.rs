@@ -6,11 +6,13 @@ use crate::error::{PageError, PageResult};
 use crate::format::time;
 use crate::layout::{self, Section};
 use crate::session::{Signed, see_other};
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use paystate_domain::Role;
+use paystate_ledger::is_key_taken;
 use serde::Deserialize;
+use serde_json::json;
 
 #[derive(Deserialize)]
 pub struct CreateForm {
@@ -20,6 +22,14 @@ pub struct CreateForm {
     email: String,
     #[serde(default)]
     role: String,
+    #[serde(default)]
+    once: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Notice {
+    #[serde(default)]
+    done: String,
 }
 
 #[derive(Deserialize)]
@@ -38,7 +48,7 @@ pub struct PasswordForm {
     new_password: String,
 }
 
-async fn render(state: &Console, signed: &Signed, created: Option<(String, String)>) -> PageResult<Markup> {
+async fn render(state: &Console, signed: &Signed, created: Option<(String, String)>, done: &str) -> PageResult<Markup> {
     let users = state.ledger.users(&signed.session.user.tenant_id).await?;
     let csrf = &signed.session.csrf_token;
     let body = html! {
@@ -49,6 +59,9 @@ async fn render(state: &Console, signed: &Signed, created: Option<(String, Strin
                 p.secret { (password) }
                 p.hint { "Hand it over safely; they can change it after signing in." }
             }
+        }
+        @if done == "again" {
+            p.notice.info role="status" { "That form was sent twice: the person was added once, and their password was shown on the first answer only. If it was not noted, disable them and add them again with another address, or let them change it." }
         }
         section.card {
             div.table-wrap { table {
@@ -73,6 +86,7 @@ async fn render(state: &Console, signed: &Signed, created: Option<(String, Strin
             h2 #add { "Add a person" }
             form.filters method="post" action="/dashboard/users" {
                 input type="hidden" name="csrf" value=(csrf);
+                (crate::once::field())
                 div.field.q { label for="new-email" { "E-mail" } input #new-email type="email" name="email" required; }
                 div.field {
                     label for="new-role" { "Role" }
@@ -85,11 +99,11 @@ async fn render(state: &Console, signed: &Signed, created: Option<(String, Strin
     Ok(layout::page("Users", &signed.session, Section::Users, body))
 }
 
-pub async fn page(State(state): State<Console>, signed: Signed) -> PageResult<Response> {
+pub async fn page(State(state): State<Console>, signed: Signed, Query(notice): Query<Notice>) -> PageResult<Response> {
     if !signed.session.user.role.can_administer() {
         return Ok(account(&signed).into_response());
     }
-    Ok(render(&state, &signed, None).await?.into_response())
+    Ok(render(&state, &signed, None, &notice.done).await?.into_response())
 }
 
 /// What a non-admin sees under Users: their own account and its password form.
@@ -121,13 +135,26 @@ fn password_form(csrf: &str) -> Markup {
     }
 }
 
-pub async fn create(State(state): State<Console>, signed: Signed, Form(form): Form<CreateForm>) -> PageResult<Markup> {
+pub async fn create(
+    State(state): State<Console>,
+    signed: Signed,
+    Form(form): Form<CreateForm>,
+) -> PageResult<Response> {
     signed.check_csrf(&form.csrf)?;
     signed.require_admin()?;
     let role = Role::parse(&form.role).ok_or_else(|| PageError::invalid("Pick a role: viewer, operator or admin."))?;
-    let created = state.ledger.create_user(&signed.session.user.tenant_id, &form.email, role, None).await?;
+    let body = json!({"action": "create_user", "email": form.email.trim().to_lowercase(), "role": role.as_str()});
+    let once = crate::once::guard(&form.once, &signed, &body)?;
+    let tenant = &signed.session.user.tenant_id;
+    let created = match state.ledger.create_user(tenant, &form.email, role, None, once).await {
+        Ok(created) => created,
+        // Sent twice: added once; the password was on the first answer and is not kept.
+        Err(error) if is_key_taken(&error) => return Ok(see_other("/dashboard/users?done=again")),
+        Err(error) => return Err(error.into()),
+    };
+    tracing::info!(created = %created.user.id, user = %signed.session.user.id, source = "dashboard", "console user added");
     let password = created.password.unwrap_or_default();
-    render(&state, &signed, Some((created.user.email, password))).await
+    Ok(render(&state, &signed, Some((created.user.email, password)), "").await?.into_response())
 }
 
 pub async fn disable(

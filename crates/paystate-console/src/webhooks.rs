@@ -1,6 +1,7 @@
 //! Webhooks as an operator sees them: the endpoints and their health, deliveries by state with
 //! each one's attempts (response codes, truncated bodies, errors), and a manual retry that sends
-//! a delivery again now rather than at its next backoff.
+//! a delivery again now rather than at its next backoff. Admins also manage the endpoints
+//! here (see [`crate::endpoints`]).
 
 use crate::Console;
 use crate::error::{PageError, PageResult};
@@ -33,7 +34,19 @@ pub struct CsrfForm {
 
 type Listing = (Vec<EndpointRecord>, Vec<DeliveryRecord>, Vec<AttemptRecord>);
 
+/// A signing secret just issued, for the one answer that shows it.
+pub struct Shown {
+    pub endpoint: String,
+    pub secret: String,
+    /// After a rotation: until when the previous secret still signs (`None`: it stopped).
+    pub rotated: Option<Option<paystate_domain::Timestamp>>,
+}
+
 pub async fn page(State(state): State<Console>, signed: Signed, Query(query): Query<ListQuery>) -> PageResult<Markup> {
+    render(&state, &signed, query, None).await
+}
+
+pub async fn render(state: &Console, signed: &Signed, query: ListQuery, shown: Option<Shown>) -> PageResult<Markup> {
     let tenant = signed.session.user.tenant_id.clone();
     let wanted = match query.state.as_str() {
         "" => DeliveryState::Failed,
@@ -55,32 +68,52 @@ pub async fn page(State(state): State<Console>, signed: Signed, Query(query): Qu
         })
         .await?;
     let can_act = signed.session.user.role.can_act();
+    let can_administer = signed.session.user.role.can_administer();
     let csrf = &signed.session.csrf_token;
     let body = html! {
         div.page-head { div { h1 { "Webhooks" } p.sub { "Endpoints that subscribe to this tenant's events, and what was sent to them." } } }
-        @if query.done == "retried" { p.notice.ok role="status" { "The delivery is queued to be sent again now." } }
+        @if let Some(shown) = &shown {
+            section.notice.ok role="status" {
+                p { @if shown.rotated.is_some() { "New signing secret of " } @else { "Created " } span.mono { (shown.endpoint) } ". Its signing secret, shown this once:" }
+                p.secret #new-secret { (shown.secret) }
+                p.hint { "Copy it into the receiver now: paystate keeps it sealed and cannot show it again."
+                    @match shown.rotated { Some(Some(until)) => { " The old secret also signs until " (time(&until)) "." } Some(None) => { " The old secret no longer signs." } None => {} } }
+            }
+        }
+        @match query.done.as_str() {
+            "retried" => p.notice.ok role="status" { "The delivery is queued to be sent again now." },
+            "tested" => p.notice.ok role="status" { "A webhook.test message is queued: it is listed below until it is sent." },
+            "disabled" => p.notice.ok role="status" { "The endpoint is disabled: nothing is sent to it until it is enabled again." },
+            "enabled" => p.notice.ok role="status" { "The endpoint is enabled: deliveries to it resume." },
+            "again" => p.notice.info role="status" { "That form was sent twice and acted once; a secret it issued was shown on the first answer only. If it was not copied, rotate the secret." },
+            _ => {}
+        }
         section.card aria-labelledby="endpoints" {
             h2 #endpoints { "Endpoints" }
-            div.table-wrap { table {
-                thead { tr { th { "Endpoint" } th { "URL" } th { "Events" } th { "Health" } } }
+            div.table-wrap { table.stack {
+                thead { tr { th { "Endpoint" } th { "URL" } th { "Events" } th { "Health" } @if can_administer { th { "Manage" } } } }
                 tbody {
                     @for e in &endpoints {
                         @let e = &e.endpoint;
                         tr {
-                            td.mono { (e.id) }
-                            td { (e.url) }
-                            td { (e.events.as_slice().join(", ")) }
-                            td {
+                            td.mono data-label="Endpoint" { (e.id) }
+                            td data-label="URL" { (e.url) }
+                            td data-label="Events" { (e.events.as_slice().join(", ")) }
+                            td data-label="Health" {
                                 @if !e.enabled { span.badge.review { "disabled" } @if let Some(reason) = &e.disabled_reason { br; span.hint { (reason) } } }
                                 @else if let Some(since) = &e.failing_since { span.badge.review { "failing" } br; span.hint { "since " (time(since)) } }
                                 @else { span.badge.outcome-applied { "healthy" } }
                             }
+                            @if can_administer { td data-label="Manage" { (crate::endpoints::actions(e, csrf)) } }
                         }
                     }
-                    @if endpoints.is_empty() { tr { td.empty colspan="4" { "No endpoints. Register one with POST /v1/webhook-endpoints." } } }
+                    @if endpoints.is_empty() { tr { td.empty colspan="5" {
+                        "No endpoints. " @if can_administer { "Add one below, or with POST /v1/webhook-endpoints." } @else { "An admin adds them." }
+                    } } }
                 }
             } }
         }
+        @if can_administer { (crate::endpoints::create_form(csrf)) }
         section.card aria-labelledby="deliveries" {
             h2 #deliveries { "Deliveries" }
             nav.legend aria-label="Delivery state" {

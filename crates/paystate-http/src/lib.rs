@@ -129,7 +129,7 @@ pub fn app(state: AppState) -> Router {
         .merge(dialects::router(&state.config))
         .merge(ops::router())
         // The operator console, on by default: people sign in with console users, not API keys.
-        .nest("/dashboard", paystate_console::router(state.ledger.clone()))
+        .nest("/dashboard", paystate_console::router(state.ledger.clone(), state.webhooks.clone()))
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe::observe))

@@ -107,13 +107,15 @@ async fn blocking<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -
 }
 
 impl Ledger {
-    /// Creates a console user. Without a password, one is generated and answered once.
+    /// Creates a console user. Without a password, one is generated and answered once. With
+    /// `once`, a second request with the same key creates nothing ([`crate::KEY_TAKEN`]).
     pub async fn create_user(
         &self,
         tenant: &TenantId,
         email: &str,
         role: Role,
         password: Option<String>,
+        once: Option<crate::Once<CreatedUser>>,
     ) -> StoreResult<CreatedUser> {
         let email = normalize_email(email)?;
         let generated = password.is_none();
@@ -139,17 +141,16 @@ impl Ledger {
             created_at: now,
             updated_at: now,
         };
-        let (written, tenant) = (user.clone(), tenant.clone());
-        self.store()
-            .write(move |tx| {
-                async move {
-                    tx.tenant(&tenant).await?.ok_or(StoreError::NotFound)?;
-                    tx.insert_user(&written).await
-                }
-                .boxed()
-            })
-            .await?;
-        Ok(CreatedUser { user, password: generated.then_some(password) })
+        let (owner, created) = (tenant.clone(), CreatedUser { user, password: generated.then_some(password) });
+        crate::write_once(&**self.store(), tenant, once, move |tx| {
+            async move {
+                tx.tenant(&owner).await?.ok_or(StoreError::NotFound)?;
+                tx.insert_user(&created.user).await?;
+                Ok(created)
+            }
+            .boxed()
+        })
+        .await
     }
 
     pub async fn users(&self, tenant: &TenantId) -> StoreResult<Vec<UserRecord>> {

@@ -83,7 +83,8 @@ pub async fn run(database: &config::Database, command: UserCommand) -> Result<()
             } else {
                 None
             };
-            let created = ledger.create_user(&tenant, &email, role, password).await.map_err(|e| explain(e, &tenant))?;
+            let created =
+                ledger.create_user(&tenant, &email, role, password, None).await.map_err(|e| explain(e, &tenant))?;
             let user = &created.user;
             if json {
                 let body = serde_json::json!({

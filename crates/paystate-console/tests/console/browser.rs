@@ -292,6 +292,13 @@ async fn administer(app: &TestApp, browser: &Browser, delivery: &str, email: &st
     let page = browser.wait_for("queued to be sent again").await;
     assert!(page.contains("queued to be sent again") && page.contains(delivery));
 
+    manage_an_endpoint(app, browser).await;
+
+    client.goto(&app.url("/dashboard/events")).await.unwrap();
+    let feed = browser.wait_for("Newest first").await;
+    assert!(feed.contains("payment.status_changed") && feed.contains("pay_"), "{feed}");
+    browser.shoot("events").await;
+
     client.goto(&app.url("/dashboard/keys")).await.unwrap();
     client.find(Locator::Id("key-label")).await.unwrap().send_keys("warehouse sync").await.unwrap();
     client.find(Locator::Css("form[action='/dashboard/keys'] button")).await.unwrap().click().await.unwrap();
@@ -312,4 +319,42 @@ async fn administer(app: &TestApp, browser: &Browser, delivery: &str, email: &st
 
     client.goto(&app.url("/dashboard/users")).await.unwrap();
     browser.shoot("users").await;
+}
+
+/// Add an endpoint (its secret shown once), send it a test, disable and enable it: by clicks.
+async fn manage_an_endpoint(app: &TestApp, browser: &Browser) {
+    let client = browser.client();
+    client.goto(&app.url("/dashboard/webhooks")).await.unwrap();
+    let url = "http://127.0.0.1:9/e2e-hook";
+    client.find(Locator::Id("endpoint-url")).await.unwrap().send_keys(url).await.unwrap();
+    client.find(Locator::Id("endpoint-description")).await.unwrap().send_keys("warehouse").await.unwrap();
+    client
+        .find(Locator::Css("form[action='/dashboard/webhooks/endpoints'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("Its signing secret, shown this once").await;
+    let secret = client.find(Locator::Id("new-secret")).await.unwrap().text().await.unwrap();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    browser.shoot("endpoint-created").await;
+    let endpoints = app.endpoints().await;
+    let id = endpoints.iter().find(|e| e["url"] == url).expect("created")["id"].as_str().unwrap().to_owned();
+
+    client.goto(&app.url("/dashboard/webhooks")).await.unwrap();
+    assert!(!browser.text().await.contains(&secret), "the secret is never shown again");
+    let button = |label: String| async move {
+        client.find(Locator::Css(&format!("button[aria-label='{label}']"))).await.unwrap().click().await.unwrap();
+    };
+    button(format!("Send a test event to {id}")).await;
+    let pending = browser.wait_for("webhook.test message is queued").await;
+    assert!(pending.contains("webhook.test"), "{pending}");
+    button(format!("Disable {id}")).await;
+    browser.wait_for("The endpoint is disabled").await;
+    assert_eq!(app.endpoints().await.iter().find(|e| e["id"] == id.as_str()).unwrap()["enabled"], false);
+    browser.shoot("webhooks-managed").await;
+    button(format!("Enable {id}")).await;
+    browser.wait_for("The endpoint is enabled").await;
+    assert_eq!(app.endpoints().await.iter().find(|e| e["id"] == id.as_str()).unwrap()["enabled"], true);
 }

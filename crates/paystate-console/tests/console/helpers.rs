@@ -120,9 +120,11 @@ impl TestApp {
     }
 
     pub async fn user_of(&self, tenant: &TenantId, role: Role) -> (String, String) {
-        let email = format!("{}-{}@shop.example", role.as_str(), paystate_domain::UserId::generate().as_str());
+        // A person's address, as people have them: unique per test by the id's last digits.
+        let id = paystate_domain::UserId::generate().to_string();
+        let email = format!("{}.{}@shop.example", role.as_str(), &id[id.len() - 10..]);
         let password = "a long enough password".to_owned();
-        self.ledger.create_user(tenant, &email, role, Some(password.clone())).await.unwrap();
+        self.ledger.create_user(tenant, &email, role, Some(password.clone()), None).await.unwrap();
         (email, password)
     }
 
@@ -259,5 +261,36 @@ impl TestApp {
             })
             .await
             .unwrap()
+    }
+}
+
+/// The value of the first hidden `once` field of a page at or after `from` (a form's token).
+pub fn once_in(html: &str, from: &str) -> Option<String> {
+    let marker = "name=\"once\" value=\"";
+    let offset = html.find(from)?;
+    let start = html[offset..].find(marker)? + offset + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// The `whsec_…` signing secret shown on a page, if any.
+pub fn secret_in(html: &str) -> Option<String> {
+    let start = html.find("whsec_")?;
+    Some(html[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "_+/=".contains(*c)).collect())
+}
+
+impl TestApp {
+    /// The tenant's webhook endpoints as the API lists them.
+    pub async fn endpoints(&self) -> Vec<Value> {
+        let body: Value =
+            self.api(reqwest::Method::GET, "/v1/webhook-endpoints", Value::Null).await.json().await.unwrap();
+        body["data"].as_array().unwrap().clone()
+    }
+
+    /// An admin of a second tenant, signed in: answers its session.
+    pub async fn other_tenant_admin(&self) -> Session {
+        let (other, _) = self.ledger.create_tenant("Another shop").await.unwrap();
+        let (email, password) = self.user_of(&other.id, Role::Admin).await;
+        self.login(&email, &password).await
     }
 }
