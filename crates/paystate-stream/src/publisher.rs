@@ -150,16 +150,18 @@ impl Publisher {
                 }
             }
             let outcome = match &context {
-                Some(js) if !stream_ready => match nats::ensure_stream(js, &self.config.stream, &self.config.subject_prefix).await {
-                    Ok(()) => {
-                        stream_ready = true;
-                        Ok(1)
+                Some(js) if !stream_ready => {
+                    match nats::ensure_stream(js, &self.config.stream, &self.config.subject_prefix).await {
+                        Ok(()) => {
+                            stream_ready = true;
+                            Ok(1)
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot publish events to NATS yet");
+                            Err(())
+                        }
                     }
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot publish events to NATS yet");
-                        Err(())
-                    }
-                },
+                }
                 Some(js) => self.round(js).await,
                 None => Err(()),
             };

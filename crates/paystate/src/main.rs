@@ -263,8 +263,10 @@ async fn run(cli: Cli) -> Result<()> {
     let instance_id = instance_id.as_deref();
     let nats = cli.nats_url.or(settings.nats_url.clone()).map(|url| {
         let stream = cli.nats_stream.or(settings.nats_stream.clone());
-        let mut config =
-            paystate_stream::PublisherConfig::new(url, stream.unwrap_or_else(|| paystate_stream::DEFAULT_STREAM.into()));
+        let mut config = paystate_stream::PublisherConfig::new(
+            url,
+            stream.unwrap_or_else(|| paystate_stream::DEFAULT_STREAM.into()),
+        );
         if let Some(prefix) = cli.nats_subject_prefix.or(settings.nats_subject_prefix.clone()) {
             config.subject_prefix = prefix;
         }
