@@ -2,6 +2,7 @@
 # Runs Schemathesis (installed from PyPI into a virtual environment outside the checkout) against
 # a fresh debug `paystate serve` on SQLite, authenticated, with every check: whether the OpenAPI
 # document describes what the server does. Prints Schemathesis' summary; exits as it does.
+# bench/schemathesis.toml gives the dialects' credentials and the test tenant's identifiers.
 #   bash bench/schemathesis.sh [MAX_EXAMPLES]        # default 10 examples per operation
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q schemathesis
 fi
+config="$(pwd)/bench/schemathesis.toml"
 cargo build --locked -p paystate
 binary="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/paystate"
 
@@ -26,9 +28,17 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
   sleep 0.1
 done
-# The bearer key for the native API and Norce, the same key as Gormic's and Teljoy's api-key.
-# Run from the temporary directory: Schemathesis keeps its example database (.hypothesis) there.
+# The dialects' settings that bench/schemathesis.toml's identifiers name.
+curl -sf -X PATCH "http://127.0.0.1:$port/v1/tenant" -H "Authorization: Bearer $key" \
+  -H 'Content-Type: application/merge-patch+json' \
+  -d '{"settings": {"gormic": {"organization_id": "schemathesis-organization"}, "norce": {"merchants": ["schemathesis-merchant"]}}}' \
+  >/dev/null
+# The bearer key for the native API and Norce, the same key as Gormic's and Teljoy's api-key
+# (and Omnicasa's path secret, Teljoy's body apiKey: see bench/schemathesis.toml).
+# Run from the temporary directory: Schemathesis keeps its example database (.hypothesis) and
+# its .schemathesis cache there.
+export PAYSTATE_SCHEMATHESIS_KEY="$key"
 cd "$work"
-"$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
+"$venv/bin/schemathesis" --config-file "$config" run "http://127.0.0.1:$port/openapi.json" \
   -H "Authorization: Bearer $key" -H "api-key: $key" \
   --checks all -n "$examples" --workers 2 --no-color

@@ -117,5 +117,10 @@ CRASH_PROFILE=debug bash bench/crash.sh --quick
 # The benchmark's smoke run (seconds, no targets), so that it cannot rot.
 bash bench/run.sh --smoke
 
+# Whether the OpenAPI document describes what the server does: a bounded Schemathesis run (every
+# check, 5 examples per operation) against the debug build the tests just made, installed from
+# PyPI into a virtual environment under ~/.cache; any problem it finds fails the run.
+bash bench/schemathesis.sh 5
+
 # One closing line for the whole suite.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$test_log"

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// The request body cap of every API (1 MiB).
@@ -84,6 +85,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         if has_nul(&bytes) {
             return Err(ApiError::bad_request("NUL characters are not accepted"));
         }
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&first| first != b'{') {
+            return Err(ApiError::bad_request("the body must be a JSON object"));
+        }
         let value =
             serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
         let raw = String::from_utf8_lossy(&bytes).into_owned();
@@ -119,6 +123,61 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
+/// An amount in minor units, read exactly from the JSON number's text (never through a double): a
+/// whole number, written as an integer (`1250`) or with a fraction of zeros or an exponent that
+/// leaves no fraction (`1250.0`, `1.25e3`), as JSON Schema's `integer` allows; `12.5` is refused.
+pub fn minor_units<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    whole_number(&number.to_string())
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number of minor units")))
+}
+
+/// [`minor_units`] for an optional amount (`null` is `None`); use with `#[serde(default)]`.
+pub fn optional_minor_units<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Amount(#[serde(deserialize_with = "minor_units")] i64);
+    Ok(Option::<Amount>::deserialize(deserializer)?.map(|amount| amount.0))
+}
+
+/// The integer a JSON number's text denotes, when it is a whole number that fits an i64.
+fn whole_number(text: &str) -> Option<i64> {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, exponent.strip_prefix('+').unwrap_or(exponent).parse::<i32>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int_part.is_empty() || !all_digits(int_part) || !all_digits(frac_part) {
+        return None;
+    }
+    let digits = format!("{int_part}{frac_part}");
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Some(0);
+    }
+    // The value is digits × 10^shift.
+    let shift = i64::from(exponent) - frac_part.len() as i64;
+    let integer = if shift >= 0 {
+        if digits.len() as i64 + shift > 19 {
+            return None;
+        }
+        format!("{digits}{}", "0".repeat(shift as usize))
+    } else {
+        let cut = digits.len().saturating_sub(usize::try_from(shift.unsigned_abs()).ok()?);
+        let (whole, fraction) = digits.split_at(cut);
+        if fraction.bytes().any(|b| b != b'0') {
+            return None;
+        }
+        if whole.is_empty() { "0".to_owned() } else { whole.to_owned() }
+    };
+    let magnitude = integer.parse::<i64>().ok()?;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +188,31 @@ mod tests {
         assert!(has_nul(b"{\"a\":\"x\\U0000\"}"));
         assert!(has_nul(b"{\"a\":\"\0\"}"));
         assert!(!has_nul(b"{\"a\":\"\\u00001\"}".split_at(3).0));
+    }
+
+    #[test]
+    fn whole_numbers_are_read_exactly() {
+        for (text, expected) in [
+            ("1250", Some(1250)),
+            ("1250.0", Some(1250)),
+            ("1250.000", Some(1250)),
+            ("1.25e3", Some(1250)),
+            ("125E+1", Some(1250)),
+            ("12500e-1", Some(1250)),
+            ("0.0", Some(0)),
+            ("-0", Some(0)),
+            ("-7.0", Some(-7)),
+            ("999999999999999.0", Some(999_999_999_999_999)),
+            ("9007199254740993.0", Some(9_007_199_254_740_993)),
+            ("12.5", None),
+            ("0.5", None),
+            ("1e-1", None),
+            ("9007199254740993.5", None),
+            ("1e19", None),
+            ("1e400", None),
+        ] {
+            assert_eq!(whole_number(text), expected, "{text}");
+        }
     }
 
     #[test]

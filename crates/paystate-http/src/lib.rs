@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod retention;
+pub mod schema_rules;
 pub mod server;
 pub mod stall;
 

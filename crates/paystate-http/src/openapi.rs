@@ -23,14 +23,17 @@ use utoipa::{Modify, OpenApi};
 )]
 pub struct ApiDoc;
 
-/// The whole document: the native API and every dialect.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The whole document: the native API and every dialect, with the rules of
+/// [`crate::schema_rules`] (which utoipa's model cannot hold, so the document is JSON).
+pub fn document() -> serde_json::Value {
     let mut document = ApiDoc::openapi();
     native_problems(&mut document);
     for part in crate::dialects::openapi_parts() {
         document.merge(part);
     }
-    document
+    let mut value = serde_json::to_value(&document).expect("the document serializes");
+    crate::schema_rules::apply(&mut value);
+    value
 }
 
 /// The problems every native operation may answer, whatever it does: a client generated from the

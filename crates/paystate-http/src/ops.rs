@@ -9,8 +9,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 pub fn router() -> Router<AppState> {
-    let docs: Router<AppState> =
-        utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", crate::openapi::document()).into();
+    let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/docs")
+        .external_url_unchecked("/openapi.json", crate::openapi::document())
+        .into();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -24,6 +24,7 @@ pub struct CreateOrder {
     /// ISO 4217 code.
     pub currency: String,
     /// Minor units (cents); defaults to 0.
+    #[serde(default, deserialize_with = "crate::extract::optional_minor_units")]
     #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub total_amount: Option<i64>,
     #[schema(value_type = Object)]
@@ -35,6 +36,7 @@ pub struct CreateOrder {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchOrder {
+    #[serde(default, deserialize_with = "crate::extract::optional_minor_units")]
     #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub total_amount: Option<i64>,
     #[schema(value_type = Object)]
@@ -58,7 +60,7 @@ pub struct OrderQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
-    #[param(min_length = 1)]
+    #[param(min_length = 1, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     pub cursor: Option<String>,
 }
 

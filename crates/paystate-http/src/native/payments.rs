@@ -23,6 +23,7 @@ pub struct CreatePayment {
     /// The order's id or reference.
     pub order_id: String,
     /// Minor units of the order's currency.
+    #[serde(deserialize_with = "crate::extract::minor_units")]
     #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub amount: i64,
     /// Must equal the order's currency when given.
@@ -46,6 +47,7 @@ pub struct CreatePayment {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchPayment {
+    #[serde(default, deserialize_with = "crate::extract::optional_minor_units")]
     #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub amount: Option<i64>,
     #[serde(default, deserialize_with = "present")]
@@ -84,6 +86,7 @@ pub struct ReportStatus {
 #[serde(deny_unknown_fields)]
 pub struct Adjust {
     /// Minor units; without it a refund or chargeback takes all that remains.
+    #[serde(default, deserialize_with = "crate::extract::optional_minor_units")]
     #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub amount: Option<i64>,
     pub reason: Option<String>,
@@ -110,7 +113,7 @@ pub struct PaymentQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
-    #[param(min_length = 1)]
+    #[param(min_length = 1, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     pub cursor: Option<String>,
 }
 

@@ -149,3 +149,75 @@ async fn cursors_and_customers_are_checked_alike_on_every_store(app: TestApp) {
     assert_eq!(unchanged["customer"], json!({"name": "Ada"}));
 }
 api_test!(cursors_and_customers_are_checked_alike_on_every_store);
+
+async fn whole_amounts_written_with_a_fraction_or_an_exponent_are_read_exactly(app: TestApp) {
+    // JSON Schema's integer includes 1250.0: such an amount is the integer it denotes, read from
+    // its text (never a double); a fraction that is not zero is still refused.
+    let created = send_raw(
+        &app,
+        "/v1/orders",
+        "application/json",
+        r#"{"reference": "W-1", "currency": "EUR", "total_amount": 1250.0}"#,
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let order: Value = created.json().await.unwrap();
+    assert_eq!(order["total_amount"], 1250);
+    let created = send_raw(
+        &app,
+        "/v1/orders",
+        "application/json",
+        r#"{"reference": "W-2", "currency": "EUR", "total_amount": 9007199254740993.0e-1}"#,
+    )
+    .await;
+    assert_problem(created, 400, "invalid-request").await;
+    let created = send_raw(
+        &app,
+        "/v1/orders",
+        "application/json",
+        r#"{"reference": "W-3", "currency": "EUR", "total_amount": 9.99999999999999e14}"#,
+    )
+    .await;
+    assert_eq!(created.json::<Value>().await.unwrap()["total_amount"], 999_999_999_999_999_i64);
+    let id = order["id"].as_str().unwrap();
+    let payment =
+        send_raw(&app, "/v1/payments", "application/json", format!(r#"{{"order_id": "{id}", "amount": 1.25e3}}"#))
+            .await;
+    assert_eq!(payment.status(), 201);
+    let payment: Value = payment.json().await.unwrap();
+    assert_eq!(payment["amount"], 1250);
+    let payment_id = payment["id"].as_str().unwrap();
+    let status = app.post(&format!("/v1/payments/{payment_id}/status"), json!({"status": "paid"})).await;
+    assert_eq!(status.status(), 200);
+    let refunds = format!("/v1/payments/{payment_id}/refunds");
+    let refund = send_raw(&app, &refunds, "application/json", r#"{"amount": 260.0}"#).await;
+    assert_eq!(refund.status(), 200);
+    assert_eq!(refund.json::<Value>().await.unwrap()["amount_refunded"], 260);
+    let refunds = format!("/v1/payments/{payment_id}/refunds");
+    let refund = send_raw(&app, &refunds, "application/json", r#"{"amount": 2.605e2}"#).await;
+    assert_problem(refund, 400, "invalid-request").await;
+}
+api_test!(whole_amounts_written_with_a_fraction_or_an_exponent_are_read_exactly);
+
+async fn a_body_that_is_not_an_object_is_refused_and_changes_nothing(app: TestApp) {
+    let method: Value = app
+        .post("/v1/payment-methods", json!({"code": "card", "locales": {"en": {"name": "Card"}}}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = method["id"].as_str().unwrap();
+    for body in ["[null, null]", "[]", "null", "5", "\"visible\""] {
+        let patched = app
+            .request(Method::PATCH, &format!("/v1/payment-methods/{id}"), &app.admin_key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(patched, 400, "invalid-request").await;
+    }
+    let unchanged: Value = app.get(&format!("/v1/payment-methods/{id}")).await.json().await.unwrap();
+    assert_eq!(unchanged["updated_at"], method["updated_at"]);
+}
+api_test!(a_body_that_is_not_an_object_is_refused_and_changes_nothing);

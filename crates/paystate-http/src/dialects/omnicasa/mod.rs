@@ -107,16 +107,36 @@ fn prefix(configured: &str) -> Option<String> {
         (status = 200, description = "Updated, or an idempotent repeat or a stale report (Value 0)", content(
             (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
             (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
-        (status = 400, description = "Malformed body or invalid field (codes 5 to 10)", body = transformers::ReturnResult),
-        (status = 401, description = "Unknown or wrong secret key (code 1)", body = transformers::ReturnResult),
-        (status = 403, description = "The key may not change payments (code 2)", body = transformers::ReturnResult),
-        (status = 404, description = "No such order, or no payment on it (codes 11, 12)", body = transformers::ReturnResult),
-        (status = 409, description = "Contradicts a settled status (13, recorded and flagged) or not allowed (14)", body = transformers::ReturnResult),
-        (status = 413, description = "Body over 1 MiB (code 4)", body = transformers::ReturnResult),
-        (status = 415, description = "Not JSON or XML in UTF-8 (code 3)", body = transformers::ReturnResult),
-        (status = 405, description = "Another method than POST (code 18)", body = transformers::ReturnResult),
-        (status = 500, description = "The tenant's settings.omnicasa are unusable (16) or an internal error (17)", body = transformers::ReturnResult),
-        (status = 503, description = "Busy, retry (code 15)", body = transformers::ReturnResult),
+        (status = 400, description = "Malformed body or invalid field (codes 5 to 10)", content(
+            (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
+            (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
+        (status = 401, description = "Unknown or wrong secret key (code 1)", content(
+            (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
+            (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
+        (status = 403, description = "The key may not change payments (code 2)", content(
+            (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
+            (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
+        (status = 404, description = "No such order, or no payment on it (codes 11, 12)", content(
+            (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
+            (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
+        (status = 409, description = "Contradicts a settled status (13, recorded and flagged) or not allowed (14)", content(
+            (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
+            (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
+        (status = 413, description = "Body over 1 MiB (code 4)", content(
+            (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
+            (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
+        (status = 415, description = "Not JSON or XML in UTF-8 (code 3)", content(
+            (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
+            (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
+        (status = 405, description = "Another method than POST (code 18)", content(
+            (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
+            (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
+        (status = 500, description = "The tenant's settings.omnicasa are unusable (16) or an internal error (17)", content(
+            (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
+            (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
+        (status = 503, description = "Busy, retry (code 15)", content(
+            (transformers::ReturnResult = "application/json"), (transformers::ReturnResult = "text/json"),
+            (transformers::ReturnResult = "application/xml"), (transformers::ReturnResult = "text/xml"))),
     )
 )]
 pub async fn update_order(
