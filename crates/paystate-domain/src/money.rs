@@ -119,6 +119,21 @@ impl Currency {
     }
 }
 
+impl Currency {
+    /// Minor units as major-unit decimal text with all of the currency's decimals (1250 EUR is
+    /// `12.50`, 5 JPY is `5`, 1 KWD is `0.001`), as a .NET `decimal` of the currency's scale
+    /// writes itself.
+    pub fn major_text_fixed(&self, minor: i64) -> String {
+        let scale = self.scale();
+        let (sign, magnitude) = if minor < 0 { ("-", minor.unsigned_abs()) } else { ("", minor as u64) };
+        let (whole, fraction) = (magnitude / scale as u64, magnitude % scale as u64);
+        match self.exponent() as usize {
+            0 => format!("{sign}{whole}"),
+            width => format!("{sign}{whole}.{fraction:0width$}"),
+        }
+    }
+}
+
 /// Checks a minor-unit amount given by a caller: not negative, not above [`MAX_AMOUNT_MINOR`].
 pub fn check_range(minor: i64) -> Result<i64, DomainError> {
     if (0..=MAX_AMOUNT_MINOR).contains(&minor) { Ok(minor) } else { Err(DomainError::AmountOutOfRange) }
@@ -224,6 +239,10 @@ mod tests {
         assert_eq!(cur("EUR").major_text(1), "0.01");
         assert_eq!(cur("JPY").major_text(5), "5");
         assert_eq!(cur("KWD").major_text(1001), "1.001");
+        assert_eq!(cur("EUR").major_text_fixed(1250), "12.50");
+        assert_eq!(cur("EUR").major_text_fixed(7), "0.07");
+        assert_eq!(cur("JPY").major_text_fixed(5), "5");
+        assert_eq!(cur("KWD").major_text_fixed(1000), "1.000");
         for minor in [0, 1, 99, 19995, MAX_AMOUNT_MINOR] {
             assert_eq!(cur("EUR").minor_from_json_number(&cur("EUR").major_text(minor)), Ok(minor));
         }

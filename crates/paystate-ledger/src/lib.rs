@@ -19,7 +19,7 @@ use paystate_domain::order::{NewOrder, OrderPatch};
 use paystate_domain::payment::{NewPayment, decide};
 use paystate_domain::{
     Actor, DomainError, KeyId, MethodId, MethodLocale, Order, OrderId, OrderState, Outcome, Payment, PaymentCommand,
-    PaymentId, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp,
+    PaymentId, PaymentMethod, PaymentType, Source, StoredEvent, Tenant, TenantId, Timestamp,
 };
 use paystate_store::{
     ApiKeyRecord, EventFilter, OrderFilter, PageRequest, PaymentFilter, Reader, Scope, Store, StoreError, StoreExt,
@@ -239,6 +239,39 @@ impl Ledger {
     pub async fn order(&self, tenant: &TenantId, id_or_reference: &str) -> StoreResult<Order> {
         let (tenant, key) = (tenant.clone(), id_or_reference.to_owned());
         self.store.lookup(move |r| async move { find_order(r, &tenant, &key).await }.boxed()).await
+    }
+
+    /// An order found by its reference only (never by its id), with its receipts that are not
+    /// deleted: what a dialect that names orders by their reference reads back. `None` when the
+    /// tenant has no such order.
+    pub async fn order_with_receipts(
+        &self,
+        tenant: &TenantId,
+        reference: &str,
+    ) -> StoreResult<Option<(Order, Vec<Payment>)>> {
+        const PAGE: u32 = 100;
+        let (tenant, reference) = (tenant.clone(), reference.to_owned());
+        self.store
+            .lookup(move |r| {
+                async move {
+                    let Some(order) = r.order_by_reference(&tenant, &reference).await? else { return Ok(None) };
+                    let filter = PaymentFilter { order_id: Some(order.id.clone()), ..PaymentFilter::default() };
+                    let mut receipts = Vec::new();
+                    let mut after = None;
+                    loop {
+                        let page =
+                            r.payments(&tenant, &filter, &PageRequest { after: after.take(), limit: PAGE }).await?;
+                        let full = page.len() == PAGE as usize;
+                        after = page.last().map(|p| p.id.to_string());
+                        receipts.extend(page.into_iter().filter(|p| p.kind == PaymentType::Receipt));
+                        if !full {
+                            return Ok(Some((order, receipts)));
+                        }
+                    }
+                }
+                .boxed()
+            })
+            .await
     }
 
     pub async fn orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>> {

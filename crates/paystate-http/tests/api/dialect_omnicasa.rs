@@ -331,6 +331,10 @@ async fn paid_at_in_both_formats_across_daylight_saving(app: TestApp) {
         // ISO 8601 with an offset is an instant whatever the zone.
         ("2025-03-30T02:30:00.1234567+05:00", "2025-03-29T21:30:00.123456Z"),
         ("2025-03-30T02:30:00Z", "2025-03-30T02:30:00Z"),
+        // What real clients send: an offset and no fraction, and Mollie's timestamps forwarded.
+        ("2020-11-25T14:30:00+01:00", "2020-11-25T13:30:00Z"),
+        ("2018-03-20T13:28:37+00:00", "2018-03-20T13:28:37Z"),
+        ("2016-08-18T03:51:53.0Z", "2016-08-18T03:51:53Z"),
     ];
     for (index, (sent, stored)) in cases.iter().enumerate() {
         let reference = format!("PA-{index}");
@@ -1082,3 +1086,112 @@ mod captured {
         check(true);
     }
 }
+
+// --- the read side: GET /payment/get-order/{secretKey} ---------------------------------------
+
+/// A GET of the read side; answers status, content type and body.
+async fn get_order(app: &TestApp, path: &str, accept: Option<&str>) -> Answer {
+    let mut request = app.client.get(app.url(path));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    Answer { status, content_type, body: response.text().await.unwrap() }
+}
+
+async fn the_read_side_answers_the_payment_order_in_json_and_xml(app: TestApp) {
+    let key = omnicasa_key(&app).await;
+    let id = open_payment(&app, "OM-READ").await;
+    report(&app, &key, "OM-READ", 2, json!({"PaidAt": "2020-11-25 14:30:00"})).await.assert_ok(1);
+
+    let answer = get_order(&app, &format!("/payment/get-order/{key}?OrderId=OM-READ&LanguageId=3"), None).await;
+    assert_eq!((answer.status, answer.content_type.as_str()), (200, "application/json; charset=utf-8"));
+    // Json.NET's form: declaration order, the decimal with the currency's two decimals.
+    assert!(answer.body.starts_with(&format!(
+        "{{\"Success\":true,\"Code\":0,\"Message\":\"\",\"Value\":{{\"Id\":\"{id}\",\"OrderId\":\"OM-READ\",\"StatusId\":2,\"StatusName\":\"Paid\",\"Value\":25.00,\"Description\":null,\"CreateAt\":\""
+    )), "{}", answer.body);
+    let value = answer.json()["Value"].clone();
+    // The wall-clock time the update sent comes back as it was sent (Brussels, the default zone).
+    assert_eq!(value["PaidAt"], "2020-11-25 14:30:00");
+    assert_eq!(value["ExpiresAt"], Value::Null);
+    let created = value["CreateAt"].as_str().unwrap();
+    assert!(chrono::NaiveDateTime::parse_from_str(created, "%Y-%m-%d %H:%M:%S").is_ok(), "{created}");
+    for member in ["PersonId", "PropertyId", "PersonIdent", "PropertyIdent"] {
+        assert_eq!(value[member], Value::Null, "{member}");
+    }
+
+    // DataContract XML after Accept, at the prefixed path too, in Dutch by default.
+    let xml = get_order(&app, &format!("/api/v3/payment/get-order/{key}?OrderId=OM-READ"), Some("text/xml")).await;
+    assert_eq!((xml.status, xml.content_type.as_str()), (200, "text/xml; charset=utf-8"));
+    assert!(xml.body.starts_with(r#"<ReturnResultOfPayments xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.datacontract.org/2004/07/OmnicasaApiv3.Models"><Code>0</Code><Message></Message><Success>true</Success><Value><CreateAt>"#), "{}", xml.body);
+    assert!(xml.body.contains(&format!(
+        "<Id>{id}</Id><OrderId>OM-READ</OrderId><PaidAt>2020-11-25 14:30:00</PaidAt><PersonId i:nil=\"true\"/>"
+    )));
+    assert!(xml.body.ends_with("<StatusId>2</StatusId><StatusName>Betaald</StatusName><Value>25.00</Value></Value></ReturnResultOfPayments>"), "{}", xml.body);
+
+    // A refund reported through the update reads back as HasRefunds; the order's Omnicasa
+    // attributes, set through the native API, come back too.
+    report(&app, &key, "OM-READ", 7, json!({})).await.assert_ok(1);
+    let order = app.get("/v1/orders/OM-READ").await.json::<Value>().await.unwrap();
+    let patched = app
+        .request(Method::PATCH, &format!("/v1/orders/{}", order["id"].as_str().unwrap()), &app.admin_key)
+        .json(&json!({"attributes": {"omnicasa": {"PersonId": 42, "PersonIdent": "P-42", "PropertyId": 7}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let read_key = app.key(Scope::Read, Some(Source::Omnicasa)).await;
+    let answer = get_order(&app, &format!("/payment/get-order/{read_key}?orderid=OM-READ&languageid=2"), None).await;
+    let value = answer.json()["Value"].clone();
+    assert_eq!((value["StatusId"].as_i64(), value["StatusName"].as_str()), (Some(7), Some("Remboursé")));
+    assert_eq!((value["PersonId"].as_i64(), value["PersonIdent"].as_str()), (Some(42), Some("P-42")));
+    assert_eq!((value["PropertyId"].as_i64(), value["PropertyIdent"].as_str()), (Some(7), None));
+}
+api_test!(the_read_side_answers_the_payment_order_in_json_and_xml);
+
+async fn the_read_side_refuses_in_the_envelope_and_writes_nothing(app: TestApp) {
+    let key = omnicasa_key(&app).await;
+    open_payment(&app, "OM-R1").await;
+    app.order("OM-EMPTY", 100).await;
+    let before = app.events(0).await;
+    let failed = |answer: &Answer, status: u16, code: i32| {
+        assert_eq!(answer.status, status, "{}", answer.body);
+        let body = answer.json();
+        assert_eq!((body["Success"].as_bool(), body["Code"].as_i64()), (Some(false), Some(code as i64)), "{body}");
+        assert!(body["Message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(body["Value"], Value::Null, "all four members, Value null");
+    };
+    let path = |query: &str| format!("/payment/get-order/{key}?{query}");
+    failed(&get_order(&app, &path("OrderId=NOPE&LanguageId=3"), None).await, 404, 11);
+    failed(&get_order(&app, &path("LanguageId=3"), None).await, 400, 7);
+    failed(&get_order(&app, &path("OrderId=OM-R1&LanguageId=x"), None).await, 400, 10);
+    failed(&get_order(&app, &path("OrderId=OM-R1&IsWriteLogSQL=maybe"), None).await, 400, 10);
+    // Wrong and other-dialect keys look alike; the message speaks the query's language.
+    let wrong = get_order(&app, "/payment/get-order/ps_nope?OrderId=OM-R1&LanguageId=3", None).await;
+    failed(&wrong, 401, 1);
+    let gormic = app.key(Scope::Write, Some(Source::Gormic)).await;
+    let other = get_order(&app, &format!("/payment/get-order/{gormic}?OrderId=OM-R1&LanguageId=3"), None).await;
+    assert_eq!(other.body, wrong.body);
+    // Another tenant's order is not found; an order without a receipt has no payment order.
+    let (other_tenant, _) = app.other_tenant().await;
+    let created = app.ledger.create_key(&other_tenant, Scope::Write, Some(Source::Omnicasa), None, None, None).await;
+    let stranger = created.unwrap().token;
+    failed(&get_order(&app, &format!("/payment/get-order/{stranger}?OrderId=OM-R1"), None).await, 404, 11);
+    let order_id = app.get("/v1/orders/OM-R1").await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    failed(&get_order(&app, &path(&format!("OrderId={order_id}")), None).await, 404, 11);
+    failed(&get_order(&app, &path("OrderId=OM-EMPTY"), None).await, 404, 12);
+    // Another method on the read's route: 405, Allow GET, in the envelope.
+    let response =
+        app.client.post(app.url(&path("OrderId=OM-R1"))).header("accept", "application/xml").send().await.unwrap();
+    assert_eq!((response.status().as_u16(), response.headers()["allow"].to_str().unwrap()), (405, "GET"));
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("<Code>18</Code>") && body.ends_with("<Value i:nil=\"true\"/></ReturnResultOfPayments>"),
+        "{body}"
+    );
+    assert_eq!(app.events(0).await, before, "reads write nothing");
+}
+api_test!(the_read_side_refuses_in_the_envelope_and_writes_nothing);

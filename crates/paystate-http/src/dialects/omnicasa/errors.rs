@@ -51,12 +51,14 @@ pub enum Failure {
     /// The tenant's `settings.omnicasa` hold a value paystate cannot use.
     Settings,
     Internal,
-    /// Another method than POST on the route.
+    /// Another method than POST on the update's route.
     MethodNotAllowed,
+    /// Another method than GET on the read's route (`get-order`).
+    GetOnly,
 }
 
 impl Failure {
-    pub const ALL: [Failure; 21] = [
+    pub const ALL: [Failure; 22] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::UnsupportedMediaType,
@@ -78,6 +80,7 @@ impl Failure {
         Self::Settings,
         Self::Internal,
         Self::MethodNotAllowed,
+        Self::GetOnly,
     ];
 
     /// The `Code` of the envelope.
@@ -100,7 +103,7 @@ impl Failure {
             Self::Busy => 15,
             Self::Settings => 16,
             Self::Internal => 17,
-            Self::MethodNotAllowed => 18,
+            Self::MethodNotAllowed | Self::GetOnly => 18,
         }
     }
 
@@ -124,7 +127,7 @@ impl Failure {
             Self::Conflict | Self::NotAllowed => StatusCode::CONFLICT,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Settings | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed | Self::GetOnly => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -243,6 +246,11 @@ impl Failure {
                 "Deze bron ondersteunt enkel de HTTP-methode POST.",
                 "Cette ressource ne prend en charge que la méthode HTTP POST.",
                 "This resource supports only the HTTP method POST.",
+            ],
+            Self::GetOnly => [
+                "Deze bron ondersteunt enkel de HTTP-methode GET.",
+                "Cette ressource ne prend en charge que la méthode HTTP GET.",
+                "This resource supports only the HTTP method GET.",
             ],
         }
     }

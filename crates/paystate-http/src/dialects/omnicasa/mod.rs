@@ -1,4 +1,5 @@
-//! Omnicasa API v3: `POST /payment/update-order/{secretKey}`.
+//! Omnicasa API v3: `POST /payment/update-order/{secretKey}`, and its read side
+//! `GET /payment/get-order/{secretKey}` (`read`).
 //!
 //! A payment flow reports the state of a payment of a real-estate back office's order. The
 //! path secret is a paystate API key (which the tenant may limit to this dialect); the body is an
@@ -10,6 +11,8 @@
 //! template), not put in events (they name the key id), metrics or answers.
 
 pub mod errors;
+pub mod payment_order;
+pub mod read;
 pub mod transformers;
 
 use crate::auth::{AuthFailure, Caller, authenticate};
@@ -41,17 +44,23 @@ const ATTEMPTS: usize = 5;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(update_order),
-    components(schemas(transformers::UpdatePaymentOrderParameter, transformers::ReturnResult)),
+    paths(update_order, read::get_order),
+    components(schemas(
+        transformers::UpdatePaymentOrderParameter,
+        transformers::ReturnResult,
+        payment_order::PaymentsResult,
+        payment_order::PaymentOrder
+    )),
     tags((name = "omnicasa", description = "Omnicasa API v3 (ASP.NET Web API), byte-compatible. Also served under the configured prefix, e.g. /api/v3/payment/update-order/{secretKey}."))
 )]
 pub struct Doc;
 
 pub fn router(config: &HttpConfig) -> Router<AppState> {
-    let method = || post(update_order).fallback(method_not_allowed);
-    let mut router = Router::new().route(PATH, method());
+    let update = || post(update_order).fallback(method_not_allowed);
+    let get = || axum::routing::get(read::get_order).fallback(read::method_not_allowed);
+    let mut router = Router::new().route(PATH, update()).route(read::PATH, get());
     if let Some(prefix) = config.omnicasa_prefix.as_deref().and_then(prefix) {
-        router = router.route(&format!("{prefix}{PATH}"), method());
+        router = router.route(&format!("{prefix}{PATH}"), update()).route(&format!("{prefix}{}", read::PATH), get());
     }
     router.layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
 }
