@@ -10,6 +10,7 @@ mod dialect_gormic;
 mod dialect_norce;
 mod dialect_omnicasa;
 mod dialect_teljoy;
+mod dialect_teljoy_plugins;
 mod idempotency;
 mod isolation;
 mod native;
