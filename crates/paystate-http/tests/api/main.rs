@@ -7,6 +7,7 @@ mod bad_input;
 mod concurrency;
 mod credentials;
 mod dialect_gormic;
+mod dialect_gormic_revisions;
 mod dialect_norce;
 mod dialect_omnicasa;
 mod dialect_teljoy;

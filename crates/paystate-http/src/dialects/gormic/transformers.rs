@@ -24,6 +24,9 @@ pub const RESERVED: &str = "_gormic";
 const TEXT_MAX: usize = 2000;
 /// Longest id or reference (orderId, methodId, customerUid…).
 const ID_MAX: usize = 200;
+/// What a number in `type` or `status` is told: an older revision of Gormic's documentation
+/// showed them as integers (`"type": 1, "status": 1`), which name nothing paystate can map.
+const NOT_CODES: &str = " (a string; the numeric codes of an older Gormic revision are not accepted)";
 
 // --- statuses -------------------------------------------------------------------------------
 
@@ -288,6 +291,17 @@ impl Members {
         self.string(key, TEXT_MAX, false)
     }
 
+    /// Free text that Gormic's OpenAPI marks nullable (`transactionRef`, `note`): `null` is
+    /// absent, because clients generated from that specification send `null` for every member
+    /// they leave unset; the empty string is "no value" and clears the field.
+    fn nullable_text(&mut self, key: &str) -> Result<Field<String>, Refusal> {
+        Ok(match self.text(key)? {
+            Field::Null => Field::Absent,
+            Field::Set(text) if text.is_empty() => Field::Null,
+            other => other,
+        })
+    }
+
     fn boolean(&mut self, key: &str) -> Result<Field<bool>, Refusal> {
         match self.take(key) {
             Field::Set(Value::Bool(flag)) => Ok(Field::Set(flag)),
@@ -312,6 +326,9 @@ impl Members {
             Field::Set(Value::String(text)) => Status::parse(&text)
                 .map(Field::Set)
                 .ok_or_else(|| bad("status", "must be complete, pending, progress or reversed")),
+            Field::Set(Value::Number(_)) => {
+                Err(bad("status", format!("must be complete, pending, progress or reversed{NOT_CODES}")))
+            }
             Field::Set(_) => Err(bad("status", "must be complete, pending, progress or reversed")),
             Field::Null => Ok(Field::Null),
             Field::Absent => Ok(Field::Absent),
@@ -370,6 +387,7 @@ pub fn create(params: Map<String, Value>) -> Result<Create, Refusal> {
     let kind = match m.take("type") {
         Field::Set(Value::String(text)) => PaymentType::parse(&text),
         Field::Absent | Field::Null => return Err(bad("type", "is required")),
+        Field::Set(Value::Number(_)) => return Err(bad("type", format!("must be receipt or refund{NOT_CODES}"))),
         Field::Set(_) => None,
     }
     .ok_or_else(|| bad("type", "must be receipt or refund"))?;
@@ -382,10 +400,10 @@ pub fn create(params: Map<String, Value>) -> Result<Create, Refusal> {
         customer_uid: m.id("customerUid")?.value(),
         status: m.status()?.value().unwrap_or(Status::Pending),
         source: m.id("sourcePaymentId")?.value(),
-        transaction_ref: m.text("transactionRef")?.value(),
+        transaction_ref: m.nullable_text("transactionRef")?.value(),
         attrs: m.attrs()?.value().unwrap_or_default(),
         invoice_id: m.text("invoiceId")?.value(),
-        note: m.text("note")?.value(),
+        note: m.nullable_text("note")?.value(),
     })
 }
 
@@ -439,10 +457,10 @@ pub fn update(params: Map<String, Value>) -> Result<Change, Refusal> {
         customer_uid: m.id("customerUid")?,
         status: m.status()?.value(),
         source: m.id("sourcePaymentId")?.value(),
-        transaction_ref: m.text("transactionRef")?,
+        transaction_ref: m.nullable_text("transactionRef")?,
         attrs: m.attrs()?,
         invoice_id: m.text("invoiceId")?,
-        note: m.text("note")?,
+        note: m.nullable_text("note")?,
     })
 }
 
@@ -452,7 +470,7 @@ pub fn confirm(params: Map<String, Value>) -> Result<Change, Refusal> {
         id: m.id("id")?.value(),
         order: m.id("orderId")?.value(),
         customer_uid: m.id("customerUid")?,
-        transaction_ref: m.text("transactionRef")?,
+        transaction_ref: m.nullable_text("transactionRef")?,
         attrs: m.attrs()?,
         status: Some(Status::Complete),
         ..Change::default()
@@ -826,7 +844,8 @@ pub struct CreateRequest {
 pub struct CreateParams {
     /// The order's id or reference (required).
     pub order_id: String,
-    /// receipt or refund (required).
+    /// receipt or refund (required). A string: the integers of an older Gormic revision
+    /// (`"type": 1`) are refused with InvalidParameter.
     #[schema(rename = "type", example = "receipt")]
     pub kind: String,
     pub custom: Option<bool>,
@@ -837,14 +856,17 @@ pub struct CreateParams {
     /// A visible payment method: its id or its code.
     pub method_id: Option<String>,
     pub customer_uid: Option<String>,
-    /// complete, pending (default), progress or reversed.
+    /// complete, pending (default), progress or reversed. A string: the integers of an older
+    /// Gormic revision (`"status": 1`) are refused with InvalidParameter.
     pub status: Option<String>,
-    /// Required for a refund: a completed receipt of the same order.
+    /// Required for a refund: a completed receipt of the same order. `null` is absent.
     pub source_payment_id: Option<String>,
+    /// `null` and `""` are absent.
     pub transaction_ref: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub attrs: Option<Value>,
     pub invoice_id: Option<String>,
+    /// `null` and `""` are absent.
     pub note: Option<String>,
 }
 
@@ -870,14 +892,16 @@ pub struct UpdateParams {
     /// Required to change a complete (or reversed) payment; recorded with before and after.
     pub correction: Option<bool>,
     pub customer_uid: Option<String>,
-    /// complete, pending, progress or reversed.
+    /// complete, pending, progress or reversed (a string; integers are refused).
     pub status: Option<String>,
-    /// When given, the refund's own source (it cannot change).
+    /// When given, the refund's own source (it cannot change). `null` is absent.
     pub source_payment_id: Option<String>,
+    /// `null` leaves it as it is; `""` clears it.
     pub transaction_ref: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub attrs: Option<Value>,
     pub invoice_id: Option<String>,
+    /// `null` leaves it as it is; `""` clears it.
     pub note: Option<String>,
 }
 
@@ -894,6 +918,7 @@ pub struct ConfirmParams {
     pub id: Option<String>,
     pub order_id: Option<String>,
     pub customer_uid: Option<String>,
+    /// `null` leaves it as it is.
     pub transaction_ref: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub attrs: Option<Value>,
