@@ -84,8 +84,10 @@ pub(crate) fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 ///
 /// `{payment-id}` is the payment's paystate id or its external id (the provider's UUID).
 /// WooCommerce statuses map to paystate's: `pending` and `on-hold` to pending, `processing` and
-/// `completed` to paid, `cancelled` to canceled, `failed` to failed, and `refunded` to a refund
-/// of all that remains of a paid payment. `trust_Value` (MD5 hex of the order id) and
+/// `completed` to paid, `cancelled` to canceled, `failed` to failed, `refunded` to a refund of
+/// all that remains of a paid payment, and `checkout-draft` to open (it never moves a payment);
+/// any other status (those other plugins add) is a 400 naming the field. The seed of an
+/// accepted report is kept with the payment (`attrs.teljoy.trust_seed`) for the read-back. `trust_Value` (MD5 hex of the order id) and
 /// `trust_Seed` (base64 of the order's product list in JSON) are consistency checks, not
 /// authentication; the API key is. A report that contradicts a settled status is recorded, the
 /// payment is flagged for review, and the answer is 409.
