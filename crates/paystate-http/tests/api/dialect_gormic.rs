@@ -10,19 +10,19 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
 /// A Gormic client: an `api-key` limited to this dialect and the tenant's id as `organization-id`.
-struct Om<'a> {
+pub(crate) struct Om<'a> {
     app: &'a TestApp,
     key: String,
     organization: String,
 }
 
 impl<'a> Om<'a> {
-    async fn new(app: &'a TestApp) -> Om<'a> {
+    pub(crate) async fn new(app: &'a TestApp) -> Om<'a> {
         let key = app.key(Scope::Write, Some(Source::Gormic)).await;
         Om { app, key, organization: app.tenant_id.to_string() }
     }
 
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.app
             .client
             .request(method, self.app.url(path))
@@ -30,11 +30,11 @@ impl<'a> Om<'a> {
             .header("organization-id", &self.organization)
     }
 
-    async fn create(&self, params: Value) -> Response {
+    pub(crate) async fn create(&self, params: Value) -> Response {
         self.request(Method::POST, "/v1/om/payments").json(&json!({"params": params})).send().await.unwrap()
     }
 
-    async fn update(&self, uid: &str, params: Value) -> Response {
+    pub(crate) async fn update(&self, uid: &str, params: Value) -> Response {
         self.request(Method::PATCH, &format!("/v1/om/payments/{uid}"))
             .json(&json!({"params": params}))
             .send()
@@ -42,7 +42,7 @@ impl<'a> Om<'a> {
             .unwrap()
     }
 
-    async fn confirm(&self, uid: &str, params: Option<Value>) -> Response {
+    pub(crate) async fn confirm(&self, uid: &str, params: Option<Value>) -> Response {
         let request = self.request(Method::PATCH, &format!("/v1/om/payments/{uid}/confirm"));
         match params {
             Some(params) => request.json(&json!({"params": params})),
@@ -53,21 +53,21 @@ impl<'a> Om<'a> {
         .unwrap()
     }
 
-    async fn delete(&self, uid: &str) -> Response {
+    pub(crate) async fn delete(&self, uid: &str) -> Response {
         self.request(Method::DELETE, &format!("/v1/om/payments/{uid}")).send().await.unwrap()
     }
 
     /// Creates a payment and answers its id.
-    async fn payment(&self, params: Value) -> String {
+    pub(crate) async fn payment(&self, params: Value) -> String {
         let data = ok(self.create(params.clone()).await).await;
         data["id"].as_str().unwrap_or_else(|| panic!("{params}: {data}")).to_owned()
     }
 
-    async fn receipt(&self, order: &str, amount: f64, status: &str) -> String {
+    pub(crate) async fn receipt(&self, order: &str, amount: f64, status: &str) -> String {
         self.payment(json!({"orderId": order, "type": "receipt", "amount": amount, "status": status})).await
     }
 
-    async fn refund(&self, order: &str, source: &str, amount: f64, status: &str) -> Response {
+    pub(crate) async fn refund(&self, order: &str, source: &str, amount: f64, status: &str) -> Response {
         self.create(
             json!({"orderId": order, "type": "refund", "sourcePaymentId": source, "amount": amount, "status": status}),
         )
@@ -75,13 +75,13 @@ impl<'a> Om<'a> {
     }
 
     /// The order's items as Gormic shows them (by confirming a complete payment of it, which changes nothing).
-    async fn items_of(&self, complete_uid: &str) -> Vec<Value> {
+    pub(crate) async fn items_of(&self, complete_uid: &str) -> Vec<Value> {
         ok(self.confirm(complete_uid, None).await).await["items"].as_array().unwrap().clone()
     }
 }
 
 /// Asserts a 200 in Gormic's envelope; answers `data`.
-async fn ok(response: Response) -> Value {
+pub(crate) async fn ok(response: Response) -> Value {
     let status = response.status();
     let request_id = response.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
     let body: Value = response.json().await.unwrap();
@@ -99,7 +99,7 @@ async fn ok(response: Response) -> Value {
 }
 
 /// Asserts a refusal `{"error": {"code", "message"}}` with this status and code; answers the message.
-async fn refused(response: Response, status: u16, code: &str) -> String {
+pub(crate) async fn refused(response: Response, status: u16, code: &str) -> String {
     let got = response.status();
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.unwrap();
@@ -123,7 +123,7 @@ async fn method(app: &TestApp, code: &str, visible: bool) -> String {
     created["id"].as_str().unwrap().to_owned()
 }
 
-async fn native_payment(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn native_payment(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/v1/payments/{id}")).await.json().await.unwrap()
 }
 
@@ -132,7 +132,7 @@ async fn set_order_state(app: &TestApp, order: &str, state: &str) {
     assert_eq!(response.status(), 200);
 }
 
-fn item<'v>(items: &'v [Value], id: &str) -> &'v Value {
+pub(crate) fn item<'v>(items: &'v [Value], id: &str) -> &'v Value {
     items.iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("{id} is not among the items"))
 }
 

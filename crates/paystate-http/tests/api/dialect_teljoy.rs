@@ -12,33 +12,34 @@ use serde_json::{Value, json};
 
 /// The `trust_seed` of the document's JavaScript example, verbatim: base64 of one product object
 /// followed by a comma, with CRLF and tabs.
-const DOCUMENT_SEED: &str = "ew0KCQkJCQkJIm5hbWUiOiJISVNFTlNFIDEwMEw1RiAxMDAmcXVvdDsgTEFTRVIgVFYxIiwNCgkJCQkJCSJza3UiOiIxMDBMNUYiLA0KCQkJCQkJInF1YW50aXR5IjoiMSIsDQoJCQkJCQkicHJpY2UiOiIxMjY1Ny4wMCIsDQoJCQkJCQkiZGVzY3JpcHRpb24iOiAic3RyaW5nIiwNCgkJCQkJCSJicmFuZCI6ICJzdHJpbmciLA0KCQkJCQkJIm1lcmNoYW50X3Byb2R1Y3RfaWQiOiI1Mzc4MyIsDQoJCQkJCQkidmVuZG9yIjogew0KCQkJCQkJCSJ2ZW5kb3JfaWQiOiAic3RyaW5nIiwNCgkJCQkJCQkidXJsIjogInN0cmluZyIsDQoJCQkJCQkJIm5hbWUiOiAic3RyaW5nIg0KCQkJCQkJfSwNCgkJCQkJCSJpbWFnZXMiOiBbDQoJCQkJCQkJImh0dHBzOi8vYXRvbWljdGVzdC5jby56YS93cC1jb250ZW50L3VwbG9hZHMvMjAyMS8xMS8xMDBMNUYuanBlZyIgDQoJCQkJCQldLA0KCQkJCQkJImJhcmNvZGVzIjogWw0KCQkJCQkJCSIiDQoJCQkJCQldLA0KCQkJCQkJImNhdGVnb3JpZXMiOiBbIA0KCQkJCQkJXSwNCgkJCQkJCSJwcm9wZXJ0aWVzIjogWw0KCQkJCQkJCXsNCgkJCQkJCQkia2V5IjogInN0cmluZyIsDQoJCQkJCQkJInZhbHVlIjogInN0cmluZyINCgkJCQkJCQl9DQoJCQkJCQldDQoJCQkJCX0s";
+pub(crate) const DOCUMENT_SEED: &str = "ew0KCQkJCQkJIm5hbWUiOiJISVNFTlNFIDEwMEw1RiAxMDAmcXVvdDsgTEFTRVIgVFYxIiwNCgkJCQkJCSJza3UiOiIxMDBMNUYiLA0KCQkJCQkJInF1YW50aXR5IjoiMSIsDQoJCQkJCQkicHJpY2UiOiIxMjY1Ny4wMCIsDQoJCQkJCQkiZGVzY3JpcHRpb24iOiAic3RyaW5nIiwNCgkJCQkJCSJicmFuZCI6ICJzdHJpbmciLA0KCQkJCQkJIm1lcmNoYW50X3Byb2R1Y3RfaWQiOiI1Mzc4MyIsDQoJCQkJCQkidmVuZG9yIjogew0KCQkJCQkJCSJ2ZW5kb3JfaWQiOiAic3RyaW5nIiwNCgkJCQkJCQkidXJsIjogInN0cmluZyIsDQoJCQkJCQkJIm5hbWUiOiAic3RyaW5nIg0KCQkJCQkJfSwNCgkJCQkJCSJpbWFnZXMiOiBbDQoJCQkJCQkJImh0dHBzOi8vYXRvbWljdGVzdC5jby56YS93cC1jb250ZW50L3VwbG9hZHMvMjAyMS8xMS8xMDBMNUYuanBlZyIgDQoJCQkJCQldLA0KCQkJCQkJImJhcmNvZGVzIjogWw0KCQkJCQkJCSIiDQoJCQkJCQldLA0KCQkJCQkJImNhdGVnb3JpZXMiOiBbIA0KCQkJCQkJXSwNCgkJCQkJCSJwcm9wZXJ0aWVzIjogWw0KCQkJCQkJCXsNCgkJCQkJCQkia2V5IjogInN0cmluZyIsDQoJCQkJCQkJInZhbHVlIjogInN0cmluZyINCgkJCQkJCQl9DQoJCQkJCQldDQoJCQkJCX0s";
 /// The document's `trust_value`: md5("76144").
 const DOCUMENT_TRUST_VALUE: &str = "c10cd9445121e4ed6ad0ab47cdde2882";
 
-const ALLOWED: &str =
-    "The status field must be one of: pending, on-hold, processing, completed, cancelled, refunded, failed.";
+pub(crate) const ALLOWED: &str = "The status field must be one of: pending, on-hold, processing, completed, \
+    cancelled, refunded, failed, checkout-draft (WooCommerce order statuses without the wc- prefix; statuses added by \
+    other plugins are not accepted).";
 
-fn md5_hex(text: &str) -> String {
+pub(crate) fn md5_hex(text: &str) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(text.as_bytes()))
 }
 
-fn seed_of(products: &Value) -> String {
+pub(crate) fn seed_of(products: &Value) -> String {
     base64::engine::general_purpose::STANDARD.encode(products.to_string())
 }
 
 /// A valid report for an order reference: status, trust value and a product list seed.
-fn report(status: &str, reference: &str) -> Value {
+pub(crate) fn report(status: &str, reference: &str) -> Value {
     json!({"status": status, "trust_Value": md5_hex(reference), "trust_Seed": seed_of(&json!([{"sku": "A-1", "quantity": "1"}]))})
 }
 
 /// POSTs a JSON body, with the key in the `api-key` header when given.
-async fn send(app: &TestApp, path: &str, key: Option<&str>, body: &Value) -> Response {
+pub(crate) async fn send(app: &TestApp, path: &str, key: Option<&str>, body: &Value) -> Response {
     send_raw(app, path, key, "application/json", body.to_string()).await
 }
 
-async fn send_raw(
+pub(crate) async fn send_raw(
     app: &TestApp,
     path: &str,
     key: Option<&str>,
@@ -52,7 +53,7 @@ async fn send_raw(
     request.send().await.unwrap()
 }
 
-async fn assert_success(response: Response) {
+pub(crate) async fn assert_success(response: Response) {
     let status = response.status();
     let content_type = response.headers().get("content-type").cloned();
     let body = response.text().await.unwrap();
@@ -62,7 +63,7 @@ async fn assert_success(response: Response) {
 }
 
 /// Asserts ASP.NET Core problem details of `status` whose `traceId` is the request id; answers the body.
-async fn assert_teljoy_problem(response: Response, status: u16) -> Value {
+pub(crate) async fn assert_teljoy_problem(response: Response, status: u16) -> Value {
     assert_eq!(response.headers()["content-type"], "application/problem+json; charset=utf-8");
     let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     let actual = response.status();
@@ -93,30 +94,30 @@ async fn assert_teljoy_problem(response: Response, status: u16) -> Value {
 }
 
 /// The validation messages of a 400, by property.
-async fn assert_errors(response: Response, expected: Value) {
+pub(crate) async fn assert_errors(response: Response, expected: Value) {
     let body = assert_teljoy_problem(response, 400).await;
     assert_eq!(body["errors"], expected, "{body}");
 }
 
-async fn payment(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn payment(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/v1/payments/{id}")).await.json().await.unwrap()
 }
 
-async fn payment_events(app: &TestApp, payment_id: &str) -> Vec<Value> {
+pub(crate) async fn payment_events(app: &TestApp, payment_id: &str) -> Vec<Value> {
     app.events(0).await.into_iter().filter(|e| e["payment_id"] == payment_id).collect()
 }
 
-fn kinds(events: &[Value]) -> Vec<String> {
+pub(crate) fn kinds(events: &[Value]) -> Vec<String> {
     events.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
 }
 
-async fn set_verify_trust(app: &TestApp, value: Value) {
+pub(crate) async fn set_verify_trust(app: &TestApp, value: Value) {
     let response = app.patch("/v1/tenant", json!({"settings": {"teljoy": {"verify_trust": value}}})).await;
     assert_eq!(response.status(), 200);
 }
 
 /// An order of `reference` with one payment of external id `external`; answers the payment's id.
-async fn order_with_payment(app: &TestApp, reference: &str, external: Option<&str>) -> String {
+pub(crate) async fn order_with_payment(app: &TestApp, reference: &str, external: Option<&str>) -> String {
     let order = app.order(reference, 1265700).await;
     let payment = app.payment(order["id"].as_str().unwrap(), 1265700, external).await;
     payment["id"].as_str().unwrap().to_owned()
@@ -147,8 +148,10 @@ async fn the_documents_javascript_example_works(app: TestApp) {
     assert_eq!(canceled["status"], "canceled");
     assert_eq!(canceled["updated_via"], "teljoy");
     let events = payment_events(&app, &id).await;
-    assert_eq!(kinds(&events), ["payment.created", "payment.status_changed"]);
-    let change = &events[1];
+    // The seed is kept with the payment first (for the read-back), then the status changes.
+    assert_eq!(kinds(&events), ["payment.created", "payment.updated", "payment.status_changed"]);
+    assert_eq!(canceled["attrs"]["teljoy"]["trust_seed"], DOCUMENT_SEED);
+    let change = &events[2];
     assert_eq!(change["source"], "teljoy");
     assert_eq!(change["request_id"].as_str().unwrap().len(), 36);
     // The decoded product list is kept with the event, and the key is not.
@@ -165,7 +168,7 @@ async fn the_documents_javascript_example_works(app: TestApp) {
     // The same report again, at the plugins' path and by paystate id: accepted, nothing new.
     let body = json!({"status": "cancelled", "trust_value": DOCUMENT_TRUST_VALUE, "trust_seed": DOCUMENT_SEED});
     assert_success(send(&app, &format!("/api/status/{id}"), Some(&key), &body).await).await;
-    assert_eq!(payment_events(&app, &id).await.len(), 2);
+    assert_eq!(payment_events(&app, &id).await.len(), 3);
 
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(
@@ -240,7 +243,7 @@ async fn every_woocommerce_status_maps_to_the_canonical_machine(app: TestApp) {
             .await;
         assert_eq!(payment(&app, &payment_id).await["status"], expected, "{sent}");
         let events = payment_events(&app, &payment_id).await;
-        assert_eq!(kinds(&events), ["payment.created", "payment.status_changed"], "{sent}");
+        assert_eq!(kinds(&events), ["payment.created", "payment.updated", "payment.status_changed"], "{sent}");
     }
 
     // refunded: a full refund of a paid payment, which stays paid; a repeat changes nothing.
@@ -255,8 +258,8 @@ async fn every_woocommerce_status_maps_to_the_canonical_machine(app: TestApp) {
     assert_success(send(&app, path, Some(&key), &report("refunded", "W-100")).await).await;
     assert_eq!(payment(&app, &payment_id).await["version"], refunded["version"]);
     let events = payment_events(&app, &payment_id).await;
-    assert_eq!(kinds(&events), ["payment.created", "payment.status_changed", "payment.refunded"]);
-    assert_eq!(events[2]["detail"]["amount"], 5000);
+    assert_eq!(kinds(&events), ["payment.created", "payment.updated", "payment.status_changed", "payment.refunded"]);
+    assert_eq!(events[3]["detail"]["amount"], 5000);
 
     // Anything else is a 400 naming the accepted values, and changes nothing.
     let open = app.payment(order_id, 5000, None).await["id"].as_str().unwrap().to_owned();
@@ -588,9 +591,12 @@ async fn completed_after_cancelled_is_a_conflict_flagged_for_review(app: TestApp
     assert_eq!(flagged["status"], "canceled", "a conflict never moves the payment");
     assert_eq!(flagged["needs_review"], true);
     let events = payment_events(&app, &id).await;
-    assert_eq!(kinds(&events), ["payment.created", "payment.status_changed", "payment.conflict", "payment.conflict"]);
-    assert_eq!(events[2]["detail"]["reported_status"], "paid");
-    assert_eq!(events[2]["detail"]["current_status"], "canceled");
+    assert_eq!(
+        kinds(&events),
+        ["payment.created", "payment.updated", "payment.status_changed", "payment.conflict", "payment.conflict"]
+    );
+    assert_eq!(events[3]["detail"]["reported_status"], "paid");
+    assert_eq!(events[3]["detail"]["current_status"], "canceled");
     let review: Value = app.get("/v1/payments?needs_review=true").await.json().await.unwrap();
     assert_eq!(review["data"][0]["id"], id);
 
@@ -622,12 +628,15 @@ async fn replays_and_late_reports_are_accepted_once(app: TestApp) {
     assert_success(send(&app, &path, Some(&key), &report("completed", "R-1")).await).await;
     let paid = payment(&app, &id).await;
     assert_eq!(paid["status"], "paid");
-    assert_eq!(paid["version"], 2, "one change for four reports of paid");
+    assert_eq!(paid["version"], 3, "the seed kept, then one change for four reports of paid");
     // A pending delivered late is acknowledged and recorded, and changes nothing.
     assert_success(send(&app, &path, Some(&key), &report("on-hold", "R-1")).await).await;
     assert_eq!(payment(&app, &id).await["status"], "paid");
     let events = payment_events(&app, &id).await;
-    assert_eq!(kinds(&events), ["payment.created", "payment.status_changed", "payment.stale_update"]);
+    assert_eq!(
+        kinds(&events),
+        ["payment.created", "payment.updated", "payment.status_changed", "payment.stale_update"]
+    );
 
     // Concurrent identical reports: one change, every answer a success.
     let id = order_with_payment(&app, "R-2", None).await;
@@ -637,7 +646,10 @@ async fn replays_and_late_reports_are_accepted_once(app: TestApp) {
     for answer in answers {
         assert_success(answer).await;
     }
-    assert_eq!(kinds(&payment_events(&app, &id).await), ["payment.created", "payment.status_changed"]);
+    assert_eq!(
+        kinds(&payment_events(&app, &id).await),
+        ["payment.created", "payment.updated", "payment.status_changed"]
+    );
 }
 api_test!(replays_and_late_reports_are_accepted_once);
 
@@ -686,9 +698,9 @@ async fn bad_input_gets_a_4xx_problem_and_writes_nothing(app: TestApp) {
     let problem: Value = serde_json::from_str(&huge.body).unwrap();
     assert_eq!(problem["status"], 413);
     assert!(problem["traceId"].is_string(), "{problem}");
-    for method in [Method::GET, Method::PUT, Method::DELETE] {
+    for method in [Method::PUT, Method::PATCH, Method::DELETE] {
         let response = app.client.request(method.clone(), app.url(&path)).header("api-key", &key).send().await.unwrap();
-        assert_eq!(response.headers()["allow"], "POST", "{method}");
+        assert_eq!(response.headers()["allow"], "GET, HEAD, POST", "{method}");
         assert_teljoy_problem(response, 405).await;
     }
     let untouched = payment(&app, &id).await;

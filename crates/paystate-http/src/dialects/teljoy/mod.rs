@@ -1,14 +1,16 @@
 //! The Teljoy dialect: `POST /api/v1/status/{payment-id}` (also `/api/status/{payment-id}`, which
 //! the WooCommerce plugins call). A merchant's shop reports the WooCommerce status of an order's
 //! payment; paystate runs it through the canonical status machine and answers
-//! `{"success": true}`, or ASP.NET Core problem details.
+//! `{"success": true}`, or ASP.NET Core problem details. The plugins read the status back with
+//! `GET` on the same paths (`{order_id, status, trust_signature}`, see [`render`]).
 //!
 //! The order of checks follows ASP.NET: the media type, then the body's validation (all messages
 //! at once, no data read), then the API key (`api-key` header or `apiKey` property), then the
 //! payment (404 beyond the caller's tenant), then, under the payment's lock, the consistency
-//! checks `trust_Value` and `trust_Seed` and the status command itself.
+//! checks `trust_Value` and `trust_Seed`, the seed kept with the payment, and the status command.
 
 mod errors;
+pub mod render;
 pub mod transformers;
 
 use crate::AppState;
@@ -23,9 +25,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use errors::Failure;
 use futures::FutureExt;
-use paystate_domain::{Outcome, Payment, Source};
+use paystate_domain::{Outcome, Payment, PaymentCommand, PaymentPatch, PaymentStatus, Source};
 use paystate_ledger::{apply, find_payment};
 use paystate_store::{Scope, StoreError};
+use render::TeljoyStatusReadBack;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 use transformers::{
@@ -40,8 +43,8 @@ const VERSION_RETRIES: usize = 5;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(update_status_v1, update_status),
-    components(schemas(TeljoyStatusRequest, TeljoyStatusResponse, TeljoyProblem)),
+    paths(update_status_v1, update_status, read_status_v1, read_status),
+    components(schemas(TeljoyStatusRequest, TeljoyStatusResponse, TeljoyStatusReadBack, TeljoyProblem)),
     modifiers(&ApiKeyHeader)
 )]
 pub struct Doc;
@@ -56,8 +59,8 @@ impl utoipa::Modify for ApiKeyHeader {
             "teljoy_api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 API_KEY_HEADER,
-                "A paystate API key (scope write or admin), possibly limited to the teljoy dialect; it may \
-                 instead travel as the body's apiKey property.",
+                "A paystate API key, possibly limited to the teljoy dialect: scope write or admin to report a \
+                 status (it may instead travel as the body's apiKey property), any scope to read one back.",
             ))),
         );
     }
@@ -65,8 +68,8 @@ impl utoipa::Modify for ApiKeyHeader {
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/status/{payment-id}", post(update_status_v1).fallback(method_not_allowed))
-        .route("/api/status/{payment-id}", post(update_status).fallback(method_not_allowed))
+        .route("/api/v1/status/{payment-id}", post(update_status_v1).get(read_status_v1).fallback(method_not_allowed))
+        .route("/api/status/{payment-id}", post(update_status).get(read_status).fallback(method_not_allowed))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
 }
 
@@ -81,8 +84,10 @@ pub(crate) fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 ///
 /// `{payment-id}` is the payment's paystate id or its external id (the provider's UUID).
 /// WooCommerce statuses map to paystate's: `pending` and `on-hold` to pending, `processing` and
-/// `completed` to paid, `cancelled` to canceled, `failed` to failed, and `refunded` to a refund
-/// of all that remains of a paid payment. `trust_Value` (MD5 hex of the order id) and
+/// `completed` to paid, `cancelled` to canceled, `failed` to failed, `refunded` to a refund of
+/// all that remains of a paid payment, and `checkout-draft` to open (it never moves a payment);
+/// any other status (those other plugins add) is a 400 naming the field. The seed of an
+/// accepted report is kept with the payment (`attrs.teljoy.trust_seed`) for the read-back. `trust_Value` (MD5 hex of the order id) and
 /// `trust_Seed` (base64 of the order's product list in JSON) are consistency checks, not
 /// authentication; the API key is. A report that contradicts a settled status is recorded, the
 /// payment is flagged for review, and the answer is 409.
@@ -135,9 +140,59 @@ pub async fn update_status(State(state): State<AppState>, request: Request) -> R
     handle(state, request).await
 }
 
+/// Read Payment Status, as the WooCommerce plugins read it back: the shop's order id, the
+/// payment's status in Teljoy's words, and `trust_signature`.
+///
+/// `{payment-id}` (the plugins' transaction id) is the payment's paystate id or its external id.
+/// `status` is `pending` (paystate's open and pending), `confirmed` (authorized), `complete`
+/// (paid, refunds included), `failed`, or `cancelled` (expired, canceled, reversed, or a deleted
+/// payment). `trust_signature` is hex SHA-256 of (hex MD5 of `order_id`, then the last
+/// `trust_Seed` the shop sent with a status report; the empty string when it sent none). Any
+/// scope may read; the key travels in the `api-key` header only.
+#[utoipa::path(get, path = "/api/v1/status/{payment-id}", tag = "teljoy", operation_id = "teljoy_read_status_v1",
+    params(("payment-id" = String, Path, description = "the payment's id or external id (the plugins' transaction id)")),
+    responses(ReadAnswers),
+    security(("teljoy_api_key" = [])))]
+pub async fn read_status_v1(State(state): State<AppState>, request: Request) -> Response {
+    read(state, request).await
+}
+
+/// Read Payment Status, at the path the WooCommerce plugins call; the same as `GET /api/v1/status/{payment-id}`.
+#[utoipa::path(get, path = "/api/status/{payment-id}", tag = "teljoy", operation_id = "teljoy_read_status",
+    params(("payment-id" = String, Path, description = "the payment's id or external id (the plugins' transaction id)")),
+    responses(ReadAnswers),
+    security(("teljoy_api_key" = [])))]
+pub async fn read_status(State(state): State<AppState>, request: Request) -> Response {
+    read(state, request).await
+}
+
+/// The answers of the read-back, documented once for both of its paths.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes the answers for OpenAPI; the handler builds them itself
+enum ReadAnswers {
+    /// the payment's status
+    #[response(status = 200)]
+    Found(TeljoyStatusReadBack),
+    /// a missing, repeated, unknown, wrong, revoked or expired `api-key`, the same body for all
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(TeljoyProblem),
+    /// a key limited to another API
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(TeljoyProblem),
+    /// no such payment for this key's tenant
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(TeljoyProblem),
+    /// the database is busy; retry
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(TeljoyProblem),
+    /// an internal failure
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(TeljoyProblem),
+}
+
 async fn method_not_allowed(request: Request) -> Response {
     let mut response = Failure::method_not_allowed().respond(&trace_id(request.extensions()));
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
     response
 }
 
@@ -151,15 +206,69 @@ async fn handle(state: AppState, request: Request) -> Response {
     // A path that does not decode names no payment: answered 404 once the caller is known.
     let path_id = Path::<String>::from_request_parts(&mut parts, &state).await.ok().map(|Path(id)| id);
     match run(&state, &parts.headers, body, path_id, &trace).await {
-        Ok(()) => {
-            let mut response = axum::Json(TeljoyStatusResponse { success: true }).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        Ok(()) => json_answer(&TeljoyStatusResponse { success: true }),
+        Err(failure) => failure.respond(&trace),
+    }
+}
+
+/// A 200 with a JSON body, as ASP.NET writes it (`charset=utf-8`).
+fn json_answer(body: &impl serde::Serialize) -> Response {
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
+async fn read(state: AppState, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let trace = trace_id(&parts.extensions);
+    let path_id = Path::<String>::from_request_parts(&mut parts, &state).await.ok().map(|Path(id)| id);
+    match read_back(&state, &parts.headers, path_id, &trace).await {
+        Ok(answer) => {
+            let mut response = json_answer(&answer);
+            // A status changes: no cache between the shop and paystate may keep an old one.
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(failure) => failure.respond(&trace),
     }
+}
+
+/// The read-back: the key (one `api-key` header; a request has no body to carry it), then the
+/// payment and its order, read together.
+async fn read_back(
+    state: &AppState,
+    headers: &HeaderMap,
+    path_id: Option<String>,
+    trace: &str,
+) -> Result<TeljoyStatusReadBack, Failure> {
+    // Missing, empty or sent twice: refused exactly like a wrong key.
+    let key = crate::auth::single_header(headers, API_KEY_HEADER)
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .ok_or_else(Failure::unauthorized)?;
+    let caller = match authenticate(state, key, Source::Teljoy, trace).await {
+        Ok(caller) => caller,
+        Err(AuthFailure::Unauthorized) => return Err(Failure::unauthorized()),
+        Err(AuthFailure::WrongDialect) => return Err(Failure::forbidden("This API key is limited to another API.")),
+        Err(AuthFailure::Unavailable) => return Err(Failure::unavailable()),
+    };
+    // Every scope may read. No payment has an id or external id outside these bounds.
+    let Some(path_id) = path_id.filter(|id| paystate_domain::order::validate_reference("id", id).is_ok()) else {
+        return Err(Failure::not_found());
+    };
+    let tenant = caller.tenant_id;
+    let answer = state
+        .ledger
+        .query(move |reader| {
+            async move {
+                let payment = find_payment(reader, &tenant, &path_id).await?;
+                let order = reader.order(&tenant, &payment.order_id).await?.ok_or(StoreError::NotFound)?;
+                Ok(TeljoyStatusReadBack::of(&payment, &order.reference))
+            }
+            .boxed()
+        })
+        .await?;
+    Ok(answer)
 }
 
 /// A report that passed validation: what the job needs.
@@ -252,6 +361,12 @@ async fn run(
                     let decoded = report.seed.as_ref().and_then(|seed| seed.as_ref().ok());
                     let mut actor = actor;
                     actor.request_body = Some(transformers::audit_body(&report.object, decoded));
+                    // The seed, for the read-back's trust_signature: kept first, so that a payment
+                    // not yet settled takes it without a correction.
+                    let payment = match keep_seed(&payment, report.update.trust_seed.as_deref()) {
+                        Some(command) => apply(tx, &actor, &payment, &command, None).await?.0,
+                        None => payment,
+                    };
                     apply(tx, &actor, &payment, &report.status.command(), None).await.map(Ok)
                 }
                 .boxed()
@@ -301,6 +416,17 @@ fn check(report: &Report, path_id: &str, payment: &Payment, order_reference: &st
         Some(Ok(_)) => {}
     }
     errors
+}
+
+/// The change that keeps a seed the payment does not hold yet in its `attrs` (see [`render`]).
+/// A settled payment's fields change only as an audited correction, as every dialect's do.
+fn keep_seed(payment: &Payment, seed: Option<&str>) -> Option<PaymentCommand> {
+    let attrs = render::attrs_with_seed(payment, seed?)?;
+    Some(PaymentCommand::Update(PaymentPatch {
+        attrs: Some(attrs),
+        correction: matches!(payment.status, PaymentStatus::Paid | PaymentStatus::Reversed),
+        ..PaymentPatch::default()
+    }))
 }
 
 /// The key from the `api-key` header or the `apiKey` property; both may be sent if they agree.

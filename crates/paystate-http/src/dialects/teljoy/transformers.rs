@@ -103,7 +103,10 @@ pub fn bind(object: &Map<String, Value>, errors: &mut Errors) -> StatusUpdate {
     update
 }
 
-/// A WooCommerce order status, the vocabulary of the `status` property.
+/// A WooCommerce order status, the vocabulary of the `status` property: WooCommerce's own
+/// statuses, without their `wc-` prefix (as the plugins send them). Statuses that other shop
+/// plugins add (`shipped`, `ready-to-ship`, …) have no meaning paystate could rely on: they are
+/// refused, naming the field, rather than guessed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WooStatus {
     Pending,
@@ -113,11 +116,21 @@ pub enum WooStatus {
     Cancelled,
     Refunded,
     Failed,
+    /// The draft order of WooCommerce's block checkout, before the customer places it.
+    CheckoutDraft,
 }
 
 impl WooStatus {
-    pub const ALL: [WooStatus; 7] =
-        [Self::Pending, Self::OnHold, Self::Processing, Self::Completed, Self::Cancelled, Self::Refunded, Self::Failed];
+    pub const ALL: [WooStatus; 8] = [
+        Self::Pending,
+        Self::OnHold,
+        Self::Processing,
+        Self::Completed,
+        Self::Cancelled,
+        Self::Refunded,
+        Self::Failed,
+        Self::CheckoutDraft,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -128,6 +141,7 @@ impl WooStatus {
             Self::Cancelled => "cancelled",
             Self::Refunded => "refunded",
             Self::Failed => "failed",
+            Self::CheckoutDraft => "checkout-draft",
         }
     }
 
@@ -139,14 +153,21 @@ impl WooStatus {
     /// The message naming the accepted values.
     pub fn allowed_message() -> String {
         let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
-        format!("The status field must be one of: {}.", names.join(", "))
+        format!(
+            "The status field must be one of: {} (WooCommerce order statuses without the wc- prefix; statuses \
+             added by other plugins are not accepted).",
+            names.join(", ")
+        )
     }
 
     /// The command this status is to the canonical machine. A refund is a fact about a paid
-    /// payment (its status stays paid): `refunded` returns whatever remains of it.
+    /// payment (its status stays paid): `refunded` returns whatever remains of it. A checkout
+    /// draft is an order nobody has placed yet: the payment's first status, `open`, which never
+    /// moves a payment (the same, or a late report).
     pub fn command(self) -> PaymentCommand {
         let report = |status| PaymentCommand::ReportStatus { status, paid_at: None };
         match self {
+            Self::CheckoutDraft => report(PaymentStatus::Open),
             Self::Pending | Self::OnHold => report(PaymentStatus::Pending),
             Self::Processing | Self::Completed => report(PaymentStatus::Paid),
             Self::Cancelled => report(PaymentStatus::Canceled),
@@ -235,7 +256,7 @@ pub struct TeljoyStatusRequest {
     /// A WooCommerce order status.
     #[schema(
         example = "completed",
-        pattern = "(?i)^(pending|on-hold|processing|completed|cancelled|refunded|failed)$"
+        pattern = "(?i)^(pending|on-hold|processing|completed|cancelled|refunded|failed|checkout-draft)$"
     )]
     status: String,
     /// Base64 of the order's product list in JSON (a consistency check; required unless the tenant
@@ -372,16 +393,19 @@ mod tests {
                 "refunded",
                 PaymentCommand::Adjust { kind: Adjustment::Refund, amount: None, missing: MissingAmount::Remaining },
             ),
+            ("checkout-draft", report(PaymentStatus::Open)),
         ];
         for (text, command) in table {
             assert_eq!(WooStatus::parse(text).unwrap().command(), command, "{text}");
         }
-        for other in ["canceled", "paid", "wc-completed", "on hold", " completed", "", "draft"] {
+        for other in ["canceled", "paid", "wc-completed", "on hold", " completed", "", "draft", "shipped"] {
             assert_eq!(WooStatus::parse(other), None, "{other}");
         }
         assert_eq!(
             WooStatus::allowed_message(),
-            "The status field must be one of: pending, on-hold, processing, completed, cancelled, refunded, failed."
+            "The status field must be one of: pending, on-hold, processing, completed, cancelled, refunded, failed, \
+             checkout-draft (WooCommerce order statuses without the wc- prefix; statuses added by other plugins are \
+             not accepted)."
         );
     }
 

@@ -1,0 +1,288 @@
+//! What Gormic callers read: the envelope, the items and payment methods, and the OpenAPI
+//! description of the request bodies and of the error format.
+
+use super::{Book, Status, client_attrs, major};
+use chrono::SecondsFormat;
+use paystate_domain::{MethodId, Order, Payment, PaymentMethod, PaymentStatus, Timestamp};
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+use std::collections::BTreeMap;
+
+// --- responses ----------------------------------------------------------------------------------
+
+pub const APP: &str = "paystate";
+pub const SERVICE: &str = "om";
+
+/// Every answer of this dialect.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = gormic::Envelope<T>)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T> {
+    /// Always "paystate".
+    pub app: &'static str,
+    /// Always "om".
+    pub service: &'static str,
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<Value>,
+    /// Identifies the running paystate instance.
+    pub instance_id: String,
+    /// The request's id, also in the `x-request-id` header.
+    pub request_id: String,
+    pub data: T,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = gormic::Created)]
+pub struct Created {
+    /// The new payment's id (the `uid` of the other routes).
+    pub id: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = gormic::Updated)]
+pub struct Updated {
+    pub success: bool,
+}
+
+/// The order's payments after the change, and the payment methods they use.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = gormic::Items)]
+#[serde(rename_all = "camelCase")]
+pub struct Items {
+    pub items: Vec<Item>,
+    pub payment_methods: Vec<MethodItem>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = gormic::Payment)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    /// receipt or refund.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// complete, pending, progress or reversed.
+    pub status: &'static str,
+    pub completed_at: Option<String>,
+    pub reversed_at: Option<String>,
+    pub custom: bool,
+    /// Major units of the order's currency.
+    #[schema(value_type = f64, example = 12.5)]
+    pub amount: Number,
+    pub source_payment_id: Option<String>,
+    pub transaction_ref: Option<String>,
+    #[schema(value_type = Object)]
+    pub attrs: Map<String, Value>,
+    pub invoice_id: Option<String>,
+    pub note: Option<String>,
+    pub created_at: String,
+    /// The API the payment was created through (gormic, native, …).
+    pub created_via: &'static str,
+    /// The API key that created it.
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_via: &'static str,
+    pub updated_by: String,
+    pub id: String,
+    /// The actions the payment allows now: confirm, update, delete, reverse, refund.
+    pub can: Vec<&'static str>,
+    pub method_uid: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = gormic::PaymentMethod)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodItem {
+    pub locales: BTreeMap<String, LocaleItem>,
+    pub visible: bool,
+    pub created_at: String,
+    pub created_via: &'static str,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_via: &'static str,
+    pub updated_by: String,
+    pub id: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = gormic::Locale)]
+pub struct LocaleItem {
+    pub name: String,
+    pub description: String,
+}
+
+/// Timestamps as JavaScript writes them (`2025-01-31T09:15:00.123Z`).
+pub fn timestamp(at: &Timestamp) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl Item {
+    pub fn of(payment: &Payment, book: &Book<'_>) -> Item {
+        Item {
+            kind: payment.kind.as_str(),
+            status: Status::of(payment).as_str(),
+            completed_at: payment.completed_at.as_ref().map(timestamp),
+            // A void (canceled) has no reversal time of its own: it is final, so its last change is it.
+            reversed_at: match payment.status {
+                PaymentStatus::Canceled => Some(timestamp(&payment.updated_at)),
+                _ => payment.reversed_at.as_ref().map(timestamp),
+            },
+            custom: payment.custom,
+            amount: major(payment.currency, payment.amount),
+            source_payment_id: payment.source_payment_id.as_ref().map(ToString::to_string),
+            transaction_ref: payment.transaction_ref.clone(),
+            attrs: client_attrs(payment),
+            invoice_id: payment.invoice_id.clone(),
+            note: payment.note.clone(),
+            created_at: timestamp(&payment.created_at),
+            created_via: payment.created_via.as_str(),
+            created_by: payment.created_by.clone(),
+            updated_at: timestamp(&payment.updated_at),
+            updated_via: payment.updated_via.as_str(),
+            updated_by: payment.updated_by.clone(),
+            id: payment.id.to_string(),
+            can: book.can(payment),
+            method_uid: payment.method_id.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+impl MethodItem {
+    pub fn of(method: &PaymentMethod) -> MethodItem {
+        MethodItem {
+            locales: method
+                .locales
+                .iter()
+                .map(|(tag, l)| (tag.clone(), LocaleItem { name: l.name.clone(), description: l.description.clone() }))
+                .collect(),
+            visible: method.visible,
+            created_at: timestamp(&method.created_at),
+            created_via: method.created_via.as_str(),
+            created_by: method.created_by.clone(),
+            updated_at: timestamp(&method.updated_at),
+            updated_via: method.updated_via.as_str(),
+            updated_by: method.updated_by.clone(),
+            id: method.id.to_string(),
+        }
+    }
+}
+
+/// The items of an order and the methods they use.
+pub fn items(order: &Order, payments: &[Payment], methods: &[PaymentMethod]) -> Items {
+    let book = Book::new(order, payments);
+    let used: Vec<&MethodId> = payments.iter().filter_map(|p| p.method_id.as_ref()).collect();
+    Items {
+        items: payments.iter().map(|p| Item::of(p, &book)).collect(),
+        payment_methods: methods.iter().filter(|m| used.contains(&&m.id)).map(MethodItem::of).collect(),
+    }
+}
+
+// --- documentation of the request bodies (the bodies themselves are read by `params`) ----------
+
+/// `{"params": {…}}` of `POST /v1/om/payments`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = gormic::CreateRequest)]
+pub struct CreateRequest {
+    pub params: CreateParams,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(as = gormic::CreateParams, rename_all = "camelCase")]
+pub struct CreateParams {
+    /// The order's id or reference (required).
+    pub order_id: String,
+    /// receipt or refund (required). A string: the integers of an older Gormic revision
+    /// (`"type": 1`) are refused with InvalidParameter.
+    #[schema(rename = "type", example = "receipt")]
+    pub kind: String,
+    pub custom: Option<bool>,
+    /// Major units of the order's currency, a number or a decimal string; at most the
+    /// currency's decimals, greater than zero (required).
+    #[schema(value_type = f64, example = 12.5)]
+    pub amount: f64,
+    /// A visible payment method: its id or its code.
+    pub method_id: Option<String>,
+    pub customer_uid: Option<String>,
+    /// complete, pending (default), progress or reversed. A string: the integers of an older
+    /// Gormic revision (`"status": 1`) are refused with InvalidParameter.
+    pub status: Option<String>,
+    /// Required for a refund: a completed receipt of the same order. `null` is absent.
+    pub source_payment_id: Option<String>,
+    /// `null` and `""` are absent.
+    pub transaction_ref: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub attrs: Option<Value>,
+    pub invoice_id: Option<String>,
+    /// `null` and `""` are absent.
+    pub note: Option<String>,
+}
+
+/// `{"params": {…}}` of `PATCH /v1/om/payments/{uid}`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = gormic::UpdateRequest)]
+pub struct UpdateRequest {
+    pub params: UpdateParams,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(as = gormic::UpdateParams, rename_all = "camelCase")]
+pub struct UpdateParams {
+    /// When given, the payment of the path.
+    pub id: Option<String>,
+    /// When given, the payment's order.
+    pub order_id: Option<String>,
+    #[schema(value_type = Option<f64>, example = 12.5)]
+    pub amount: Option<f64>,
+    /// A visible payment method (id or code); null removes it.
+    pub method_id: Option<String>,
+    pub custom: Option<bool>,
+    /// Required to change a complete (or reversed) payment; recorded with before and after.
+    pub correction: Option<bool>,
+    pub customer_uid: Option<String>,
+    /// complete, pending, progress or reversed (a string; integers are refused).
+    pub status: Option<String>,
+    /// When given, the refund's own source (it cannot change). `null` is absent.
+    pub source_payment_id: Option<String>,
+    /// `null` leaves it as it is; `""` clears it.
+    pub transaction_ref: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub attrs: Option<Value>,
+    pub invoice_id: Option<String>,
+    /// `null` leaves it as it is; `""` clears it.
+    pub note: Option<String>,
+}
+
+/// `{"params": {…}}` of `PATCH /v1/om/payments/{uid}/confirm` (the body is optional).
+#[derive(utoipa::ToSchema)]
+#[schema(as = gormic::ConfirmRequest)]
+pub struct ConfirmRequest {
+    pub params: ConfirmParams,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(as = gormic::ConfirmParams, rename_all = "camelCase")]
+pub struct ConfirmParams {
+    pub id: Option<String>,
+    pub order_id: Option<String>,
+    pub customer_uid: Option<String>,
+    /// `null` leaves it as it is.
+    pub transaction_ref: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub attrs: Option<Value>,
+}
+
+/// Every refusal: HTTP 400 for the rules, 401, 403, 404, 413, 415 and 503 otherwise.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = gormic::Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = gormic::ErrorDetail)]
+pub struct ErrorDetail {
+    /// INVALID_STATUS, LIMIT_REACHED, MethodNotFound, ORDER_CANCELED, ORDER_CLOSED,
+    /// InvalidParameter, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED,
+    /// PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, SERVICE_UNAVAILABLE or INTERNAL_ERROR.
+    pub code: String,
+    pub message: String,
+}
