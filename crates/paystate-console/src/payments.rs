@@ -151,6 +151,13 @@ pub(crate) async fn search(
         Err(StoreError::NotFound) => {}
         Err(other) => return Err(other.into()),
     }
+    // The PSP's id: several payments may share one (a retried capture), so up to a page of them.
+    let mut by_reference = state.ledger.payments_by_transaction_ref(tenant, q, PAGE_SIZE).await?;
+    if !by_reference.is_empty() {
+        by_reference.retain(|p| passes(p, filter));
+        let understood = format!("the payments with transaction reference “{q}”");
+        return Ok(Found { payments: by_reference, understood, next: None });
+    }
     match state.ledger.order(tenant, q).await {
         Ok(order) => {
             let of_order = PaymentFilter { order_id: Some(order.id.clone()), ..Default::default() };
@@ -162,7 +169,7 @@ pub(crate) async fn search(
         }
         Err(StoreError::NotFound) => Ok(Found {
             payments: Vec::new(),
-            understood: format!("nothing: no payment or order of yours has the id “{q}”"),
+            understood: format!("nothing: no payment or order of yours has the id or reference “{q}”"),
             next: None,
         }),
         Err(other) => Err(other.into()),
@@ -184,7 +191,7 @@ pub async fn page(State(state): State<Console>, signed: Signed, Query(query): Qu
         div.page-head { div { h1 { "Payments" } p.sub { "Oldest first. Every filter is part of the address: share it." } } }
         form.card.filters method="get" action="/dashboard/payments" role="search" {
             div.field.q {
-                label for="q" { "Search " span.hint { "paystate id (pay_…), external id, order id or reference" } }
+                label for="q" { "Search " span.hint { "paystate id (pay_…), external id, transaction reference, order id or reference" } }
                 input #q type="search" name="q" value=(query.q) placeholder="e.g. psp-7f3a or A-1001";
             }
             div.field {

@@ -29,6 +29,20 @@ impl Ledger {
             .await?;
         Ok(Page::from_overfetch(data, page.limit, |p| p.id.to_string()))
     }
+
+    /// The tenant's live payments whose transaction reference (the PSP's id) is exactly
+    /// `reference`, at most `limit`, oldest first.
+    pub async fn payments_by_transaction_ref(
+        &self,
+        tenant: &TenantId,
+        reference: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Payment>> {
+        let (tenant, reference) = (tenant.clone(), reference.to_owned());
+        self.store()
+            .lookup(move |r| async move { r.payments_by_transaction_ref(&tenant, &reference, limit).await }.boxed())
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -974,6 +974,28 @@ impl Reader for PgConn {
     ) -> StoreResult<Vec<Payment>> {
         self.console_payments_matching(tenant, search, page).await
     }
+
+    async fn payments_by_transaction_ref(
+        &mut self,
+        tenant: &TenantId,
+        reference: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Payment>> {
+        // PostgreSQL text holds no NUL: such a reference matches nothing.
+        if unmatchable(&[tenant.as_str(), reference]) {
+            return Ok(Vec::new());
+        }
+        // The expression is the index's (payments_by_transaction_ref), so the lookup is a seek.
+        let sql = "SELECT doc FROM payments WHERE tenant_id = $1 AND doc->>'transaction_ref' = $2 AND NOT deleted \
+                   ORDER BY id LIMIT $3";
+        let rows = noted_scalar::<Json<Payment>>(&self.log, sql)
+            .bind(tenant.as_str())
+            .bind(reference)
+            .bind(i64::from(limit))
+            .fetch_all(self.conn())
+            .await;
+        Ok(rows.map_err(|e| self.failed(e))?.into_iter().map(|Json(p)| p).collect())
+    }
 }
 
 #[async_trait]

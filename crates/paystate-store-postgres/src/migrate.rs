@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_idempotency_answers.sql")),
     (4, include_str!("../migrations/0004_event_stream.sql")),
     (5, include_str!("../migrations/0005_console.sql")),
+    (6, include_str!("../migrations/0006_transaction_refs.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -829,6 +829,19 @@ impl Reader for SqliteConn {
     ) -> StoreResult<Vec<Payment>> {
         self.console_payments_matching(tenant, search, page)
     }
+
+    async fn payments_by_transaction_ref(
+        &mut self,
+        tenant: &TenantId,
+        reference: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Payment>> {
+        // Named: for `ORDER BY id` the planner would otherwise walk the tenant's payments by id
+        // (payments_by_tenant) and test each one; the few payments of one reference sort cheaply.
+        const SQL: &str = "SELECT doc FROM payments INDEXED BY payments_by_transaction_ref WHERE tenant_id = ?1 \
+             AND json_extract(doc, '$.transaction_ref') = ?2 AND deleted = 0 ORDER BY id LIMIT ?3";
+        self.many_docs(SQL, params![tenant.as_str(), reference, limit])
+    }
 }
 
 #[async_trait]

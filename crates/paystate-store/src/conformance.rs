@@ -98,6 +98,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     crate::stream_conformance::stream_cursors_lease_and_advance(&store).await;
     console_users_and_sessions(&store).await;
     console_overview_counts(&store).await;
+    payments_by_transaction_ref(&store).await;
     store.ping().await.unwrap();
 }
 
@@ -219,6 +220,38 @@ async fn payments_round_trip_and_updates_check_versions(store: &Arc<dyn Store>) 
         .await
         .unwrap();
     assert_eq!(all.len(), 3);
+}
+
+async fn payments_by_transaction_ref(store: &Arc<dyn Store>) {
+    let tenant = new_tenant(store).await;
+    let order = insert_order(store, &tenant, "TR-1").await.unwrap();
+    let mut found = Vec::new();
+    for (reference, deleted) in [(Some("psp-7"), false), (Some("psp-7"), true), (Some("psp-8"), false), (None, false)] {
+        let mut payment = insert_payment(store, &order, None).await.unwrap();
+        payment.transaction_ref = reference.map(str::to_owned);
+        payment.deleted_at = deleted.then(crate::now);
+        payment.version += 1;
+        let written = payment.clone();
+        store.write(move |tx| async move { tx.update_payment(&written).await }.boxed()).await.unwrap();
+        if reference == Some("psp-7") && !deleted {
+            found.push(payment);
+        }
+    }
+    // Another tenant's payment with the same reference is not found.
+    let other = new_tenant(store).await;
+    let theirs = insert_order(store, &other, "TR-1").await.unwrap();
+    let mut their_payment = insert_payment(store, &theirs, None).await.unwrap();
+    their_payment.transaction_ref = Some("psp-7".into());
+    their_payment.version += 1;
+    store.write(move |tx| async move { tx.update_payment(&their_payment).await }.boxed()).await.unwrap();
+
+    let lookup = |reference: &'static str| {
+        let t = tenant.clone();
+        store.read(move |r| async move { r.payments_by_transaction_ref(&t, reference, 10).await }.boxed())
+    };
+    assert_eq!(lookup("psp-7").await.unwrap(), found, "live payments with exactly this reference");
+    assert!(lookup("psp").await.unwrap().is_empty(), "exact, not a prefix");
+    assert!(lookup("psp-7\0").await.unwrap().is_empty(), "a NUL matches nothing on either store");
 }
 
 async fn a_failing_job_leaves_nothing_behind(store: &Arc<dyn Store>) {

@@ -98,6 +98,14 @@ pub trait Reader: Send {
         search: &PaymentSearch,
         page: &PageRequest,
     ) -> StoreResult<Vec<Payment>>;
+    /// Live payments whose transaction reference is exactly `reference`, by id, at most `limit`
+    /// (the console's search box).
+    async fn payments_by_transaction_ref(
+        &mut self,
+        tenant: &TenantId,
+        reference: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Payment>>;
 }
 
 /// Writes inside one transaction. Nothing is visible to others before the job returns `Ok` and

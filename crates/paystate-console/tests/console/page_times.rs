@@ -46,6 +46,7 @@ async fn seed(app: &TestApp, payments: usize) -> String {
                         let new = NewPayment {
                             amount: order.total_amount,
                             external_id: Some(format!("psp-bench-{n}")),
+                            transaction_ref: Some(format!("tx-bench-{n}")),
                             ..Default::default()
                         };
                         let payment = paystate_ledger::open_payment(tx, &actor, &order, new).await?;
@@ -97,6 +98,9 @@ async fn pages_answer_within_50_ms_at_100k_payments() {
                 ("payments, page 40", format!("/dashboard/payments?after={sample}")),
                 ("payments by currency", "/dashboard/payments?currency=EUR&status=paid".to_owned()),
                 ("search by external id", "/dashboard/payments?q=psp-bench-4242".to_owned()),
+                ("search by transaction ref", "/dashboard/payments?q=tx-bench-4242".to_owned()),
+                ("search by order reference", "/dashboard/payments?q=BENCH-4242".to_owned()),
+                ("events feed", "/dashboard/events".to_owned()),
                 ("payment page", format!("/dashboard/payments/{sample}")),
             ];
             let mut slow = Vec::new();

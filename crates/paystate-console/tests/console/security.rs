@@ -192,6 +192,16 @@ async fn pages_show_a_payments_truth_and_refuse_bad_input_with_4xx(app: TestApp)
     assert!(overview.contains("Need review") && overview.contains("<svg"), "the chart is drawn");
     let search = app.page(cookie, "/dashboard/payments?q=psp-page").await.text().await.unwrap();
     assert!(search.contains(&id) && search.contains("external id"));
+    let corrected = app
+        .api(
+            reqwest::Method::PATCH,
+            &format!("/v1/payments/{id}"),
+            serde_json::json!({"transaction_ref": "txr-page-1", "correction": true}),
+        )
+        .await;
+    assert_eq!(corrected.status(), 200);
+    let by_reference = app.page(cookie, "/dashboard/payments?q=txr-page-1").await.text().await.unwrap();
+    assert!(by_reference.contains(&id) && by_reference.contains("transaction reference"), "{by_reference}");
     let by_order = app.page(cookie, "/dashboard/payments?q=PAGE-1").await.text().await.unwrap();
     assert!(by_order.contains(&id) && by_order.contains("order PAGE-1"));
     let filtered = app.page(cookie, "/dashboard/payments?status=paid&needs_review=yes").await.text().await.unwrap();
