@@ -235,7 +235,12 @@ fn failure_response(media: MediaType, failure: Failure, language: Language) -> R
 }
 
 fn envelope(media: MediaType, status: StatusCode, result: &ReturnResult) -> Response {
-    let mut response = (status, result.to_bytes(media)).into_response();
+    answer(media, status, result.to_bytes(media))
+}
+
+/// An answer of either side in `media`: its content type, and `Retry-After` when busy.
+fn answer(media: MediaType, status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.content_type()));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

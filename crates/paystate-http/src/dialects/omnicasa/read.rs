@@ -6,14 +6,14 @@
 use super::errors::{Failure, Language};
 use super::payment_order::{PaymentOrder, PaymentsResult};
 use super::transformers::{self, MediaType, StatusId};
-use super::{Settings, Stop, write_sql_log};
+use super::{Settings, Stop, answer, write_sql_log};
 use crate::AppState;
 use crate::auth::{AuthFailure, authenticate};
 use crate::observe::RequestId;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use paystate_domain::Source;
 use paystate_store::{Scope, StatementLog, StoreError};
 
@@ -143,7 +143,7 @@ async fn handle(
     match result {
         Ok(order) => {
             let result = PaymentsResult { success: true, code: 0, message: String::new(), value: Some(order) };
-            answer(media, StatusCode::OK, &result)
+            answer(media, StatusCode::OK, result.to_bytes(media))
         }
         Err(refused) => failure(media, refused, request.language),
     }
@@ -185,16 +185,7 @@ pub async fn method_not_allowed(headers: HeaderMap) -> Response {
 fn failure(media: MediaType, failure: Failure, language: Language) -> Response {
     let result =
         PaymentsResult { success: false, code: failure.code(), message: failure.message(language).into(), value: None };
-    answer(media, failure.status(), &result)
-}
-
-fn answer(media: MediaType, status: StatusCode, result: &PaymentsResult) -> Response {
-    let mut response = (status, result.to_bytes(media)).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.content_type()));
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
+    answer(media, failure.status(), result.to_bytes(media))
 }
 
 #[cfg(test)]
