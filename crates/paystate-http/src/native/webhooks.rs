@@ -62,6 +62,7 @@ pub struct PatchEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
     /// How long the old secret keeps signing beside the new one: 0 to 604800, default 86400.
+    #[serde(default, deserialize_with = "crate::extract::optional_whole")]
     #[schema(minimum = 0, maximum = 604800)]
     pub grace_period_seconds: Option<i64>,
 }
