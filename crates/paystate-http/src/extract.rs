@@ -163,7 +163,7 @@ pub fn optional_whole<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Resu
 }
 
 /// The integer a JSON number's text denotes, when it is a whole number that fits an i64.
-fn whole_number(text: &str) -> Option<i64> {
+pub(crate) fn whole_number(text: &str) -> Option<i64> {
     let (negative, unsigned) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),

@@ -86,10 +86,7 @@ pub fn apply(document: &mut Value) {
     }
     text_rules(schemas);
     gormic_rules(schemas);
-    if let Some(parameter) = schemas.get_mut("UpdatePaymentOrderParameter") {
-        // DataContractSerializer's root element, in its namespace.
-        parameter["xml"] = json!({"name": "UpdatePaymentOrderParameter", "namespace": OMNICASA_NAMESPACE});
-    }
+    omnicasa_xml(schemas);
     if let Some(operation) = document.pointer_mut("/paths/~1v1~1tenant/patch/requestBody/content") {
         for content in operation.as_object_mut().into_iter().flat_map(|c| c.values_mut()) {
             content["schema"] = tenant_patch();
@@ -108,7 +105,49 @@ pub fn apply(document: &mut Value) {
         }
     }
     parameters_are_never_null(document);
+    // Rotating a secret takes an optional body (`{}` when left out), never `null`.
+    if let Some(body) = document.pointer_mut("/paths/~1v1~1webhook-endpoints~1{id}~1rotate-secret/post/requestBody") {
+        body["required"] = json!(false);
+    }
     refuse_nul_in_bodies(document);
+    for media in ["application~1xml", "text~1xml"] {
+        let pointer = format!("/paths/~1payment~1update-order~1{{secretKey}}/post/requestBody/content/{media}/schema");
+        if let Some(schema) = document.pointer_mut(&pointer) {
+            *schema = json!({"$ref": format!("#/components/schemas/{OMNICASA_XML}")});
+        }
+    }
+}
+
+/// Omnicasa's `PaidAt`, as `dialects::omnicasa::transformers::PaidAt::parse` reads it: white
+/// space only (no date), or `yyyy-MM-dd HH:mm:ss` (`T` or a space between), up to 7 fractional
+/// digits, an optional `Z` or `±HH:MM` offset up to 14:00. February stops at the 28th here (the
+/// 29th of a leap year is accepted too, which a regular expression cannot tell).
+fn omnicasa_paid_at() -> String {
+    let space = "[ \\t\\r\\n]*";
+    let year = "(?!0000)[0-9]{4}";
+    let month_day = "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))";
+    let time = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,7})?";
+    let offset = "(?:[Zz]|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))?";
+    format!("^{space}(?:{year}-{month_day}[Tt ]{time}{offset}{space})?$")
+}
+
+/// The XML form of Omnicasa's body.
+const OMNICASA_XML: &str = "UpdatePaymentOrderParameterXml";
+
+/// Omnicasa's body as DataContract XML: the root element in its namespace, and no member is
+/// `null` (XML has no null: a member is left out, or marked `i:nil`).
+fn omnicasa_xml(schemas: &mut Map<String, Value>) {
+    let Some(mut xml) = schemas.get("UpdatePaymentOrderParameter").cloned() else { return };
+    xml["xml"] = json!({"name": "UpdatePaymentOrderParameter", "namespace": OMNICASA_NAMESPACE});
+    for property in xml["properties"].as_object_mut().into_iter().flat_map(|p| p.values_mut()) {
+        if let Some(types) = property.get_mut("type").and_then(Value::as_array_mut) {
+            types.retain(|t| t != "null");
+            if types.len() == 1 {
+                property["type"] = types[0].clone();
+            }
+        }
+    }
+    schemas.insert(OMNICASA_XML.into(), xml);
 }
 
 /// A parameter (query, header, path) is a string on the wire: it can be left out, never be null
@@ -177,12 +216,12 @@ fn id_of(prefix: &str) -> Value {
 /// private-networks allowance: http or https, a host name (not an IP literal, not `localhost`),
 /// an optional port, no user info, no fragment, at most 2048 characters. The pattern keeps to
 /// host names the WHATWG URL parser reads as names (the last label starts with a letter, so it is
-/// never read as an IPv4 address) and to printable ASCII.
+/// never read as an IPv4 address) and to the characters of RFC 3986 (as the server requires).
 fn webhook_url() -> Value {
     let label = "(?![Xx][Nn]--)[A-Za-z0-9-]+";
     let last = "(?![Xx][Nn]--)(?![Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt](?:[:/?]|$))[A-Za-z][A-Za-z0-9-]*";
     let port = "(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?";
-    let rest = "(?:[/?][!-\"$-~]*)?";
+    let rest = "(?:[/?](?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?";
     json!({
         "format": "uri",
         "maxLength": 2048,
@@ -232,6 +271,7 @@ fn text_rules(schemas: &mut Map<String, Value>) {
         refine(schemas, schema, property, &rule);
     }
     refine(schemas, "UpdatePaymentOrderParameter", "OrderId", &reference());
+    refine(schemas, "UpdatePaymentOrderParameter", "PaidAt", &json!({"pattern": omnicasa_paid_at()}));
     if let Some(scope) = schemas.get_mut("CreateKey").and_then(|s| s.pointer_mut("/properties/scope")) {
         scope["enum"] = json!(["read", "write", "admin"]);
         scope.as_object_mut().expect("a schema").remove("pattern");

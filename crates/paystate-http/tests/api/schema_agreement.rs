@@ -135,3 +135,38 @@ async fn unknown_records_named_in_a_payment_are_404(app: TestApp) {
     assert!(app.events(0).await.iter().all(|e| e["type"] != "payment.updated"));
 }
 api_test!(unknown_records_named_in_a_payment_are_404);
+
+async fn webhook_urls_are_uris_and_a_disabled_endpoint_takes_no_test(app: TestApp) {
+    for url in ["https://hooks.example.com/?%Y9", "https://hooks.example.com/a b", "https://hooks.example.com/{x}"] {
+        let refused = app.post("/v1/webhook-endpoints", json!({"url": url, "events": ["*"]})).await;
+        assert_eq!(assert_problem(refused, 400, "invalid-request").await["field"], "url", "{url}");
+    }
+    let created = app
+        .post("/v1/webhook-endpoints", json!({"url": "HTTPS://Hooks.Example.com/in?a=%20b&c=d;e", "events": ["*"]}))
+        .await;
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let disabled = app.patch(&format!("/v1/webhook-endpoints/{id}"), json!({"enabled": false})).await;
+    assert_eq!(disabled.status(), 200);
+    let test = app.request(Method::POST, &format!("/v1/webhook-endpoints/{id}/test"), &app.admin_key).send().await;
+    let refused = assert_problem(test.unwrap(), 422, "endpoint-disabled").await;
+    assert_eq!(refused["field"], "enabled");
+}
+api_test!(webhook_urls_are_uris_and_a_disabled_endpoint_takes_no_test);
+
+async fn omnicasa_reads_a_whole_status_id_written_with_a_fraction(app: TestApp) {
+    let order = app.order("O-2", 100).await;
+    let payment = app.payment(order["id"].as_str().unwrap(), 100, None).await;
+    let route = format!("/payment/update-order/{}", app.admin_key);
+    let send = |body: &'static str| {
+        app.client.post(app.url(&route)).header("content-type", "application/json").body(body).send()
+    };
+    let refused = send(r#"{"OrderId": "O-2", "StatusId": 2.5}"#).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.json::<Value>().await.unwrap()["Code"], 8);
+    let paid = send(r#"{"OrderId": "O-2", "StatusId": 2.0}"#).await.unwrap();
+    assert_eq!(paid.status(), 200);
+    let now: Value = app.get(&format!("/v1/payments/{}", payment["id"].as_str().unwrap())).await.json().await.unwrap();
+    assert_eq!(now["status"], "paid");
+}
+api_test!(omnicasa_reads_a_whole_status_id_written_with_a_fraction);
