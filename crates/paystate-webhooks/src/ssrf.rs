@@ -176,6 +176,15 @@ pub fn validate_url(raw: &str, allow_private: bool) -> Result<Url, InvalidUrl> {
     if url.fragment().is_some() {
         return Err(invalid("must not have a fragment"));
     }
+    // A host name is letters, digits and hyphens between dots (the WHATWG parser lets `*` and
+    // other characters through, which no DNS name has).
+    if let Some(url::Host::Domain(name)) = url.host()
+        && !name
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        return Err(invalid("must name a host by letters, digits and hyphens between dots"));
+    }
     check_host(&url, allow_private).map_err(|refused| InvalidUrl(refused.to_string()))?;
     Ok(url)
 }

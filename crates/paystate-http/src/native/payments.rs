@@ -196,7 +196,25 @@ pub async fn create(
     };
     let answer = |payment: &Payment| json(StatusCode::CREATED, payment);
     let actor = caller.actor(Source::Native, Some(raw));
-    let payment = state.ledger.create_payment(&actor, &value.order_id, new, idem.once(answer)).await?;
+    let payment = state.ledger.create_payment(&actor, &value.order_id, new, idem.once(answer)).await.map_err(
+        |error| match error {
+            // Another currency than the order's: a valid request that this order refuses.
+            paystate_store::StoreError::Domain(paystate_domain::DomainError::Invalid {
+                field: "currency",
+                message,
+            }) => {
+                let mut refused = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "currency-mismatch",
+                    "Not the order's currency",
+                    message,
+                );
+                refused.0.field = Some("currency".into());
+                refused
+            }
+            other => other.into(),
+        },
+    )?;
     Ok(respond(answer(&payment)))
 }
 

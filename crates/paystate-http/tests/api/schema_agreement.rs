@@ -137,7 +137,12 @@ async fn unknown_records_named_in_a_payment_are_404(app: TestApp) {
 api_test!(unknown_records_named_in_a_payment_are_404);
 
 async fn webhook_urls_are_uris_and_a_disabled_endpoint_takes_no_test(app: TestApp) {
-    for url in ["https://hooks.example.com/?%Y9", "https://hooks.example.com/a b", "https://hooks.example.com/{x}"] {
+    for url in [
+        "https://hooks.example.com/?%Y9",
+        "https://hooks.example.com/a b",
+        "https://hooks.example.com/{x}",
+        "https://d.example.net*",
+    ] {
         let refused = app.post("/v1/webhook-endpoints", json!({"url": url, "events": ["*"]})).await;
         assert_eq!(assert_problem(refused, 400, "invalid-request").await["field"], "url", "{url}");
     }
