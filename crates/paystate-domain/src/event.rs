@@ -238,7 +238,8 @@ pub struct StoredEvent {
     pub request_body: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Value,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// What the event adds to its data (the previous state, an amount), or null.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub detail: serde_json::Value,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }

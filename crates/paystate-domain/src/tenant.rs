@@ -24,6 +24,11 @@ impl Tenant {
         if let Some(unknown) = object.keys().find(|k| *k != "name" && *k != "settings") {
             return Err(DomainError::Invalid { field: "body", message: format!("unknown field {unknown:?}") });
         }
+        // An object merges into the settings and null removes them all; anything else would
+        // replace every setting with garbage.
+        if object.get("settings").is_some_and(|s| !s.is_object() && !s.is_null()) {
+            return Err(DomainError::Invalid { field: "settings", message: "must be a JSON object or null".into() });
+        }
         if let Some(name) = object.get("name") {
             self.name = validate_name(name.as_str().unwrap_or_default())?;
         }
@@ -85,6 +90,10 @@ mod tests {
         assert!(t.apply_merge_patch(&json!({"name": ""}), chrono::Utc::now()).is_err());
         assert!(t.apply_merge_patch(&json!({"name": 5}), chrono::Utc::now()).is_err());
         assert!(t.apply_merge_patch(&json!([1]), chrono::Utc::now()).is_err());
+        for settings in [json!([null, null]), json!(5), json!("x"), json!(true)] {
+            assert!(t.apply_merge_patch(&json!({"name": "Other", "settings": settings}), chrono::Utc::now()).is_err());
+        }
         assert_eq!(t.name, "Shop");
+        assert_eq!(t.settings["omnicasa"]["timezone"], "Europe/Brussels");
     }
 }

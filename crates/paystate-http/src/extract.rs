@@ -55,10 +55,23 @@ fn is_timeout(error: &axum::Error) -> bool {
     false
 }
 
-/// Whether a body carries a NUL character, raw or escaped: refused everywhere alike, because
-/// PostgreSQL cannot store it and no payment field has a use for it.
+/// Whether a JSON body carries a NUL character, raw or escaped (`\u0000`): refused everywhere
+/// alike, because PostgreSQL cannot store it and no payment field has a use for it. Escapes are
+/// read as JSON reads them, so `\\u0000` (an escaped backslash, then `u0000`) is no NUL.
 pub fn has_nul(body: &[u8]) -> bool {
-    body.contains(&0) || body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+    let mut rest = body;
+    while let Some((&byte, after)) = rest.split_first() {
+        match byte {
+            0 => return true,
+            b'\\' => match after {
+                [b'u' | b'U', a, b, c, d, ..] if [a, b, c, d].iter().all(|&&digit| digit == b'0') => return true,
+                [_, tail @ ..] => rest = tail,
+                [] => rest = after,
+            },
+            _ => rest = after,
+        }
+    }
+    false
 }
 
 fn is_json(content_type: Option<&str>) -> bool {
@@ -139,8 +152,18 @@ pub fn optional_minor_units<'de, D: serde::Deserializer<'de>>(deserializer: D) -
     Ok(Option::<Amount>::deserialize(deserializer)?.map(|amount| amount.0))
 }
 
+/// An optional whole number of a JSON body (`null` is `None`), read exactly from the number's
+/// text as [`minor_units`] reads amounts: `49.0` and `4.9e1` are 49, `49.5` is refused. Every
+/// integer field of the native bodies reads through it or [`minor_units`], never through a double.
+pub fn optional_whole<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else { return Ok(None) };
+    whole_number(&number.to_string())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number")))
+}
+
 /// The integer a JSON number's text denotes, when it is a whole number that fits an i64.
-fn whole_number(text: &str) -> Option<i64> {
+pub(crate) fn whole_number(text: &str) -> Option<i64> {
     let (negative, unsigned) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -188,6 +211,11 @@ mod tests {
         assert!(has_nul(b"{\"a\":\"x\\U0000\"}"));
         assert!(has_nul(b"{\"a\":\"\0\"}"));
         assert!(!has_nul(b"{\"a\":\"\\u00001\"}".split_at(3).0));
+        // An escaped backslash, then the text u0000: no NUL.
+        assert!(!has_nul(br#"{"a":"\\u0000"}"#));
+        assert!(has_nul(br#"{"a":"\\\u0000"}"#));
+        assert!(!has_nul(br#"{"a":"\u0001 \\ u0000"}"#));
+        assert!(!has_nul(b"{\"a\":\"\\"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!   IANA time zones (the tenant's Omnicasa settings);
 //! - the tenant's merge patch: `name` and `settings`, with the settings the dialects read.
 
-use paystate_domain::{Currency, EventType};
+use paystate_domain::{Currency, EventType, Source};
 use serde_json::{Map, Value, json};
 
 /// The component of any JSON value without a NUL character in its strings and keys.
@@ -41,7 +41,12 @@ pub fn apply(document: &mut Value) {
     );
     let currency = json!({"type": "string", "pattern": currency_pattern(),
         "description": "An ISO 4217 code with minor units, in any case (`EUR`, `eur`)."});
-    for (schema, property) in [("CreateOrder", "currency"), ("CreatePayment", "currency")] {
+    for (schema, property) in [
+        ("CreateOrder", "currency"),
+        ("CreatePayment", "currency"),
+        ("NorceOrder", "currency"),
+        ("NorcePayment", "currency"),
+    ] {
         if let Some(target) = schemas.get_mut(schema).and_then(|s| s.pointer_mut(&format!("/properties/{property}"))) {
             let nullable = target["type"].as_array().is_some_and(|types| types.contains(&json!("null")));
             let mut rule = currency.clone();
@@ -79,6 +84,9 @@ pub fn apply(document: &mut Value) {
     if let Some(description) = schemas.get_mut("MethodLocale").and_then(|s| s.pointer_mut("/properties/description")) {
         description["maxLength"] = json!(2000);
     }
+    text_rules(schemas);
+    gormic_rules(schemas);
+    omnicasa_xml(schemas);
     if let Some(operation) = document.pointer_mut("/paths/~1v1~1tenant/patch/requestBody/content") {
         for content in operation.as_object_mut().into_iter().flat_map(|c| c.values_mut()) {
             content["schema"] = tenant_patch();
@@ -88,14 +96,249 @@ pub fn apply(document: &mut Value) {
         document.pointer_mut("/paths/~1v1~1events~1stream/get/parameters").and_then(Value::as_array_mut)
     {
         for parameter in parameters.iter_mut().filter(|p| p["name"] == "type") {
-            parameter["schema"] = json!({"type": ["string", "null"], "pattern": event_list_pattern()});
+            parameter["schema"] = json!({"type": "string", "pattern": event_list_pattern()});
         }
-        // A sequence number is never negative, whether as `after` or as `Last-Event-ID`.
+        // A sequence number is never negative, whether as `after` or as `Last-Event-ID`; the
+        // header is read as an integer with white space around it allowed.
         for parameter in parameters.iter_mut().filter(|p| p["name"] == "Last-Event-ID") {
             parameter["schema"]["minimum"] = json!(0);
         }
     }
+    parameters_are_never_null(document);
+    // Rotating a secret takes an optional body (`{}` when left out), never `null`.
+    if let Some(body) = document.pointer_mut("/paths/~1v1~1webhook-endpoints~1{id}~1rotate-secret/post/requestBody") {
+        body["required"] = json!(false);
+    }
     refuse_nul_in_bodies(document);
+    for media in ["application~1xml", "text~1xml"] {
+        let pointer = format!("/paths/~1payment~1update-order~1{{secretKey}}/post/requestBody/content/{media}/schema");
+        if let Some(schema) = document.pointer_mut(&pointer) {
+            *schema = json!({"$ref": format!("#/components/schemas/{OMNICASA_XML}")});
+        }
+    }
+}
+
+/// Omnicasa's `PaidAt`, as `dialects::omnicasa::transformers::PaidAt::parse` reads it: white
+/// space only (no date), or `yyyy-MM-dd HH:mm:ss` (`T` or a space between), up to 7 fractional
+/// digits, an optional `Z` or `±HH:MM` offset up to 14:00. February stops at the 28th here (the
+/// 29th of a leap year is accepted too, which a regular expression cannot tell).
+fn omnicasa_paid_at() -> String {
+    let space = "[ \\t\\r\\n]*";
+    let year = "(?!0000)[0-9]{4}";
+    let month_day = "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))";
+    let time = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,7})?";
+    let offset = "(?:[Zz]|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))?";
+    format!("^{space}(?:{year}-{month_day}[Tt ]{time}{offset}{space})?$")
+}
+
+/// The XML form of Omnicasa's body.
+const OMNICASA_XML: &str = "UpdatePaymentOrderParameterXml";
+
+/// Omnicasa's body as DataContract XML: the root element in its namespace, and no member is
+/// `null` (XML has no null: a member is left out, or marked `i:nil`).
+fn omnicasa_xml(schemas: &mut Map<String, Value>) {
+    let Some(mut xml) = schemas.get("UpdatePaymentOrderParameter").cloned() else { return };
+    xml["xml"] = json!({"name": "UpdatePaymentOrderParameter", "namespace": OMNICASA_NAMESPACE});
+    for property in xml["properties"].as_object_mut().into_iter().flat_map(|p| p.values_mut()) {
+        if let Some(types) = property.get_mut("type").and_then(Value::as_array_mut) {
+            types.retain(|t| t != "null");
+            if types.len() == 1 {
+                property["type"] = types[0].clone();
+            }
+        }
+    }
+    schemas.insert(OMNICASA_XML.into(), xml);
+}
+
+/// A parameter (query, header, path) is a string on the wire: it can be left out, never be null
+/// (`?limit=null` is the text `null`). utoipa writes an optional parameter as nullable; this
+/// takes `null` out of every parameter's schema.
+fn parameters_are_never_null(document: &mut Value) {
+    fn not_null(schema: &mut Value) {
+        if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+            types.retain(|t| t != "null");
+            if types.len() == 1 {
+                schema["type"] = types[0].clone();
+            }
+        }
+        for key in ["oneOf", "anyOf"] {
+            if let Some(choices) = schema.get_mut(key).and_then(Value::as_array_mut) {
+                choices.retain(|choice| choice != &json!({"type": "null"}));
+                if choices.len() == 1 {
+                    let only = choices.remove(0);
+                    schema.as_object_mut().expect("a schema").remove(key);
+                    for (k, v) in only.as_object().into_iter().flatten() {
+                        schema[k] = v.clone();
+                    }
+                }
+            }
+        }
+    }
+    let Some(paths) = document.pointer_mut("/paths").and_then(Value::as_object_mut) else { return };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for operation in item.values_mut() {
+            for parameter in operation.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+                if let Some(schema) = parameter.get_mut("schema") {
+                    not_null(schema);
+                }
+            }
+        }
+    }
+}
+
+/// The namespace of Omnicasa's request document.
+const OMNICASA_NAMESPACE: &str = "http://schemas.datacontract.org/2004/07/OmnicasaApiv3.Parameters";
+
+/// A reference, an external id, a code or a label, as
+/// [`paystate_domain::order::validate_reference`] checks it: 1 to 200 characters, no control
+/// character.
+fn reference() -> Value {
+    json!({"minLength": 1, "maxLength": 200, "pattern": NO_CONTROL})
+}
+
+/// Free text of a payment (`transaction_ref`, `invoice_id`, `note`): at most 2000 characters.
+fn free_text() -> Value {
+    json!({"maxLength": 2000, "pattern": NO_NUL})
+}
+
+/// A `reason` of a status report, refund or chargeback: at most 1000 characters.
+fn reason() -> Value {
+    json!({"maxLength": 1000, "pattern": NO_NUL})
+}
+
+/// An id of the kind `prefix` (`pm_`, `pay_`): the prefix and 32 lowercase hex digits, as
+/// `paystate_domain::id` makes and parses them.
+fn id_of(prefix: &str) -> Value {
+    json!({"pattern": format!("^{prefix}[0-9a-f]{{32}}$")})
+}
+
+/// A webhook endpoint's URL, as `paystate_webhooks::ssrf::validate_url` takes it without the
+/// private-networks allowance: http or https, a host name (not an IP literal, not `localhost`),
+/// an optional port, no user info, no fragment, at most 2048 characters. The pattern keeps to
+/// host names the WHATWG URL parser reads as names (the last label starts with a letter, so it is
+/// never read as an IPv4 address) and to the characters of RFC 3986 (as the server requires).
+fn webhook_url() -> Value {
+    let label = "(?![Xx][Nn]--)[A-Za-z0-9-]+";
+    let last = "(?![Xx][Nn]--)(?![Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt](?:[:/?]|$))[A-Za-z][A-Za-z0-9-]*";
+    let port = "(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?";
+    let rest = "(?:[/?](?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?";
+    json!({
+        "format": "uri",
+        "maxLength": 2048,
+        "pattern": format!("^[Hh][Tt][Tt][Pp][Ss]?://(?:{label}\\.)*{last}{port}{rest}$"),
+    })
+}
+
+/// Adds `rule`'s keywords to a property of a component, keeping its type (and so whether it
+/// may be null).
+fn refine(schemas: &mut Map<String, Value>, schema: &str, property: &str, rule: &Value) {
+    let Some(target) = schemas.get_mut(schema).and_then(|s| s.pointer_mut(&format!("/properties/{property}"))) else {
+        panic!("the document has no {schema}.{property}");
+    };
+    for (key, value) in rule.as_object().into_iter().flatten() {
+        target[key] = value.clone();
+    }
+}
+
+/// The text and id fields of the native bodies, as the domain checks them.
+fn text_rules(schemas: &mut Map<String, Value>) {
+    let method = id_of(paystate_domain::MethodId::PREFIX);
+    let rules: [(&str, &str, Value); 18] = [
+        ("CreateOrder", "reference", reference()),
+        ("CreateMethod", "code", reference()),
+        ("CreateKey", "label", reference()),
+        // A refund's source: a payment's id or its external id.
+        ("CreatePayment", "source_payment_id", reference()),
+        ("CreatePayment", "external_id", reference()),
+        ("PatchPayment", "external_id", reference()),
+        ("CreatePayment", "method_id", method.clone()),
+        ("PatchPayment", "method_id", method),
+        ("CreatePayment", "transaction_ref", free_text()),
+        ("CreatePayment", "invoice_id", free_text()),
+        ("CreatePayment", "note", free_text()),
+        ("PatchPayment", "transaction_ref", free_text()),
+        ("PatchPayment", "invoice_id", free_text()),
+        ("PatchPayment", "note", free_text()),
+        ("ReportStatus", "reason", reason()),
+        ("Adjust", "reason", reason()),
+        ("CreateEndpoint", "description", json!({"maxLength": 500, "pattern": NO_CONTROL})),
+        ("PatchEndpoint", "description", json!({"maxLength": 500, "pattern": NO_CONTROL})),
+    ];
+    let url = webhook_url();
+    refine(schemas, "CreateEndpoint", "url", &url);
+    refine(schemas, "PatchEndpoint", "url", &url);
+    for (schema, property, rule) in rules {
+        refine(schemas, schema, property, &rule);
+    }
+    refine(schemas, "UpdatePaymentOrderParameter", "OrderId", &reference());
+    refine(schemas, "UpdatePaymentOrderParameter", "PaidAt", &json!({"pattern": omnicasa_paid_at()}));
+    if let Some(scope) = schemas.get_mut("CreateKey").and_then(|s| s.pointer_mut("/properties/scope")) {
+        scope["enum"] = json!(["read", "write", "admin"]);
+        scope.as_object_mut().expect("a schema").remove("pattern");
+    }
+    // A key is limited to an API that takes keys (never the CLI's, the console's or paystate's own).
+    let dialects: Vec<Value> =
+        Source::ALL.iter().filter(|source| source.takes_keys()).map(|source| json!(source.as_str())).collect();
+    if let Some(dialect) = schemas.get_mut("CreateKey").and_then(|s| s.pointer_mut("/properties/dialect")) {
+        let description = dialect.pointer("/oneOf/0/description").cloned();
+        *dialect = json!({"enum": dialects.into_iter().chain([Value::Null]).collect::<Vec<_>>()});
+        if let Some(description) = description {
+            dialect["description"] = description;
+        }
+    }
+}
+
+/// Gormic's `params`, as `dialects::gormic::transformers` reads them: unknown members refused,
+/// ids 1 to 200 characters without control characters, free text up to 2000 characters, amounts
+/// in major units as a positive number or decimal string.
+fn gormic_rules(schemas: &mut Map<String, Value>) {
+    let amount = json!({
+        "anyOf": [
+            {"type": "number", "exclusiveMinimum": 0, "maximum": 999_999_999_999_999_i64},
+            {"type": "string", "pattern": "^(?=[0-9.]*[1-9])[0-9]+(?:\\.[0-9]+)?$", "maxLength": 40},
+        ],
+        "description": "Major units of the order's currency, a number or a decimal string, greater than zero and with at most the currency's decimals.",
+    });
+    for (schema, fields) in [
+        ("gormic.CreateParams", ["orderId", "methodId", "customerUid", "sourcePaymentId"].as_slice()),
+        ("gormic.UpdateParams", ["id", "orderId", "methodId", "customerUid", "sourcePaymentId"].as_slice()),
+        ("gormic.ConfirmParams", ["id", "orderId", "customerUid"].as_slice()),
+    ] {
+        for field in fields {
+            refine(schemas, schema, field, &reference());
+        }
+        let texts: &[&str] = if schema == "gormic.ConfirmParams" {
+            &["transactionRef"]
+        } else {
+            &["transactionRef", "invoiceId", "note"]
+        };
+        for field in texts {
+            refine(schemas, schema, field, &free_text());
+        }
+        if let Some(params) = schemas.get_mut(schema) {
+            params["additionalProperties"] = json!(false);
+            if schema != "gormic.ConfirmParams" {
+                let nullable = schema == "gormic.UpdateParams";
+                let mut rule = amount.clone();
+                if nullable {
+                    rule["anyOf"].as_array_mut().expect("choices").push(json!({"type": "null"}));
+                }
+                params["properties"]["amount"] = rule;
+                let status = json!(["complete", "pending", "progress", "reversed", null]);
+                params["properties"]["status"] = json!({"enum": status,
+                    "description": "complete, pending, progress or reversed."});
+            }
+            if schema == "gormic.CreateParams" {
+                params["properties"]["type"] =
+                    json!({"enum": ["receipt", "refund"], "description": "receipt or refund (required)."});
+            }
+        }
+    }
+    for request in ["gormic.CreateRequest", "gormic.UpdateRequest", "gormic.ConfirmRequest"] {
+        if let Some(body) = schemas.get_mut(request) {
+            body["additionalProperties"] = json!(false);
+        }
+    }
 }
 
 /// Every request body, and every component (they are shared with the bodies), refuses NUL.

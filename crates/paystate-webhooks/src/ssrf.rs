@@ -163,6 +163,9 @@ pub fn validate_url(raw: &str, allow_private: bool) -> Result<Url, InvalidUrl> {
     if raw.len() > 2048 {
         return Err(invalid("must be at most 2048 characters"));
     }
+    if !rfc3986_characters(raw) {
+        return Err(invalid("must be a URI: printable ASCII only, a % only before two hex digits"));
+    }
     let url = Url::parse(raw).map_err(|e| InvalidUrl(format!("is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("must use http or https"));
@@ -173,8 +176,37 @@ pub fn validate_url(raw: &str, allow_private: bool) -> Result<Url, InvalidUrl> {
     if url.fragment().is_some() {
         return Err(invalid("must not have a fragment"));
     }
+    // A host name is letters, digits and hyphens between dots (the WHATWG parser lets `*` and
+    // other characters through, which no DNS name has).
+    if let Some(url::Host::Domain(name)) = url.host()
+        && !name
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        return Err(invalid("must name a host by letters, digits and hyphens between dots"));
+    }
     check_host(&url, allow_private).map_err(|refused| InvalidUrl(refused.to_string()))?;
     Ok(url)
+}
+
+/// Whether a text holds only what an RFC 3986 URI may: unreserved and reserved characters, and
+/// `%` followed by two hex digits (the WHATWG parser would quietly repair anything else).
+fn rfc3986_characters(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'%' => {
+                if !bytes.get(index + 1..index + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+                    return false;
+                }
+                index += 3;
+            }
+            byte if byte.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&byte) => index += 1,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Checks a URL's host when it can be judged without resolving it: an IP literal, or a name
@@ -299,6 +331,14 @@ mod tests {
     fn endpoint_urls_are_validated() {
         assert!(validate_url("https://hooks.example.com/paystate?x=1", false).is_ok());
         assert!(validate_url("http://hooks.example.com:8080/in", false).is_ok());
+        for garbage in [
+            "https://hooks.example.com/?%Y9",
+            "https://hooks.example.com/é",
+            "https://hooks.example.com/a b",
+            "https://hooks.example.com/%2",
+        ] {
+            assert!(validate_url(garbage, false).is_err(), "{garbage}");
+        }
         for bad in [
             "ftp://example.com/",
             "file:///etc/passwd",

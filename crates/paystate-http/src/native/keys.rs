@@ -76,6 +76,17 @@ pub async fn create(
     if dialect.is_some_and(|d| !d.takes_keys()) {
         return Err(ApiError::invalid("dialect", "must be native, omnicasa, norce, gormic or teljoy"));
     }
+    // A well-formed time that is already past: the request is valid, the present refuses it.
+    if expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
+        let mut error = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "already-expired",
+            "Already expired",
+            "expires_at must be in the future",
+        );
+        error.0.field = Some("expires_at".into());
+        return Err(error);
+    }
     // The secret is shown once: an idempotent replay answers without it, and it is never stored.
     let once = idem.once(|issued: &IssuedKey| issued_answer(issued, false));
     let issued = state.ledger.create_key(&caller.tenant_id, scope, dialect, expires_at, label, once).await?;

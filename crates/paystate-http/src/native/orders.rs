@@ -27,9 +27,11 @@ pub struct CreateOrder {
     #[serde(default, deserialize_with = "crate::extract::optional_minor_units")]
     #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub total_amount: Option<i64>,
-    #[schema(value_type = Object)]
+    /// A JSON object, or null when none is known.
+    #[schema(value_type = Option<Object>)]
     pub customer: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
+    /// A JSON object (null: none).
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Value>,
 }
 
@@ -39,9 +41,11 @@ pub struct PatchOrder {
     #[serde(default, deserialize_with = "crate::extract::optional_minor_units")]
     #[schema(minimum = 0, maximum = 999_999_999_999_999_i64)]
     pub total_amount: Option<i64>,
-    #[schema(value_type = Object)]
+    /// A JSON object, or null when none is known.
+    #[schema(value_type = Option<Object>)]
     pub customer: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
+    /// A JSON object (null: none).
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Value>,
 }
 

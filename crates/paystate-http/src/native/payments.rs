@@ -38,7 +38,8 @@ pub struct CreatePayment {
     pub transaction_ref: Option<String>,
     pub invoice_id: Option<String>,
     pub note: Option<String>,
-    #[schema(value_type = Object)]
+    /// A JSON object (null: none).
+    #[schema(value_type = Option<Object>)]
     pub attrs: Option<serde_json::Value>,
     pub custom: Option<bool>,
 }
@@ -65,7 +66,8 @@ pub struct PatchPayment {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub note: Option<Option<String>>,
-    #[schema(value_type = Object)]
+    /// A JSON object (null: none).
+    #[schema(value_type = Option<Object>)]
     pub attrs: Option<serde_json::Value>,
     pub custom: Option<bool>,
     /// Required to change a paid or reversed payment; recorded with before and after.
@@ -122,6 +124,31 @@ fn method_id(raw: Option<String>) -> ApiResult<Option<MethodId>> {
         .transpose()
 }
 
+/// A well-formed reference in the body to a record the tenant does not have: 404, naming the
+/// field (as an unknown `order_id` is), for the request is valid but what it names is not there.
+fn unknown(error: paystate_store::StoreError, field: &str, detail: &str) -> ApiError {
+    match error {
+        paystate_store::StoreError::NotFound => {
+            let mut error = ApiError::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail);
+            error.0.field = Some(field.into());
+            error
+        }
+        other => other.into(),
+    }
+}
+
+/// The method a body names, when it is one of the tenant's.
+async fn known_method(state: &AppState, caller: &Caller, method: Option<&MethodId>) -> ApiResult<()> {
+    if let Some(method) = method {
+        state
+            .ledger
+            .method(&caller.tenant_id, method)
+            .await
+            .map_err(|e| unknown(e, "method_id", "no such payment method"))?;
+    }
+    Ok(())
+}
+
 fn reason(text: Option<String>) -> ApiResult<Option<String>> {
     match text {
         Some(text) if text.chars().count() > 1000 => {
@@ -147,16 +174,18 @@ pub async fn create(
                 .ledger
                 .payment(&caller.tenant_id, &source)
                 .await
-                .map_err(|_| ApiError::invalid("source_payment_id", "no such payment"))?
+                .map_err(|error| unknown(error, "source_payment_id", "no such payment"))?
                 .id,
         ),
         None => None,
     };
+    let method_id = method_id(value.method_id)?;
+    known_method(&state, &caller, method_id.as_ref()).await?;
     let new = NewPayment {
         external_id: value.external_id,
         kind: value.kind,
         source_payment_id,
-        method_id: method_id(value.method_id)?,
+        method_id,
         amount: value.amount,
         currency: value.currency.as_deref().map(Currency::parse).transpose()?,
         transaction_ref: value.transaction_ref,
@@ -167,7 +196,25 @@ pub async fn create(
     };
     let answer = |payment: &Payment| json(StatusCode::CREATED, payment);
     let actor = caller.actor(Source::Native, Some(raw));
-    let payment = state.ledger.create_payment(&actor, &value.order_id, new, idem.once(answer)).await?;
+    let payment = state.ledger.create_payment(&actor, &value.order_id, new, idem.once(answer)).await.map_err(
+        |error| match error {
+            // Another currency than the order's: a valid request that this order refuses.
+            paystate_store::StoreError::Domain(paystate_domain::DomainError::Invalid {
+                field: "currency",
+                message,
+            }) => {
+                let mut refused = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "currency-mismatch",
+                    "Not the order's currency",
+                    message,
+                );
+                refused.0.field = Some("currency".into());
+                refused
+            }
+            other => other.into(),
+        },
+    )?;
     Ok(respond(answer(&payment)))
 }
 
@@ -219,9 +266,11 @@ pub async fn patch(
     body: Json<PatchPayment>,
 ) -> ApiResult<Response> {
     let Json { value, raw } = body;
+    let method_id = value.method_id.map(method_id).transpose()?;
+    known_method(&state, &caller, method_id.as_ref().and_then(Option::as_ref)).await?;
     let patch = PaymentPatch {
         amount: value.amount,
-        method_id: value.method_id.map(method_id).transpose()?,
+        method_id,
         external_id: value.external_id,
         transaction_ref: value.transaction_ref,
         invoice_id: value.invoice_id,

@@ -90,6 +90,10 @@ impl Selection {
 }
 
 fn start_after(headers: &HeaderMap, query: &StreamQuery) -> ApiResult<i64> {
+    // A negative `after` is refused even when a `Last-Event-ID` header makes it moot.
+    if query.after.is_some_and(|after| after < 0) {
+        return Err(ApiError::invalid("after", "must not be negative"));
+    }
     let after = match headers.get("last-event-id") {
         Some(value) => value
             .to_str()
@@ -99,7 +103,7 @@ fn start_after(headers: &HeaderMap, query: &StreamQuery) -> ApiResult<i64> {
         None => query.after.unwrap_or(0),
     };
     if after < 0 {
-        return Err(ApiError::invalid("after", "must not be negative"));
+        return Err(ApiError::invalid("Last-Event-ID", "must not be negative"));
     }
     Ok(after)
 }

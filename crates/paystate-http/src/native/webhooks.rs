@@ -62,6 +62,7 @@ pub struct PatchEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
     /// How long the old secret keeps signing beside the new one: 0 to 604800, default 86400.
+    #[serde(default, deserialize_with = "crate::extract::optional_whole")]
     #[schema(minimum = 0, maximum = 604800)]
     pub grace_period_seconds: Option<i64>,
 }
@@ -269,7 +270,8 @@ pub async fn delete(
     Ok(respond(no_content()))
 }
 
-#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks", request_body = RotateSecret,
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
+    request_body(content = RotateSecret, description = "optional: without a body the grace period is 86400 seconds"),
     responses((status = 200, body = EndpointWithSecret), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn rotate_secret(
@@ -379,7 +381,8 @@ pub async fn retry_failed(
 }
 
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/test", tag = "webhooks",
-    responses((status = 202, body = DeliveryView), (status = 400, body = Problem), (status = 404, body = Problem)),
+    responses((status = 202, body = DeliveryView), (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "the endpoint is disabled")),
     security(("bearer" = [])))]
 pub async fn test(
     State(state): State<AppState>,
@@ -388,6 +391,22 @@ pub async fn test(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
-    let delivery = state.webhooks.send_test(&caller.tenant_id, &endpoint_id(&id)?, idem.once(delivery_answer)).await?;
+    let delivery = state
+        .webhooks
+        .send_test(&caller.tenant_id, &endpoint_id(&id)?, idem.once(delivery_answer))
+        .await
+        .map_err(|error| match error {
+            // A disabled endpoint: a valid request that the endpoint's current state refuses.
+            WebhookError::Store(paystate_store::StoreError::Domain(paystate_domain::DomainError::Invalid {
+                field: "enabled",
+                message,
+            })) => {
+                let mut refused =
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "endpoint-disabled", "Endpoint disabled", message);
+                refused.0.field = Some("enabled".into());
+                refused
+            }
+            other => other.into(),
+        })?;
     Ok(respond(delivery_answer(&delivery)))
 }

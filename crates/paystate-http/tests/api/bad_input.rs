@@ -85,7 +85,7 @@ async fn bad_payment_input_and_queries(app: TestApp) {
         .unwrap();
     assert_eq!(jpy["currency"], "JPY");
     for (case, body, status) in [
-        ("currency mismatch", json!({"order_id": order_id, "amount": 1, "currency": "USD"}), 400),
+        ("currency mismatch", json!({"order_id": order_id, "amount": 1, "currency": "USD"}), 422),
         ("unknown order", json!({"order_id": "nope", "amount": 1}), 404),
         ("negative", json!({"order_id": order_id, "amount": -5}), 400),
         ("decimal", json!({"order_id": order_id, "amount": 1.25}), 400),

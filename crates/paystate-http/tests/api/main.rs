@@ -16,6 +16,7 @@ mod idempotency;
 mod isolation;
 mod native;
 mod ops;
+mod schema_agreement;
 mod slow_clients;
 mod status_machine;
 mod stream;

@@ -187,7 +187,8 @@ async fn payment_fields_update_delete_and_methods(app: TestApp) {
     assert_eq!(cleared["note"], Value::Null);
     let unknown_method =
         app.patch(&format!("/v1/payments/{id}"), json!({"method_id": "pm_0192f3c4000000000000000000000000"})).await;
-    assert_problem(unknown_method, 400, "invalid-request").await;
+    // Well-formed but not one of the tenant's methods: 404, naming the field.
+    assert_eq!(assert_problem(unknown_method, 404, "not-found").await["field"], "method_id");
 
     let deleted =
         app.request(reqwest::Method::DELETE, &format!("/v1/payments/{id}"), &app.admin_key).send().await.unwrap();

@@ -179,7 +179,12 @@ async fn handle(
     let Ok(bytes) = body_bytes(&headers, body).await else { return refuse(Failure::TooLarge, Language::Nl) };
     // Read before the credential check, only to answer a refused credential in the caller's
     // language; a bad body is reported after the credential check.
-    let parsed = if has_nul(&bytes) {
+    // JSON escapes a NUL as \u0000; XML has no way to write one (`&#0;` is malformed).
+    let nul = match request_media {
+        MediaType::ApplicationJson | MediaType::TextJson => has_nul(&bytes),
+        MediaType::ApplicationXml | MediaType::TextXml => bytes.contains(&0),
+    };
+    let parsed = if nul {
         Err(transformers::Rejection { failure: Failure::Nul, language: Language::Nl })
     } else {
         transformers::parse(request_media, &bytes)

@@ -396,7 +396,8 @@ fn validate(members: Members) -> Result<UpdatePaymentOrder, Rejection> {
 /// An integer as Json.NET and `XmlConvert` read one: a JSON integer, or digits in a string.
 fn integer(raw: &Raw) -> Option<i64> {
     match raw {
-        Raw::Json(serde_json::Value::Number(number)) => number.as_i64(),
+        // Json.NET reads a whole number written with a fraction of zeros (`4.0`) into an int.
+        Raw::Json(serde_json::Value::Number(number)) => crate::extract::whole_number(&number.to_string()),
         Raw::Json(serde_json::Value::String(text)) => text.trim().parse().ok(),
         Raw::Json(_) => None,
         Raw::Xml(text) => text.trim_matches(is_xml_space).parse().ok(),
@@ -795,6 +796,11 @@ mod tests {
         assert_eq!(json("[1]"), Err(Failure::MalformedJson));
         assert_eq!(json(r#"{"OrderId": "A"} x"#), Err(Failure::MalformedJson));
         assert_eq!(json(r#"{"StatusId": 2}"#), Err(Failure::InvalidOrderId));
+        assert_eq!(
+            json(r#"{"OrderId": "A", "StatusId": 2.0}"#).map(|p| p.status),
+            json(r#"{"OrderId": "A", "StatusId": 2}"#).map(|p| p.status)
+        );
+        assert_eq!(json(r#"{"OrderId": "A", "StatusId": 2.5}"#).map(|_| ()), Err(Failure::InvalidStatusId));
         assert_eq!(json(r#"{"OrderId": "", "StatusId": 2}"#), Err(Failure::InvalidOrderId));
         assert_eq!(json(r#"{"OrderId": "a\u0007b", "StatusId": 2}"#), Err(Failure::InvalidOrderId));
         assert_eq!(json(r#"{"OrderId": true, "StatusId": 2}"#), Err(Failure::InvalidOrderId));
