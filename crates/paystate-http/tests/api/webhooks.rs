@@ -478,8 +478,10 @@ async fn two_dispatchers_send_each_delivery_once(app: TestApp) {
     for i in 0..20 {
         app.order(&format!("D-{i}"), 100).await;
     }
-    let config = DispatcherConfig { batch_size: 3, ..fast_config() };
-    let (_a, _b) = (start_dispatcher(&app, config.clone()), start_dispatcher(&app, config));
+    // Two instances, each under its own name: a dispatcher starting takes back the leases of its
+    // own name, so two sharing one would hand each other's deliveries out twice.
+    let config = |owner: &str| DispatcherConfig { batch_size: 3, owner: owner.into(), ..fast_config() };
+    let (_a, _b) = (start_dispatcher(&app, config("instance-a")), start_dispatcher(&app, config("instance-b")));
     wait_for("twenty deliveries", || async { receiver.received().len() >= 20 }).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let received = receiver.received();

@@ -77,8 +77,8 @@ pub(crate) fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         ("x-channel" = String, Header, description = "Norce channel id; must equal the body's `channel`", example = "1"),
     ),
     request_body(
-        description = "The whole updated Norce order",
-        content((NorceOrder = "application/json"), (NorceOrder = "application/json-patch+json"))
+        description = "The whole updated Norce order. Norce's own samples send it as `application/json-patch+json`; that, any other `application/*+json` and a missing content type are read as JSON too (one media type is listed: the body is the order either way, never an RFC 6902 patch, which is what a generator would make of `json-patch+json`).",
+        content((NorceOrder = "application/json"))
     ),
     responses(
         (status = 200, description = "RFC 6902 operations for the checkout to apply to its order; `[]` when it agrees with paystate", body = Vec<NorcePatchOperation>),
