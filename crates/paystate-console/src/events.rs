@@ -182,6 +182,7 @@ fn table(events: &[StoredEvent], names: &HashMap<String, String>) -> Markup {
                         td data-label="What" {
                             span class=(format!("badge outcome-{}", outcome(e.kind))) { (e.kind.as_str()) }
                             @if let Some(summary) = crate::payment::summary(e) { br; span.hint { (summary) } }
+                            (crate::changes::list(e))
                         }
                         td data-label="Payment" {
                             @if let Some(payment) = &e.payment_id {

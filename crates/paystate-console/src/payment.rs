@@ -57,8 +57,19 @@ pub async fn page(
     Path(id): Path<String>,
     Query(notice): Query<Notice>,
 ) -> PageResult<Markup> {
+    render(&state, &signed, &id, &notice.done, None).await
+}
+
+/// The payment page; `refused`: the correction form shown again with what was wrong.
+pub async fn render(
+    state: &Console,
+    signed: &Signed,
+    id: &str,
+    done: &str,
+    refused: Option<crate::correct::Refused>,
+) -> PageResult<Markup> {
     let tenant = signed.session.user.tenant_id.clone();
-    let payment = state.ledger.payment(&tenant, &id).await?;
+    let payment = state.ledger.payment(&tenant, id).await?;
     let events = state.ledger.payment_events(&tenant, payment.id.as_str(), 0, 1000).await?;
     let ids: Vec<_> = events.iter().map(|e| e.id.clone()).collect();
     let lookup = tenant.clone();
@@ -80,6 +91,11 @@ pub async fn page(
     // People are shown by their address rather than their id.
     let names: HashMap<String, String> =
         state.ledger.users(&tenant).await?.into_iter().map(|u| (u.id.to_string(), u.email)).collect();
+    let methods = if signed.session.user.role.can_act() && payment.deleted_at.is_none() {
+        state.ledger.methods(&tenant).await?
+    } else {
+        Vec::new()
+    };
     let remaining = payment.amount - payment.amount_refunded - payment.amount_charged_back;
     let can_act = signed.session.user.role.can_act();
     let csrf = &signed.session.csrf_token;
@@ -93,10 +109,11 @@ pub async fn page(
                 p.sub { "External id " strong { (payment.external_id.as_deref().unwrap_or("none")) } " · order " a.mono href=(format!("/dashboard/orders/{}", payment.order_id)) { (payment.order_id) } }
             }
         }
-        @match notice.done.as_str() {
+        @match done {
             "resolved" => p.notice.ok role="status" { "The conflict is resolved and recorded in the timeline." },
             "refund" => p.notice.ok role="status" { "The refund is recorded." },
             "chargeback" => p.notice.ok role="status" { "The chargeback is recorded." },
+            "corrected" => p.notice.ok role="status" { "The correction is recorded: the timeline shows it with every field before and after." },
             _ => {}
         }
         (why(&payment, &events, set_by))
@@ -118,6 +135,9 @@ pub async fn page(
                     (adjust_form(&base, csrf, "chargebacks", "Record a chargeback", &payment))
                 }
             }
+        }
+        @if can_act && payment.deleted_at.is_none() {
+            (crate::correct::form(&base, csrf, &payment, &methods, refused.as_ref()))
         }
         section.card aria-labelledby="timeline" {
             h2 #timeline { "Timeline " span.hint { "(every channel, oldest first)" } }
@@ -213,6 +233,7 @@ fn timeline(events: &[StoredEvent], set_by: Option<usize>, names: &HashMap<Strin
                         td data-label="What" {
                             strong { (e.kind.as_str()) }
                             @if let Some(summary) = summary(e) { br; span.hint { (summary) } }
+                            (crate::changes::list(e))
                             @if let Some(body) = &e.request_body {
                                 details.body { summary { "Request body" } pre { (format::pretty_body(body)) } }
                             }
