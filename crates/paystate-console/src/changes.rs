@@ -18,6 +18,9 @@ const FIELDS: [(&str, &str); 8] = [
     ("attrs", "attributes"),
 ];
 
+/// How an absent value reads.
+const NONE: &str = "none";
+
 /// Longer values are cut on the page (the event keeps them whole).
 const SHOWN: usize = 120;
 
@@ -29,12 +32,12 @@ pub struct Change {
 
 fn text(value: &Value, field: &str, currency: Option<&Currency>) -> String {
     let shown = match value {
-        Value::Null => return "none".to_owned(),
+        Value::Null => return NONE.to_owned(),
         Value::Number(n) if field == "amount" => match (n.as_i64(), currency) {
             (Some(minor), Some(currency)) => money(minor, currency),
             _ => n.to_string(),
         },
-        Value::String(s) if s.is_empty() => return "none".to_owned(),
+        Value::String(s) if s.is_empty() => return NONE.to_owned(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
@@ -67,7 +70,12 @@ pub fn list(e: &StoredEvent) -> Markup {
             ul.changes {
                 @if e.detail["correction"] == true { li.correction { span.badge.outcome-resolved { "correction of a settled payment" } } }
                 @for c in &changes {
-                    li { span.label { (c.label) } " " del { (c.before) } " → " ins { (c.after) } }
+                    li {
+                        span.label { (c.label) } " "
+                        @if c.before == NONE { span.none { (NONE) } } @else { del { (c.before) } }
+                        " → "
+                        @if c.after == NONE { span.none { (NONE) } } @else { ins { (c.after) } }
+                    }
                 }
             }
         }

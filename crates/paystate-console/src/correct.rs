@@ -312,7 +312,11 @@ pub fn form(base: &str, csrf: &str, payment: &Payment, methods: &[PaymentMethod]
                     (crate::once::field())
                     input type="hidden" name="version" value=(draft.version);
                     @if let Some(p) = problem {
-                        p.notice.bad role="alert" { (p.message) }
+                        div.notice.bad role="alert" {
+                            @if let Some(field) = p.field {
+                                strong { "Nothing was saved. " } a href=(format!("#fix-{field}")) { (p.message) }
+                            } @else { (p.message) }
+                        }
                     }
                     @if settled {
                         p.notice.info { "This payment is " strong { (payment.status.as_str()) } ": the change is recorded as an audited correction, with you, your reason and every field before and after." }
@@ -325,8 +329,8 @@ pub fn form(base: &str, csrf: &str, payment: &Payment, methods: &[PaymentMethod]
                             (error("amount"))
                         }
                         div.field {
-                            label for="fix-method" { "Method" }
-                            select #fix-method name="method_id" aria-invalid=[wrong("method_id").then_some("true")] aria-describedby=[described("method_id")] {
+                            label for="fix-method_id" { "Method" }
+                            select #fix-method_id name="method_id" aria-invalid=[wrong("method_id").then_some("true")] aria-describedby=[described("method_id")] {
                                 option value="" { "none" }
                                 @for m in methods {
                                     option value=(m.id) selected[draft.method_id == m.id.as_str()] { (m.code) }
@@ -335,24 +339,24 @@ pub fn form(base: &str, csrf: &str, payment: &Payment, methods: &[PaymentMethod]
                             (error("method_id"))
                         }
                         div.field {
-                            label for="fix-external" { "External id" }
-                            input #fix-external type="text" name="external_id" autocomplete="off" maxlength=(REFERENCE_MAX)
-                                value=(draft.external_id) aria-invalid=[wrong("external_id").then_some("true")] aria-describedby=[described("external_id")];
-                            (error("external_id"))
-                        }
-                        div.field {
-                            label for="fix-transaction" { "Transaction reference" }
-                            input #fix-transaction type="text" name="transaction_ref" autocomplete="off" maxlength=(TEXT_MAX)
-                                value=(draft.transaction_ref) aria-invalid=[wrong("transaction_ref").then_some("true")] aria-describedby=[described("transaction_ref")];
-                            (error("transaction_ref"))
-                        }
-                        div.field {
-                            label for="fix-invoice" { "Invoice id" }
-                            input #fix-invoice type="text" name="invoice_id" autocomplete="off" maxlength=(TEXT_MAX)
+                            label for="fix-invoice_id" { "Invoice id" }
+                            input #fix-invoice_id type="text" name="invoice_id" autocomplete="off" maxlength=(TEXT_MAX)
                                 value=(draft.invoice_id) aria-invalid=[wrong("invoice_id").then_some("true")] aria-describedby=[described("invoice_id")];
                             (error("invoice_id"))
                         }
                         div.field {
+                            label for="fix-external_id" { "External id" }
+                            input #fix-external_id type="text" name="external_id" autocomplete="off" maxlength=(REFERENCE_MAX)
+                                value=(draft.external_id) aria-invalid=[wrong("external_id").then_some("true")] aria-describedby=[described("external_id")];
+                            (error("external_id"))
+                        }
+                        div.field.span-2 {
+                            label for="fix-transaction_ref" { "Transaction reference" }
+                            input #fix-transaction_ref type="text" name="transaction_ref" autocomplete="off" maxlength=(TEXT_MAX)
+                                value=(draft.transaction_ref) aria-invalid=[wrong("transaction_ref").then_some("true")] aria-describedby=[described("transaction_ref")];
+                            (error("transaction_ref"))
+                        }
+                        div.field.span-all {
                             label for="fix-note" { "Note" }
                             textarea #fix-note name="note" maxlength=(TEXT_MAX) aria-invalid=[wrong("note").then_some("true")] aria-describedby=[described("note")] { (draft.note) }
                             (error("note"))

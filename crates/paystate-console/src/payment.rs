@@ -146,7 +146,7 @@ pub async fn render(
         div.grid {
             section.card aria-labelledby="fields" {
                 h2 #fields { "Fields" }
-                (fields(&payment))
+                (fields(&payment, &names))
             }
             section.card aria-labelledby="deliveries" {
                 h2 #deliveries { "Webhook deliveries it caused" }
@@ -201,8 +201,10 @@ fn adjust_form(base: &str, csrf: &str, path: &str, title: &str, payment: &Paymen
     }
 }
 
-fn fields(p: &Payment) -> Markup {
+fn fields(p: &Payment, names: &HashMap<String, String>) -> Markup {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+    // People by their address, keys and channels by their id.
+    let who = |id: &String| names.get(id).unwrap_or(id).clone();
     html! {
         dl.fields {
             dt { "paystate id" } dd.mono { (p.id) }
@@ -214,8 +216,8 @@ fn fields(p: &Payment) -> Markup {
             dt { "Method" } dd { (p.method_id.as_ref().map_or("—".to_owned(), |m| m.to_string())) }
             dt { "Note" } dd { (opt(&p.note)) }
             dt { "Paid at" } dd { @if let Some(at) = &p.paid_at { (time(at)) } @else { "—" } }
-            dt { "Created" } dd { (time(&p.created_at)) " by " (p.created_by) " via " (p.created_via.as_str()) }
-            dt { "Updated" } dd { (time(&p.updated_at)) " by " (p.updated_by) " via " (p.updated_via.as_str()) }
+            dt { "Created" } dd { (time(&p.created_at)) " by " (who(&p.created_by)) " via " (p.created_via.as_str()) }
+            dt { "Updated" } dd { (time(&p.updated_at)) " by " (who(&p.updated_by)) " via " (p.updated_via.as_str()) }
             dt { "Version" } dd { (p.version) }
         }
     }
@@ -232,8 +234,8 @@ fn timeline(events: &[StoredEvent], set_by: Option<usize>, names: &HashMap<Strin
                         td.when data-label="When" { (time(&e.created_at)) }
                         td data-label="What" {
                             strong { (e.kind.as_str()) }
-                            @if let Some(summary) = summary(e) { br; span.hint { (summary) } }
                             (crate::changes::list(e))
+                            @if let Some(summary) = summary(e) { div.hint { (summary) } }
                             @if let Some(body) = &e.request_body {
                                 details.body { summary { "Request body" } pre { (format::pretty_body(body)) } }
                             }

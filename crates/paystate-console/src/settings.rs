@@ -41,6 +41,8 @@ struct Setting {
 struct Dialect {
     name: &'static str,
     title: &'static str,
+    /// Which vendor API it is, in one line.
+    about: &'static str,
     settings: &'static [Setting],
 }
 
@@ -48,6 +50,7 @@ const DIALECTS: [Dialect; 4] = [
     Dialect {
         name: "omnicasa",
         title: "Omnicasa",
+        about: "Omnicasa API v3: a back office's payment orders (POST /payment/update-order/{secretKey}).",
         settings: &[
             Setting {
                 key: "timezone",
@@ -75,6 +78,7 @@ const DIALECTS: [Dialect; 4] = [
     Dialect {
         name: "norce",
         title: "Norce Checkout",
+        about: "Norce Checkout's update-payment hook, called with the whole order on every change.",
         settings: &[Setting {
             key: "merchants",
             label: "Merchant ids",
@@ -86,6 +90,7 @@ const DIALECTS: [Dialect; 4] = [
     Dialect {
         name: "gormic",
         title: "Gormic OM",
+        about: "Gormic Order Management and POS: receipts and refunds of orders (/v1/om/payments).",
         settings: &[Setting {
             key: "organization_id",
             label: "Organization id",
@@ -97,6 +102,7 @@ const DIALECTS: [Dialect; 4] = [
     Dialect {
         name: "teljoy",
         title: "Teljoy",
+        about: "A WooCommerce shop's Teljoy-style plugin reporting an order's payment status.",
         settings: &[Setting {
             key: "verify_trust",
             label: "Verify trust values",
@@ -227,11 +233,11 @@ fn form(dialect: &Dialect, tenant: &Tenant, csrf: &str, refused: Option<&Refused
                         }
                         Kind::Zone => {
                             input id=(id) type="text" name=(s.key) value=(current) list="time-zones" autocomplete="off"
-                                placeholder=(s.default) aria-invalid=[invalid] aria-describedby=[described];
+                                aria-invalid=[invalid] aria-describedby=[described];
                         }
                         Kind::Currency => {
                             input id=(id) type="text" name=(s.key) value=(current) maxlength="3" autocomplete="off"
-                                placeholder=(s.default) aria-invalid=[invalid] aria-describedby=[described];
+                                aria-invalid=[invalid] aria-describedby=[described];
                         }
                         Kind::Text => {
                             input id=(id) type="text" name=(s.key) value=(current) autocomplete="off"
@@ -249,9 +255,13 @@ fn form(dialect: &Dialect, tenant: &Tenant, csrf: &str, refused: Option<&Refused
 fn section(dialect: &Dialect, tenant: &Tenant, csrf: Option<&str>, refused: Option<&Refused>) -> Markup {
     html! {
         section.card.dialect #(dialect.name) aria-labelledby=(format!("{}-title", dialect.name)) {
-            div.dialect-head {
+            div.dialect-about {
                 h2 id=(format!("{}-title", dialect.name)) { (dialect.title) }
-                span.hint { "Guide: " code { "docs/dialects/" (dialect.name) ".md" } " · " a href=(format!("/docs/#/{}", dialect.name)) { "API reference" } }
+                p.sub { (dialect.about) }
+                p.hint {
+                    "Guide: " code { "docs/dialects/" (dialect.name) ".md" } br;
+                    a href=(format!("/docs/#/{}", dialect.name)) { "API reference (" (dialect.name) ")" }
+                }
             }
             @if let Some(csrf) = csrf {
                 (form(dialect, tenant, csrf, refused))

@@ -135,7 +135,7 @@ async fn an_operator_corrects_a_paid_payment_with_a_reason(app: TestApp) {
     assert!(html.contains("The correction is recorded"));
     for shown in [
         "<del>25.00 EUR</del> → <ins>24.50 EUR</ins>",
-        "<del>none</del> → <ins>tx-123</ins>",
+        "<span class=\"none\">none</span> → <ins>tx-123</ins>",
         "correction of a settled payment",
         "reason: PSP statement says 24.50",
         &email,
