@@ -181,7 +181,8 @@ fn table(events: &[StoredEvent], names: &HashMap<String, String>) -> Markup {
                         td.when data-label="When" { (time(&e.created_at)) }
                         td data-label="What" {
                             span class=(format!("badge outcome-{}", outcome(e.kind))) { (e.kind.as_str()) }
-                            @if let Some(summary) = crate::payment::summary(e) { br; span.hint { (summary) } }
+                            (crate::changes::list(e))
+                            @if let Some(summary) = crate::payment::summary(e) { div.hint { (summary) } }
                         }
                         td data-label="Payment" {
                             @if let Some(payment) = &e.payment_id {

@@ -20,6 +20,7 @@ pub enum Section {
     Webhooks,
     Users,
     Keys,
+    Settings,
 }
 
 pub async fn stylesheet() -> impl IntoResponse {
@@ -105,6 +106,7 @@ pub fn page(title: &str, session: &ActiveSession, section: Section, body: Markup
                         (link(Section::Review, "/dashboard/review", "Review queue"))
                         (link(Section::Events, "/dashboard/events", "Events"))
                         (link(Section::Webhooks, "/dashboard/webhooks", "Webhooks"))
+                        (link(Section::Settings, "/dashboard/settings", "Settings"))
                         @if user.role.can_administer() {
                             (link(Section::Keys, "/dashboard/keys", "API keys"))
                             (link(Section::Users, "/dashboard/users", "Users"))

@@ -8,6 +8,8 @@
 //! time zone to hover texts); the stylesheet and the script are embedded in the binary.
 
 mod actions;
+mod changes;
+mod correct;
 mod endpoints;
 mod error;
 mod events;
@@ -23,6 +25,7 @@ mod payment;
 mod payments;
 mod review;
 mod session;
+mod settings;
 mod throttle;
 mod users;
 mod webhooks;
@@ -75,6 +78,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger, webhooks: Webhoo
         .route("/payments/{id}/resolve", post(actions::resolve))
         .route("/payments/{id}/refunds", post(actions::refund))
         .route("/payments/{id}/chargebacks", post(actions::chargeback))
+        .route("/payments/{id}/correct", post(correct::submit))
         .route("/review", get(review::page))
         .route("/events", get(events::page))
         .route("/orders", get(orders::list))
@@ -84,6 +88,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger, webhooks: Webhoo
         .route("/account/password", post(users::change_password))
         .route("/keys", get(keys::page).post(keys::create))
         .route("/keys/{id}/revoke", post(keys::revoke))
+        .route("/settings", get(settings::page))
+        .route("/settings/{dialect}", post(settings::save))
         .route("/webhooks", get(webhooks::page))
         .route("/webhooks/deliveries/{id}/retry", post(webhooks::retry))
         .route("/webhooks/endpoints", post(endpoints::create))

@@ -57,8 +57,19 @@ pub async fn page(
     Path(id): Path<String>,
     Query(notice): Query<Notice>,
 ) -> PageResult<Markup> {
+    render(&state, &signed, &id, &notice.done, None).await
+}
+
+/// The payment page; `refused`: the correction form shown again with what was wrong.
+pub async fn render(
+    state: &Console,
+    signed: &Signed,
+    id: &str,
+    done: &str,
+    refused: Option<crate::correct::Refused>,
+) -> PageResult<Markup> {
     let tenant = signed.session.user.tenant_id.clone();
-    let payment = state.ledger.payment(&tenant, &id).await?;
+    let payment = state.ledger.payment(&tenant, id).await?;
     let events = state.ledger.payment_events(&tenant, payment.id.as_str(), 0, 1000).await?;
     let ids: Vec<_> = events.iter().map(|e| e.id.clone()).collect();
     let lookup = tenant.clone();
@@ -80,6 +91,11 @@ pub async fn page(
     // People are shown by their address rather than their id.
     let names: HashMap<String, String> =
         state.ledger.users(&tenant).await?.into_iter().map(|u| (u.id.to_string(), u.email)).collect();
+    let methods = if signed.session.user.role.can_act() && payment.deleted_at.is_none() {
+        state.ledger.methods(&tenant).await?
+    } else {
+        Vec::new()
+    };
     let remaining = payment.amount - payment.amount_refunded - payment.amount_charged_back;
     let can_act = signed.session.user.role.can_act();
     let csrf = &signed.session.csrf_token;
@@ -93,10 +109,11 @@ pub async fn page(
                 p.sub { "External id " strong { (payment.external_id.as_deref().unwrap_or("none")) } " · order " a.mono href=(format!("/dashboard/orders/{}", payment.order_id)) { (payment.order_id) } }
             }
         }
-        @match notice.done.as_str() {
+        @match done {
             "resolved" => p.notice.ok role="status" { "The conflict is resolved and recorded in the timeline." },
             "refund" => p.notice.ok role="status" { "The refund is recorded." },
             "chargeback" => p.notice.ok role="status" { "The chargeback is recorded." },
+            "corrected" => p.notice.ok role="status" { "The correction is recorded: the timeline shows it with every field before and after." },
             _ => {}
         }
         (why(&payment, &events, set_by))
@@ -119,6 +136,9 @@ pub async fn page(
                 }
             }
         }
+        @if can_act && payment.deleted_at.is_none() {
+            (crate::correct::form(&base, csrf, &payment, &methods, refused.as_ref()))
+        }
         section.card aria-labelledby="timeline" {
             h2 #timeline { "Timeline " span.hint { "(every channel, oldest first)" } }
             (timeline(&events, set_by, &names))
@@ -126,7 +146,7 @@ pub async fn page(
         div.grid {
             section.card aria-labelledby="fields" {
                 h2 #fields { "Fields" }
-                (fields(&payment))
+                (fields(&payment, &names))
             }
             section.card aria-labelledby="deliveries" {
                 h2 #deliveries { "Webhook deliveries it caused" }
@@ -181,8 +201,10 @@ fn adjust_form(base: &str, csrf: &str, path: &str, title: &str, payment: &Paymen
     }
 }
 
-fn fields(p: &Payment) -> Markup {
+fn fields(p: &Payment, names: &HashMap<String, String>) -> Markup {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+    // People by their address, keys and channels by their id.
+    let who = |id: &String| names.get(id).unwrap_or(id).clone();
     html! {
         dl.fields {
             dt { "paystate id" } dd.mono { (p.id) }
@@ -194,8 +216,8 @@ fn fields(p: &Payment) -> Markup {
             dt { "Method" } dd { (p.method_id.as_ref().map_or("—".to_owned(), |m| m.to_string())) }
             dt { "Note" } dd { (opt(&p.note)) }
             dt { "Paid at" } dd { @if let Some(at) = &p.paid_at { (time(at)) } @else { "—" } }
-            dt { "Created" } dd { (time(&p.created_at)) " by " (p.created_by) " via " (p.created_via.as_str()) }
-            dt { "Updated" } dd { (time(&p.updated_at)) " by " (p.updated_by) " via " (p.updated_via.as_str()) }
+            dt { "Created" } dd { (time(&p.created_at)) " by " (who(&p.created_by)) " via " (p.created_via.as_str()) }
+            dt { "Updated" } dd { (time(&p.updated_at)) " by " (who(&p.updated_by)) " via " (p.updated_via.as_str()) }
             dt { "Version" } dd { (p.version) }
         }
     }
@@ -212,7 +234,8 @@ fn timeline(events: &[StoredEvent], set_by: Option<usize>, names: &HashMap<Strin
                         td.when data-label="When" { (time(&e.created_at)) }
                         td data-label="What" {
                             strong { (e.kind.as_str()) }
-                            @if let Some(summary) = summary(e) { br; span.hint { (summary) } }
+                            (crate::changes::list(e))
+                            @if let Some(summary) = summary(e) { div.hint { (summary) } }
                             @if let Some(body) = &e.request_body {
                                 details.body { summary { "Request body" } pre { (format::pretty_body(body)) } }
                             }

@@ -4,6 +4,7 @@
 //! machine, orders, payments, payment methods, tenants and the events that record every change.
 //! Vendor vocabulary never enters this crate; dialects translate into the commands defined here.
 
+pub mod dialect_settings;
 pub mod error;
 pub mod event;
 pub mod id;

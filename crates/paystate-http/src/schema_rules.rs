@@ -465,7 +465,7 @@ fn event_selection() -> Value {
 }
 
 /// The tenant's merge patch: its `name` and its `settings`, with the dialects' settings checked
-/// as [`crate::dialects::check_settings`] does; `null` removes a setting.
+/// as [`paystate_domain::dialect_settings::check`] does; `null` removes a setting.
 fn tenant_patch() -> Value {
     let json_value = json!({"$ref": format!("#/components/schemas/{JSON_VALUE}")});
     let section = |properties: Value| {

@@ -197,7 +197,8 @@ async fn an_operator_finds_a_payment_reads_its_timeline_resolves_and_refunds(app
     assert_eq!(payment["amount_refunded"], 1000);
     let events = app.events(&id).await;
     let by_console: Vec<_> = events.iter().filter(|e| e["source"] == "dashboard").collect();
-    assert_eq!(by_console.len(), 2, "the resolution and the refund, by the person");
+    assert_eq!(by_console.len(), 3, "the resolution, the refund and the correction, by the person");
+    assert_eq!(payment["transaction_ref"], "TX-E2E-1");
 }
 console_test!(an_operator_finds_a_payment_reads_its_timeline_resolves_and_refunds);
 
@@ -254,6 +255,7 @@ async fn journey(app: &TestApp, browser: &Browser, id: &str, email: &str, passwo
     let refunded = browser.wait_for("The refund is recorded").await;
     assert!(refunded.contains("The refund is recorded") && refunded.contains("39.90 EUR"), "{refunded}");
     browser.shoot("payment-after-actions").await;
+    correct_a_field(browser).await;
 
     client.find(Locator::Css("form[action='/dashboard/logout'] button")).await.unwrap().click().await.unwrap();
     browser.wait_for("Sign in").await;
@@ -319,6 +321,57 @@ async fn administer(app: &TestApp, browser: &Browser, delivery: &str, email: &st
 
     client.goto(&app.url("/dashboard/users")).await.unwrap();
     browser.shoot("users").await;
+
+    change_a_dialect_setting(app, browser).await;
+}
+
+/// Open the correction form, be told plainly what is wrong with an amount, then save it.
+async fn correct_a_field(browser: &Browser) {
+    let client = browser.client();
+    client.find(Locator::Css("#correct summary")).await.unwrap().click().await.unwrap();
+    let amount = client.find(Locator::Id("fix-amount")).await.unwrap();
+    amount.clear().await.unwrap();
+    amount.send_keys("49.901").await.unwrap();
+    client.find(Locator::Id("fix-transaction_ref")).await.unwrap().send_keys("TX-E2E-1").await.unwrap();
+    let reason = "The PSP statement names the transaction";
+    client.find(Locator::Id("fix-reason")).await.unwrap().send_keys(reason).await.unwrap();
+    client.find(Locator::Css("form[action$='/correct'] button")).await.unwrap().click().await.unwrap();
+    let refused = browser.wait_for("EUR has 2 decimals").await;
+    assert!(refused.contains("EUR has 2 decimals: 49.901 has more."), "{refused}");
+    browser.shoot("correction-refused").await;
+    let amount = client.find(Locator::Id("fix-amount")).await.unwrap();
+    amount.clear().await.unwrap();
+    amount.send_keys("49.90").await.unwrap();
+    client.find(Locator::Css("form[action$='/correct'] button")).await.unwrap().click().await.unwrap();
+    let corrected = browser.wait_for("The correction is recorded").await;
+    for text in ["payment.updated", "correction of a settled payment", "none → TX-E2E-1", reason] {
+        assert!(corrected.contains(text), "the timeline lacks {text}: {corrected}");
+    }
+    browser.shoot("payment-corrected").await;
+}
+
+/// Settings: a mistyped time zone is refused on its form, the right one is saved.
+async fn change_a_dialect_setting(app: &TestApp, browser: &Browser) {
+    let client = browser.client();
+    client.goto(&app.url("/dashboard/settings")).await.unwrap();
+    browser.wait_for("Dialect settings").await;
+    browser.shoot("settings").await;
+    let zone = client.find(Locator::Id("omnicasa-timezone")).await.unwrap();
+    zone.send_keys("Europe/Brusels").await.unwrap();
+    let save = "form[action='/dashboard/settings/omnicasa'] button";
+    client.find(Locator::Css(save)).await.unwrap().click().await.unwrap();
+    let refused = browser.wait_for("is not an IANA time zone").await;
+    assert!(refused.contains("“Europe/Brusels” is not an IANA time zone name"), "{refused}");
+    browser.shoot("settings-refused").await;
+    let zone = client.find(Locator::Id("omnicasa-timezone")).await.unwrap();
+    zone.clear().await.unwrap();
+    zone.send_keys("Europe/Amsterdam").await.unwrap();
+    client.find(Locator::Css(save)).await.unwrap().click().await.unwrap();
+    browser.wait_for("The Omnicasa settings are saved").await;
+    browser.shoot("settings-saved").await;
+    let tenant: serde_json::Value =
+        app.api(reqwest::Method::GET, "/v1/tenant", serde_json::Value::Null).await.json().await.unwrap();
+    assert_eq!(tenant["settings"]["omnicasa"]["timezone"], "Europe/Amsterdam");
 }
 
 /// Add an endpoint (its secret shown once), send it a test, disable and enable it: by clicks.

@@ -2,9 +2,11 @@
 //! PostgreSQL when `PAYSTATE_TEST_POSTGRES_URL` is set), driven over HTTP and in headless Chromium.
 
 mod browser;
+mod corrections;
 mod endpoints;
 mod export;
 mod feed;
 mod helpers;
 mod page_times;
 mod security;
+mod settings;

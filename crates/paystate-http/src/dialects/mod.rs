@@ -14,45 +14,6 @@ pub fn router(config: &HttpConfig) -> Router<AppState> {
     Router::new().merge(omnicasa::router(config)).merge(norce::router()).merge(gormic::router()).merge(teljoy::router())
 }
 
-/// Vets the per-dialect tenant settings a merge patch leaves, so that a typo is refused when it
-/// is written (400) rather than failing the dialect's requests later.
-pub fn check_settings(tenant: &paystate_domain::Tenant) -> Result<(), paystate_domain::DomainError> {
-    use serde_json::Value;
-    let invalid = |path: &str, expected: &str| paystate_domain::DomainError::Invalid {
-        field: "settings",
-        message: format!("settings.{path} must be {expected}"),
-    };
-    // (dialect, key, what a valid value is, the test of one)
-    type Check = (&'static str, &'static str, &'static str, fn(&Value) -> bool);
-    let checks: [Check; 6] = [
-        ("omnicasa", "timezone", "an IANA time zone name such as Europe/Brussels", |v| {
-            v.as_str().is_some_and(|name| name.parse::<chrono_tz::Tz>().is_ok())
-        }),
-        ("omnicasa", "create_unknown_orders", "true or false", Value::is_boolean),
-        ("omnicasa", "currency", "an ISO 4217 currency code", |v| {
-            v.as_str().is_some_and(|code| paystate_domain::Currency::parse(code).is_ok())
-        }),
-        ("norce", "merchants", "a list of merchant ids", |v| {
-            v.as_array().is_some_and(|list| list.iter().all(|m| m.as_str().is_some_and(|s| !s.is_empty())))
-        }),
-        ("gormic", "organization_id", "a non-empty string", |v| v.as_str().is_some_and(|s| !s.is_empty())),
-        ("teljoy", "verify_trust", "true or false", Value::is_boolean),
-    ];
-    for section in ["omnicasa", "norce", "gormic", "teljoy"] {
-        if tenant.setting(&[section]).is_some_and(|v| !v.is_object()) {
-            return Err(invalid(section, "an object"));
-        }
-    }
-    for (section, key, expected, valid) in checks {
-        if let Some(value) = tenant.setting(&[section, key])
-            && !valid(value)
-        {
-            return Err(invalid(&format!("{section}.{key}"), expected));
-        }
-    }
-    Ok(())
-}
-
 /// Each dialect's part of the OpenAPI document.
 pub fn openapi_parts() -> Vec<utoipa::openapi::OpenApi> {
     use utoipa::OpenApi;
