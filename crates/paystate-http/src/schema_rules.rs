@@ -104,6 +104,7 @@ pub fn apply(document: &mut Value) {
             parameter["schema"]["minimum"] = json!(0);
         }
     }
+    norce_ids(document);
     parameters_are_never_null(document);
     // Rotating a secret takes an optional body (`{}` when left out), never `null`.
     if let Some(body) = document.pointer_mut("/paths/~1v1~1webhook-endpoints~1{id}~1rotate-secret/post/requestBody") {
@@ -115,6 +116,23 @@ pub fn apply(document: &mut Value) {
         if let Some(schema) = document.pointer_mut(&pointer) {
             *schema = json!({"$ref": format!("#/components/schemas/{OMNICASA_XML}")});
         }
+    }
+}
+
+/// Norce's ids, as `dialects::norce::transformers::check_id` reads them: 1 to 64 characters
+/// without `:` or control characters; the headers are visible ASCII besides (a header value is
+/// read as ASCII text, with white space around it trimmed).
+fn norce_ids(document: &mut Value) {
+    let pointer = "/paths/~1api~1checkout~1v1~1callback~1orders~1{order_id}~1payments~1{payment_id}~1update-payment/post/parameters";
+    let Some(parameters) = document.pointer_mut(pointer).and_then(Value::as_array_mut) else { return };
+    for parameter in parameters {
+        let rule = match parameter["name"].as_str() {
+            Some("order_id" | "payment_id") => json!({"type": "string", "minLength": 1, "maxLength": 64,
+                "pattern": "^[^:\\u0000-\\u001F\\u007F-\\u009F]*$"}),
+            Some("x-merchant" | "x-channel") => json!({"type": "string", "pattern": "^[!-9;-~]{1,64}$"}),
+            _ => continue,
+        };
+        parameter["schema"] = rule;
     }
 }
 

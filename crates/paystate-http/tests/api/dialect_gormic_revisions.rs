@@ -170,7 +170,8 @@ async fn the_openapi_document_marks_them_nullable(app: TestApp) {
             assert!(property.to_string().contains("null"), "{schema}.{member}: {property}");
         }
     }
+    // The older revision's integers are not among the values the schema allows.
     let kind = &schemas["gormic.CreateParams"]["properties"]["type"];
-    assert_eq!(kind["type"], "string", "{kind}");
+    assert_eq!(kind["enum"], serde_json::json!(["receipt", "refund"]), "{kind}");
 }
 api_test!(the_openapi_document_marks_them_nullable);

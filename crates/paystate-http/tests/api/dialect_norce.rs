@@ -723,7 +723,13 @@ async fn bad_bodies_and_credentials_are_refused_in_norces_shape(app: TestApp) {
     // The route and its schemas are in the OpenAPI document.
     let openapi: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     let operation = &openapi["paths"][path("{order_id}", "{payment_id}")]["post"];
-    assert!(operation["requestBody"]["content"]["application/json-patch+json"].is_object(), "{operation}");
+    let body = &operation["requestBody"];
+    assert!(body["content"]["application/json"].is_object(), "{operation}");
+    assert!(body["description"].as_str().unwrap().contains("application/json-patch+json"), "{operation}");
+    for (name, pattern) in [("order_id", "^[^:"), ("x-merchant", "^[!-9;-~]{1,64}$")] {
+        let parameter = operation["parameters"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap();
+        assert!(parameter["schema"]["pattern"].as_str().unwrap().starts_with(pattern), "{parameter}");
+    }
     assert!(openapi["components"]["schemas"]["NorceOrder"].is_object());
     assert!(openapi["components"]["schemas"]["NorcePatchOperation"].is_object());
 }
