@@ -47,23 +47,25 @@ struct Feed {
 }
 
 /// The number of the tenant's newest event (0: none), by galloping then halving over "is there
-/// an event after n": a few indexed reads, whatever the log's length.
+/// an event after n": a few dozen one-row indexed reads, whatever the log's length (reading a
+/// chunk of events instead parses every one of them).
 async fn newest(r: &mut dyn Reader, tenant: &TenantId) -> StoreResult<i64> {
-    let after = |n: i64, limit: u32| EventFilter { after_seq: n, payment_id: None, limit };
-    if r.events(tenant, &after(0, 1)).await?.is_empty() {
+    let after = |n: i64| EventFilter { after_seq: n, payment_id: None, limit: 1 };
+    if r.events(tenant, &after(0)).await?.is_empty() {
         return Ok(0);
     }
+    // An event follows `low`; none follows `high`.
     let (mut low, mut step) = (0i64, CHUNK);
-    while !r.events(tenant, &after(low + step, 1)).await?.is_empty() {
+    while !r.events(tenant, &after(low + step)).await?.is_empty() {
         low += step;
         step *= 2;
     }
     let mut high = low + step;
-    while high - low > CHUNK {
+    while high - low > 1 {
         let middle = low + (high - low) / 2;
-        if r.events(tenant, &after(middle, 1)).await?.is_empty() { high = middle } else { low = middle }
+        if r.events(tenant, &after(middle)).await?.is_empty() { high = middle } else { low = middle }
     }
-    Ok(r.events(tenant, &after(low, CHUNK as u32)).await?.last().map_or(low, |e| e.seq))
+    Ok(high)
 }
 
 async fn feed(
@@ -77,9 +79,13 @@ async fn feed(
         None => newest(r, tenant).await? + 1,
     };
     let (mut events, mut scanned) = (Vec::with_capacity(PAGE_SIZE), 0);
+    // A page and one more first (all an unfiltered page needs), doubling up to CHUNK while a
+    // filter turns events away: every event read is parsed, so reading few is what keeps it fast.
+    let mut size = PAGE_SIZE as i64 + 1;
     while cursor > 1 && scanned < SCAN_BUDGET {
-        let from = (cursor - 1 - CHUNK).max(0);
-        let chunk = r.events(tenant, &EventFilter { after_seq: from, payment_id: None, limit: CHUNK as u32 }).await?;
+        let from = (cursor - 1 - size).max(0);
+        let chunk = r.events(tenant, &EventFilter { after_seq: from, payment_id: None, limit: size as u32 }).await?;
+        size = (size * 2).min(CHUNK);
         for event in chunk.into_iter().rev().filter(|e| e.seq < cursor) {
             if events.len() == PAGE_SIZE {
                 return Ok(Feed { next: events.last().map(|e: &StoredEvent| e.seq), events, searched_to: None });
