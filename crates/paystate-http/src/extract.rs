@@ -95,17 +95,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         }
         let (parts, body) = request.into_parts();
         let bytes = body_bytes(&parts.headers, body).await?;
-        if has_nul(&bytes) {
-            return Err(ApiError::bad_request("NUL characters are not accepted"));
-        }
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&first| first != b'{') {
-            return Err(ApiError::bad_request("the body must be a JSON object"));
-        }
-        let value =
-            serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+        let value = object_from_slice(&bytes)?;
         let raw = String::from_utf8_lossy(&bytes).into_owned();
         Ok(Json { value, raw })
     }
+}
+
+/// A native body: a JSON object without NUL characters, read into `T`. An array, a string or
+/// `null` is refused before `T` sees it (serde reads a struct from an array too).
+pub fn object_from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_nul(bytes) {
+        return Err(ApiError::bad_request("NUL characters are not accepted"));
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&first| first != b'{') {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// A query string deserialized strictly (unknown parameters are refused by the target type).

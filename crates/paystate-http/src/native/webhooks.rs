@@ -286,7 +286,7 @@ pub async fn rotate_secret(
     let options: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecret::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        crate::extract::object_from_slice(&body)?
     };
     let grace = match options.grace_period_seconds {
         Some(seconds) => chrono::TimeDelta::try_seconds(seconds)

@@ -79,6 +79,11 @@ async fn whole_numbers_with_a_fraction_of_zeros_are_integers_everywhere(app: Tes
                 .await;
         assert_problem(rotated, 400, "invalid-request").await;
     }
+    // The optional body is an object when it is there: an array or null is no options.
+    for refused in ["[]", "null", "[49]", "\"x\""] {
+        let rotated = raw(&app, Method::POST, &path, "application/json", refused).await;
+        assert_problem(rotated, 400, "invalid-request").await;
+    }
 }
 api_test!(whole_numbers_with_a_fraction_of_zeros_are_integers_everywhere);
 
