@@ -105,6 +105,7 @@ pub fn apply(document: &mut Value) {
         }
     }
     norce_ids(document);
+    omnicasa_read(document);
     parameters_are_never_null(document);
     // Rotating a secret takes an optional body (`{}` when left out), never `null`.
     if let Some(body) = document.pointer_mut("/paths/~1v1~1webhook-endpoints~1{id}~1rotate-secret/post/requestBody") {
@@ -116,6 +117,20 @@ pub fn apply(document: &mut Value) {
         if let Some(schema) = document.pointer_mut(&pointer) {
             *schema = json!({"$ref": format!("#/components/schemas/{OMNICASA_XML}")});
         }
+    }
+}
+
+/// The Omnicasa read side's `OrderId`, as the update's: 1 to 200 characters without control
+/// characters.
+fn omnicasa_read(document: &mut Value) {
+    let pointer = "/paths/~1payment~1get-order~1{secretKey}/get/parameters";
+    let Some(parameters) = document.pointer_mut(pointer).and_then(Value::as_array_mut) else { return };
+    for parameter in parameters.iter_mut().filter(|p| p["name"] == "OrderId") {
+        parameter["schema"] = json!({"type": "string"});
+        for (key, value) in reference().as_object().into_iter().flatten() {
+            parameter["schema"][key] = value.clone();
+        }
+        parameter["required"] = json!(true);
     }
 }
 

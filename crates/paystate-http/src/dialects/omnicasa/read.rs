@@ -32,11 +32,11 @@ pub struct GetOrder {
 /// name, an empty value as absent. Refusals speak the language when it could be read.
 pub fn parse_query(query: Option<&str>) -> Result<GetOrder, (Failure, Language)> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .filter(|(_, value)| !value.trim().is_empty())
+        .filter(|(_, value)| !value.is_empty())
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect();
-    let first = |name: &str| pairs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
-    let language_id = first("LanguageId").map(|v| v.parse::<i64>().ok());
+    let first = |name: &str| pairs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    let language_id = first("LanguageId").map(|v| v.trim().parse::<i64>().ok());
     let language = Language::from_id(language_id.flatten());
     if language_id.is_some_and(|id| id.is_none()) {
         return Err((Failure::InvalidLanguageId, language));
@@ -44,7 +44,9 @@ pub fn parse_query(query: Option<&str>) -> Result<GetOrder, (Failure, Language)>
     let order_id = first("OrderId").unwrap_or_default().to_owned();
     paystate_domain::order::validate_reference("OrderId", &order_id)
         .map_err(|_| (Failure::InvalidOrderId, language))?;
-    let write_log_sql = match first("IsWriteLogSQL") {
+    // The order's reference as sent, like the update's `OrderId`; the flags with white space
+    // around them read as ASP.NET reads them.
+    let write_log_sql = match first("IsWriteLogSQL").map(str::trim) {
         None => false,
         Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
         Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
