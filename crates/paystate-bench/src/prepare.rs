@@ -214,10 +214,20 @@ pub(crate) async fn tenant(ledger: &Ledger, t: usize) -> Result<BenchTenant> {
         "norce": {"merchants": [NORCE_MERCHANT]},
         "teljoy": {"verify_trust": false},
     }});
-    ledger.patch_tenant(&tenant.id, settings, |_| Ok(()), None).await?;
+    ledger.patch_tenant(&Actor::cli(tenant.id.clone(), "bench prepare"), settings, |_| Ok(()), None).await?;
     let key = async |dialect: Source| -> Result<String> {
         let label = format!("bench {}", dialect.as_str());
-        Ok(ledger.create_key(&tenant.id, Scope::Write, Some(dialect), None, Some(label), None).await?.token)
+        Ok(ledger
+            .create_key(
+                &Actor::cli(tenant.id.clone(), "bench prepare"),
+                Scope::Write,
+                Some(dialect),
+                None,
+                Some(label),
+                None,
+            )
+            .await?
+            .token)
     };
     Ok(BenchTenant {
         omnicasa: key(Source::Omnicasa).await?,

@@ -1,5 +1,6 @@
 //! What a `payment.updated` event changed, field by field, before → after: read from the
 //! event's detail (the payment as it was and as it became), for the timeline and the events feed.
+//! The tenant's `tenant.updated` (name, settings) and `user.updated` (role) read the same way.
 
 use crate::format::money;
 use maud::{Markup, html};
@@ -17,6 +18,10 @@ const FIELDS: [(&str, &str); 8] = [
     ("custom", "custom"),
     ("attrs", "attributes"),
 ];
+
+/// What a change of the tenant's set-up may change.
+const TENANT_FIELDS: [(&str, &str); 2] = [("name", "name"), ("settings", "settings")];
+const USER_FIELDS: [(&str, &str); 1] = [("role", "role")];
 
 /// How an absent value reads.
 const NONE: &str = "none";
@@ -46,12 +51,15 @@ fn text(value: &Value, field: &str, currency: Option<&Currency>) -> String {
 
 /// The fields an update event changed; empty for any other event.
 pub fn of(e: &StoredEvent) -> Vec<Change> {
-    if e.kind != EventType::PaymentUpdated {
-        return Vec::new();
-    }
+    let fields: &[(&str, &str)] = match e.kind {
+        EventType::PaymentUpdated => &FIELDS,
+        EventType::TenantUpdated => &TENANT_FIELDS,
+        EventType::UserUpdated => &USER_FIELDS,
+        _ => return Vec::new(),
+    };
     let (before, after) = (&e.detail["before"], &e.detail["after"]);
     let currency = after["currency"].as_str().and_then(|c| Currency::parse(c).ok());
-    FIELDS
+    fields
         .iter()
         .filter(|(field, _)| before[field] != after[field])
         .map(|(field, label)| Change {

@@ -78,8 +78,9 @@ pub async fn create(
     let description = Some(field("description").trim().to_owned()).filter(|d| !d.is_empty());
     let body = json!({"action": "create_endpoint", "url": url, "events": events, "description": description});
     let once = crate::once::guard(field("once"), &signed, &body)?;
+    let actor = signed.actor(body);
     let new = NewEndpoint { url, events, description, enabled: true };
-    let issued = match state.webhooks.create(&signed.session.user.tenant_id, new, once).await {
+    let issued = match state.webhooks.create(&actor, new, once).await {
         Ok(issued) => issued,
         // Sent twice: created once; the secret was on the first answer and is kept sealed.
         Err(WebhookError::Store(error)) if is_key_taken(&error) => {
@@ -106,13 +107,10 @@ pub async fn rotate(
         .map(|(s, _)| *s)
         .find(|s| s.to_string() == form.grace)
         .ok_or_else(|| PageError::invalid("Pick how long the old secret keeps signing."))?;
-    let once = crate::once::guard(
-        &form.once,
-        &signed,
-        &json!({"action": "rotate_secret", "endpoint": id.as_str(), "grace": seconds}),
-    )?;
-    let tenant = &signed.session.user.tenant_id;
-    let issued = match state.webhooks.rotate(tenant, &id, chrono::TimeDelta::seconds(seconds), once).await {
+    let body = json!({"action": "rotate_secret", "endpoint": id.as_str(), "grace": seconds});
+    let once = crate::once::guard(&form.once, &signed, &body)?;
+    let actor = signed.actor(body);
+    let issued = match state.webhooks.rotate(&actor, &id, chrono::TimeDelta::seconds(seconds), once).await {
         Ok(issued) => issued,
         Err(WebhookError::Store(error)) if is_key_taken(&error) => {
             return Ok(see_other("/dashboard/webhooks?done=again"));
@@ -154,8 +152,10 @@ async fn set_enabled(
     admin(&signed, &form.csrf)?;
     let id = endpoint_id(&id)?;
     let patch = EndpointPatch { enabled: Some(enabled), ..Default::default() };
-    state.webhooks.update(&signed.session.user.tenant_id, &id, patch, None).await?;
     let done = if enabled { "enabled" } else { "disabled" };
+    let action = if enabled { "enable_endpoint" } else { "disable_endpoint" };
+    let actor = signed.actor(json!({"action": action, "endpoint": id.as_str()}));
+    state.webhooks.update(&actor, &id, patch, None).await?;
     tracing::info!(endpoint = %id, user = %signed.session.user.id, source = "dashboard", "webhook endpoint {done} in the console");
     Ok(see_other(&format!("/dashboard/webhooks?done={done}")))
 }

@@ -176,6 +176,16 @@ pub async fn page(State(state): State<Console>, signed: Signed, Query(query): Qu
     Ok(layout::page("Events", &signed.session, Section::Events, body))
 }
 
+/// What an event of the tenant's set-up (no order, no payment) is about, as the feed names it.
+fn set_up_record(kind: EventType) -> &'static str {
+    match kind {
+        EventType::TenantUpdated => "tenant",
+        EventType::ApiKeyCreated | EventType::ApiKeyRevoked => "key",
+        EventType::UserCreated | EventType::UserUpdated | EventType::UserDisabled => "user",
+        _ => "endpoint",
+    }
+}
+
 fn table(events: &[StoredEvent], names: &HashMap<String, String>) -> Markup {
     html! {
         div.table-wrap { table.stack {
@@ -195,8 +205,9 @@ fn table(events: &[StoredEvent], names: &HashMap<String, String>) -> Markup {
                                 a.mono href=(format!("/dashboard/payments/{payment}#event-{}", e.seq)) { (payment) }
                             } @else if let Some(order) = &e.order_id {
                                 "order " a.mono href=(format!("/dashboard/orders/{order}")) { (order) }
-                            } @else if let Some(endpoint) = e.data["id"].as_str() {
-                                "endpoint " span.mono { (endpoint) }
+                            } @else if let Some(id) = e.data["id"].as_str() {
+                                (set_up_record(e.kind)) " " span.mono { (id) }
+                                @if let Some(email) = e.data["email"].as_str() { " " (email) }
                             } @else { "—" }
                         }
                         td data-label="Source" { span.badge { (e.source.as_str()) } }

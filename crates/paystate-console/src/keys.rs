@@ -134,8 +134,8 @@ pub async fn create(
     let label = Some(form.label.trim().to_owned()).filter(|l| !l.is_empty());
     let body = json!({"action": "create_key", "scope": scope.as_str(), "dialect": dialect.map(|d| d.as_str()), "label": label});
     let once = crate::once::guard(&form.once, &signed, &body)?;
-    let tenant = &signed.session.user.tenant_id;
-    let issued = match state.ledger.create_key(tenant, scope, dialect, None, label, once).await {
+    let actor = signed.actor(body);
+    let issued = match state.ledger.create_key(&actor, scope, dialect, None, label, once).await {
         Ok(issued) => issued,
         // Sent twice: created once; the secret was on the first answer and cannot be shown again.
         Err(error) if is_key_taken(&error) => return Ok(see_other("/dashboard/keys?done=again")),
@@ -154,8 +154,9 @@ pub async fn revoke(
     signed.check_csrf(&form.csrf)?;
     signed.require_admin()?;
     let key = KeyId::parse(&id).ok_or_else(PageError::not_found)?;
-    let once = crate::once::guard(&form.once, &signed, &json!({"action": "revoke_key", "key": key.as_str()}))?;
-    match state.ledger.revoke_key(&signed.session.user.tenant_id, &key, once).await {
+    let body = json!({"action": "revoke_key", "key": key.as_str()});
+    let once = crate::once::guard(&form.once, &signed, &body)?;
+    match state.ledger.revoke_key(&signed.actor(body), &key, once).await {
         Ok(()) => {
             tracing::info!(key = %key, user = %signed.session.user.id, source = "dashboard", "API key revoked in the console")
         }

@@ -145,8 +145,8 @@ pub async fn create(
     let role = Role::parse(&form.role).ok_or_else(|| PageError::invalid("Pick a role: viewer, operator or admin."))?;
     let body = json!({"action": "create_user", "email": form.email.trim().to_lowercase(), "role": role.as_str()});
     let once = crate::once::guard(&form.once, &signed, &body)?;
-    let tenant = &signed.session.user.tenant_id;
-    let created = match state.ledger.create_user(tenant, &form.email, role, None, once).await {
+    let actor = signed.actor(body);
+    let created = match state.ledger.create_user(&actor, &form.email, role, None, once).await {
         Ok(created) => created,
         // Sent twice: added once; the password was on the first answer and is not kept.
         Err(error) if is_key_taken(&error) => return Ok(see_other("/dashboard/users?done=again")),
@@ -168,7 +168,8 @@ pub async fn disable(
     if id == signed.session.user.id.as_str() {
         return Err(PageError::invalid("You cannot disable yourself; ask another admin."));
     }
-    state.ledger.disable_user(&signed.session.user.tenant_id, &id).await?;
+    let actor = signed.actor(json!({"action": "disable_user", "user": id}));
+    state.ledger.disable_user(&actor, &id).await?;
     Ok(see_other("/dashboard/users"))
 }
 

@@ -1,6 +1,6 @@
 //! The audit trail: every accepted command appends immutable events.
 
-use crate::{KeyId, Order, Payment, TenantId, UserId, WebhookEndpoint};
+use crate::{KeyId, Order, Payment, Tenant, TenantId, UserId, WebhookEndpoint};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -78,6 +78,20 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The actor of a command run through paystate's CLI: no key, no user; the request id
+    /// names the command and when it ran.
+    pub fn cli(tenant_id: TenantId, command: &str) -> Self {
+        let at = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+        Self {
+            tenant_id,
+            key_id: None,
+            user_id: None,
+            source: Source::Cli,
+            request_id: format!("cli:{command}:{at}"),
+            request_body: None,
+        }
+    }
+
     /// The `created_by`/`updated_by` value of records this actor writes.
     pub fn name(&self) -> String {
         match (&self.user_id, &self.key_id) {
@@ -116,10 +130,35 @@ pub enum EventType {
     /// The webhook dispatcher disabled an endpoint (it answered 410, or failed for days).
     #[serde(rename = "webhook_endpoint.disabled")]
     WebhookEndpointDisabled,
+    /// A person or key created a webhook endpoint.
+    #[serde(rename = "webhook_endpoint.created")]
+    WebhookEndpointCreated,
+    /// A person or key changed a webhook endpoint: edited, disabled, enabled or rotated its secret.
+    #[serde(rename = "webhook_endpoint.updated")]
+    WebhookEndpointUpdated,
+    /// A person or key deleted a webhook endpoint.
+    #[serde(rename = "webhook_endpoint.deleted")]
+    WebhookEndpointDeleted,
+    /// The tenant's name or settings changed (detail: before and after).
+    #[serde(rename = "tenant.updated")]
+    TenantUpdated,
+    /// An API key was issued (never its secret or hash).
+    #[serde(rename = "api_key.created")]
+    ApiKeyCreated,
+    #[serde(rename = "api_key.revoked")]
+    ApiKeyRevoked,
+    /// A console user was created (never the password or its hash).
+    #[serde(rename = "user.created")]
+    UserCreated,
+    /// A console user's role changed (detail: before and after).
+    #[serde(rename = "user.updated")]
+    UserUpdated,
+    #[serde(rename = "user.disabled")]
+    UserDisabled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 21] = [
         Self::PaymentCreated,
         Self::PaymentStatusChanged,
         Self::PaymentRefunded,
@@ -132,6 +171,15 @@ impl EventType {
         Self::OrderCreated,
         Self::OrderUpdated,
         Self::WebhookEndpointDisabled,
+        Self::WebhookEndpointCreated,
+        Self::WebhookEndpointUpdated,
+        Self::WebhookEndpointDeleted,
+        Self::TenantUpdated,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRevoked,
+        Self::UserCreated,
+        Self::UserUpdated,
+        Self::UserDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -148,11 +196,38 @@ impl EventType {
             Self::OrderCreated => "order.created",
             Self::OrderUpdated => "order.updated",
             Self::WebhookEndpointDisabled => "webhook_endpoint.disabled",
+            Self::WebhookEndpointCreated => "webhook_endpoint.created",
+            Self::WebhookEndpointUpdated => "webhook_endpoint.updated",
+            Self::WebhookEndpointDeleted => "webhook_endpoint.deleted",
+            Self::TenantUpdated => "tenant.updated",
+            Self::ApiKeyCreated => "api_key.created",
+            Self::ApiKeyRevoked => "api_key.revoked",
+            Self::UserCreated => "user.created",
+            Self::UserUpdated => "user.updated",
+            Self::UserDisabled => "user.disabled",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
+    /// Whether events of this type are about the tenant's own set-up (keys, users, endpoints,
+    /// settings) rather than an order or a payment: they carry no order id.
+    pub fn is_tenant_level(self) -> bool {
+        matches!(
+            self,
+            Self::WebhookEndpointDisabled
+                | Self::WebhookEndpointCreated
+                | Self::WebhookEndpointUpdated
+                | Self::WebhookEndpointDeleted
+                | Self::TenantUpdated
+                | Self::ApiKeyCreated
+                | Self::ApiKeyRevoked
+                | Self::UserCreated
+                | Self::UserUpdated
+                | Self::UserDisabled
+        )
     }
 }
 
@@ -169,6 +244,12 @@ pub enum Subject {
     Order(Box<Order>),
     /// A webhook endpoint (never its secrets); such an event belongs to no order.
     Endpoint(Box<WebhookEndpoint>),
+    /// The tenant itself (name and settings); such an event belongs to no order.
+    Tenant(Box<Tenant>),
+    /// Another record of the tenant's set-up (an API key, a console user) as a snapshot its
+    /// builder wrote field by field, never with a secret, a password or a hash of either; such an
+    /// event belongs to no order.
+    Record(serde_json::Value),
 }
 
 /// An event as a decision produces it; the store numbers it and stamps it with the actor.
@@ -194,19 +275,28 @@ impl EventDraft {
         Self { kind, subject: Subject::Endpoint(Box::new(endpoint.clone())), detail }
     }
 
+    pub fn tenant(kind: EventType, tenant: &Tenant, detail: serde_json::Value) -> Self {
+        Self { kind, subject: Subject::Tenant(Box::new(tenant.clone())), detail }
+    }
+
+    /// An event about a set-up record given as a snapshot that holds no secret.
+    pub fn record(kind: EventType, snapshot: serde_json::Value, detail: serde_json::Value) -> Self {
+        Self { kind, subject: Subject::Record(snapshot), detail }
+    }
+
     pub fn payment_id(&self) -> Option<&crate::PaymentId> {
         match &self.subject {
             Subject::Payment(p) => Some(&p.id),
-            Subject::Order(_) | Subject::Endpoint(_) => None,
+            Subject::Order(_) | Subject::Endpoint(_) | Subject::Tenant(_) | Subject::Record(_) => None,
         }
     }
 
-    /// The order the event is about; `None` for an event about a webhook endpoint.
+    /// The order the event is about; `None` for an event about the tenant's set-up.
     pub fn order_id(&self) -> Option<&crate::OrderId> {
         match &self.subject {
             Subject::Payment(p) => Some(&p.order_id),
             Subject::Order(o) => Some(&o.id),
-            Subject::Endpoint(_) => None,
+            Subject::Endpoint(_) | Subject::Tenant(_) | Subject::Record(_) => None,
         }
     }
 
@@ -216,6 +306,8 @@ impl EventDraft {
             Subject::Payment(p) => serde_json::to_value(p),
             Subject::Order(o) => serde_json::to_value(o),
             Subject::Endpoint(e) => serde_json::to_value(e),
+            Subject::Tenant(t) => serde_json::to_value(t),
+            Subject::Record(snapshot) => Ok(snapshot.clone()),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -230,7 +322,7 @@ pub struct StoredEvent {
     #[serde(rename = "type")]
     pub kind: EventType,
     pub payment_id: Option<crate::PaymentId>,
-    /// Null only for events about a webhook endpoint.
+    /// Null only for events about the tenant's set-up (webhook endpoints, keys, users, settings).
     pub order_id: Option<crate::OrderId>,
     pub source: Source,
     pub actor: String,
@@ -242,4 +334,20 @@ pub struct StoredEvent {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub detail: serde_json::Value,
     pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_has_one_name_that_parses_back() {
+        let names: std::collections::HashSet<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(names.len(), EventType::ALL.len());
+        for kind in EventType::ALL {
+            assert_eq!(EventType::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.as_str()));
+        }
+        assert!(EventType::ApiKeyCreated.is_tenant_level() && !EventType::PaymentCreated.is_tenant_level());
+    }
 }

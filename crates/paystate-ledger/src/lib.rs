@@ -4,6 +4,7 @@
 //! store job, lets the pure domain decide, and writes the decision (records and events) in the
 //! same transaction. Every API surface, native or vendor dialect, and the CLI go through here.
 
+pub mod audit;
 mod keys;
 pub mod once;
 mod search;
@@ -18,8 +19,8 @@ use futures::FutureExt;
 use paystate_domain::order::{NewOrder, OrderPatch};
 use paystate_domain::payment::{NewPayment, decide};
 use paystate_domain::{
-    Actor, DomainError, KeyId, MethodId, MethodLocale, Order, OrderId, OrderState, Outcome, Payment, PaymentCommand,
-    PaymentId, PaymentMethod, PaymentType, Source, StoredEvent, Tenant, TenantId, Timestamp,
+    Actor, DomainError, EventDraft, EventType, KeyId, MethodId, MethodLocale, Order, OrderId, OrderState, Outcome,
+    Payment, PaymentCommand, PaymentId, PaymentMethod, PaymentType, Source, StoredEvent, Tenant, TenantId, Timestamp,
 };
 use paystate_store::{
     ApiKeyRecord, EventFilter, OrderFilter, PageRequest, PaymentFilter, Reader, Scope, Store, StoreError, StoreExt,
@@ -122,9 +123,10 @@ impl Ledger {
         Ok((tenant, issued))
     }
 
+    /// Issues an API key of `actor`'s tenant and records `api_key.created` (without the secret).
     pub async fn create_key(
         &self,
-        tenant: &TenantId,
+        actor: &Actor,
         scope: Scope,
         dialect: Option<Source>,
         expires_at: Option<Timestamp>,
@@ -135,12 +137,15 @@ impl Ledger {
         if expires_at.is_some_and(|at| at <= now) {
             return Err(DomainError::Invalid { field: "expires_at", message: "must be in the future".into() }.into());
         }
+        let tenant = &actor.tenant_id;
         let (issued, record) = keys::issue(tenant, scope, dialect, expires_at, label, now)?;
-        let owner = tenant.clone();
+        let (owner, actor) = (tenant.clone(), actor.clone());
         write_once(&*self.store, tenant, once, move |tx| {
             async move {
                 tx.tenant(&owner).await?.ok_or(StoreError::NotFound)?;
                 tx.insert_api_key(&record).await?;
+                let event = EventDraft::record(EventType::ApiKeyCreated, audit::key(&record), serde_json::Value::Null);
+                tx.record(&actor, event);
                 Ok(issued)
             }
             .boxed()
@@ -153,12 +158,26 @@ impl Ledger {
         self.store.lookup(move |r| async move { r.api_keys(&tenant).await }.boxed()).await
     }
 
-    pub async fn revoke_key(&self, tenant: &TenantId, key: &KeyId, once: Option<Once<()>>) -> StoreResult<()> {
-        let (owner, id) = (tenant.clone(), key.clone());
+    /// Revokes a key of `actor`'s tenant and records `api_key.revoked`; revoking a revoked key
+    /// changes nothing and records nothing.
+    pub async fn revoke_key(&self, actor: &Actor, key: &KeyId, once: Option<Once<()>>) -> StoreResult<()> {
+        let tenant = &actor.tenant_id;
+        let (owner, id, actor) = (tenant.clone(), key.clone(), actor.clone());
         write_once(&*self.store, tenant, once, move |tx| {
             async move {
                 // Not found rolls the claim back with the job: the key stays free.
-                if tx.revoke_api_key(&owner, &id, now()).await? { Ok(()) } else { Err(StoreError::NotFound) }
+                let before = tx.api_key(&id).await?.filter(|k| k.tenant_id == owner).ok_or(StoreError::NotFound)?;
+                let at = now();
+                if !tx.revoke_api_key(&owner, &id, at).await? {
+                    return Err(StoreError::NotFound);
+                }
+                if before.revoked_at.is_none() {
+                    let revoked = ApiKeyRecord { revoked_at: Some(at), ..before };
+                    let event =
+                        EventDraft::record(EventType::ApiKeyRevoked, audit::key(&revoked), serde_json::Value::Null);
+                    tx.record(&actor, event);
+                }
+                Ok(())
             }
             .boxed()
         })
@@ -202,22 +221,32 @@ impl Ledger {
         self.store.lookup(move |r| async move { r.tenant(&id).await }.boxed()).await?.ok_or(StoreError::NotFound)
     }
 
-    /// Applies an RFC 7396 merge patch to the tenant's name and settings.
+    /// Applies an RFC 7396 merge patch to the name and settings of `actor`'s tenant and records
+    /// `tenant.updated` with both before and after, when anything changed.
     /// `check` vets the merged result (the dialects' settings) before it is written.
     pub async fn patch_tenant(
         &self,
-        id: &TenantId,
+        actor: &Actor,
         patch: serde_json::Value,
         check: impl Fn(&Tenant) -> Result<(), DomainError> + Send + 'static,
         once: Option<Once<Tenant>>,
     ) -> StoreResult<Tenant> {
-        let owner = id.clone();
+        let id = &actor.tenant_id;
+        let (owner, actor) = (id.clone(), actor.clone());
         write_once(&*self.store, id, once, move |tx| {
             async move {
-                let mut tenant = tx.tenant(&owner).await?.ok_or(StoreError::NotFound)?;
+                let before = tx.tenant(&owner).await?.ok_or(StoreError::NotFound)?;
+                let mut tenant = before.clone();
                 tenant.apply_merge_patch(&patch, now())?;
                 check(&tenant)?;
                 tx.update_tenant(&tenant).await?;
+                if (&tenant.name, &tenant.settings) != (&before.name, &before.settings) {
+                    let detail = serde_json::json!({
+                        "before": { "name": before.name, "settings": before.settings },
+                        "after": { "name": tenant.name, "settings": tenant.settings },
+                    });
+                    tx.record(&actor, EventDraft::tenant(EventType::TenantUpdated, &tenant, detail));
+                }
                 Ok(tenant)
             }
             .boxed()

@@ -6,13 +6,14 @@
 //! keeps its SHA-256. The CSRF token of a session is derived from the token, so it needs no
 //! column and changes with every session. Passwords and tokens are never logged.
 
-use crate::{Ledger, now};
+use crate::{Ledger, audit, now};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use futures::FutureExt;
 use paystate_domain::user::{normalize_email, validate_password};
-use paystate_domain::{DomainError, Role, TenantId, Timestamp, UserId};
+use paystate_domain::{Actor, DomainError, EventDraft, EventType, Role, TenantId, Timestamp, UserId};
 use paystate_store::{SessionRecord, StoreError, StoreExt, StoreResult, UserRecord};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
@@ -107,16 +108,18 @@ async fn blocking<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -
 }
 
 impl Ledger {
-    /// Creates a console user. Without a password, one is generated and answered once. With
+    /// Creates a console user of `actor`'s tenant and records `user.created` (never the
+    /// password or its hash). Without a password, one is generated and answered once. With
     /// `once`, a second request with the same key creates nothing ([`crate::KEY_TAKEN`]).
     pub async fn create_user(
         &self,
-        tenant: &TenantId,
+        actor: &Actor,
         email: &str,
         role: Role,
         password: Option<String>,
         once: Option<crate::Once<CreatedUser>>,
     ) -> StoreResult<CreatedUser> {
+        let tenant = &actor.tenant_id;
         let email = normalize_email(email)?;
         let generated = password.is_none();
         let password = match password {
@@ -142,10 +145,13 @@ impl Ledger {
             updated_at: now,
         };
         let (owner, created) = (tenant.clone(), CreatedUser { user, password: generated.then_some(password) });
+        let actor = actor.clone();
         crate::write_once(&**self.store(), tenant, once, move |tx| {
             async move {
                 tx.tenant(&owner).await?.ok_or(StoreError::NotFound)?;
                 tx.insert_user(&created.user).await?;
+                let event = EventDraft::record(EventType::UserCreated, audit::user(&created.user), Value::Null);
+                tx.record(&actor, event);
                 Ok(created)
             }
             .boxed()
@@ -272,33 +278,39 @@ impl Ledger {
                 DomainError::Invalid { field: "current_password", message: "is not your password".into() }.into()
             );
         };
-        self.change_user(&user.tenant_id, user.id.as_str(), move |u| u.password_hash = hash).await.map(drop)
+        // A person's own password is no event: the audit trail would say nothing but "changed".
+        self.change_user(&user.tenant_id, user.id.as_str(), None, move |u| u.password_hash = hash).await.map(drop)
     }
 
-    pub async fn set_role(&self, tenant: &TenantId, id_or_email: &str, role: Role) -> StoreResult<UserRecord> {
-        self.change_user(tenant, id_or_email, move |u| u.role = role).await
+    /// Changes the role of a user of `actor`'s tenant and records `user.updated` with the role
+    /// before and after, when it changed.
+    pub async fn set_role(&self, actor: &Actor, id_or_email: &str, role: Role) -> StoreResult<UserRecord> {
+        self.change_user(&actor.tenant_id, id_or_email, Some(actor.clone()), move |u| u.role = role).await
     }
 
-    /// Disables a user; every session of theirs stops working at once.
-    pub async fn disable_user(&self, tenant: &TenantId, id_or_email: &str) -> StoreResult<UserRecord> {
+    /// Disables a user of `actor`'s tenant and records `user.disabled` (once: disabling a
+    /// disabled user changes nothing); every session of theirs stops working at once.
+    pub async fn disable_user(&self, actor: &Actor, id_or_email: &str) -> StoreResult<UserRecord> {
         let at = now();
-        self.change_user(tenant, id_or_email, move |u| {
+        self.change_user(&actor.tenant_id, id_or_email, Some(actor.clone()), move |u| {
             u.disabled_at.get_or_insert(at);
         })
         .await
     }
 
     /// Changes a user in one transaction and revokes their sessions when the change is a
-    /// disabling or a new password (a stolen session must not outlive either).
+    /// disabling or a new password (a stolen session must not outlive either). With an actor,
+    /// a new role or a disabling is recorded in the same transaction.
     async fn change_user(
         &self,
         tenant: &TenantId,
         id_or_email: &str,
+        actor: Option<Actor>,
         change: impl FnOnce(&mut UserRecord) + Send + 'static,
     ) -> StoreResult<UserRecord> {
-        let (tenant, key) = (tenant.clone(), id_or_email.to_owned());
+        let (scope, tenant, key) = (tenant.clone(), tenant.clone(), id_or_email.to_owned());
         self.store()
-            .write(move |tx| {
+            .write_for(&scope, move |tx| {
                 async move {
                     let before = find_user(tx, &tenant, &key).await?;
                     let mut user = before.clone();
@@ -307,6 +319,18 @@ impl Ledger {
                     tx.update_user(&user).await?;
                     if user.disabled_at.is_some() || user.password_hash != before.password_hash {
                         tx.revoke_user_sessions(&tenant, &user.id, user.updated_at).await?;
+                    }
+                    if let Some(actor) = &actor {
+                        if user.role != before.role {
+                            let detail = json!({ "before": { "role": before.role }, "after": { "role": user.role } });
+                            tx.record(actor, EventDraft::record(EventType::UserUpdated, audit::user(&user), detail));
+                        }
+                        if user.disabled_at.is_some() && before.disabled_at.is_none() {
+                            tx.record(
+                                actor,
+                                EventDraft::record(EventType::UserDisabled, audit::user(&user), Value::Null),
+                            );
+                        }
                     }
                     Ok(user)
                 }

@@ -11,12 +11,14 @@ use crate::ssrf::validate_url;
 use futures::FutureExt;
 use paystate_domain::webhook::validate_description;
 use paystate_domain::{
-    DeliveryId, DomainError, EndpointId, EventId, EventSelection, TenantId, Timestamp, WebhookEndpoint,
+    Actor, DeliveryId, DomainError, EndpointId, EventDraft, EventId, EventSelection, EventType, TenantId, Timestamp,
+    WebhookEndpoint,
 };
 use paystate_ledger::{Once, Page, write_once};
 use paystate_store::{
     AttemptRecord, DeliveryFilter, DeliveryRecord, EndpointRecord, PageRequest, Store, StoreError, StoreExt,
 };
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The event type of a test message; it goes only to the endpoint it tests.
@@ -88,13 +90,15 @@ impl Webhooks {
         Ok(self.sealing.seal(secret.bytes(), endpoint.as_str())?)
     }
 
-    /// Creates an endpoint with a new secret.
+    /// Creates an endpoint of `actor`'s tenant with a new secret and records
+    /// `webhook_endpoint.created` (the endpoint, never its secret).
     pub async fn create(
         &self,
-        tenant: &TenantId,
+        actor: &Actor,
         new: NewEndpoint,
         once: Option<Once<IssuedSecret>>,
     ) -> WebhookResult<IssuedSecret> {
+        let tenant = &actor.tenant_id;
         let url = self.check_url(&new.url)?;
         let events = EventSelection::parse(new.events)?;
         let description = new.description.as_deref().map(validate_description).transpose()?;
@@ -119,12 +123,14 @@ impl Webhooks {
             previous_secret: None,
             previous_expires_at: None,
         };
-        let owner = tenant.clone();
+        let (owner, actor) = (tenant.clone(), actor.clone());
         let issued = IssuedSecret { endpoint, secret, previous_expires_at: None };
         let issued = write_once(&*self.store, tenant, once, move |tx| {
             async move {
                 tx.tenant(&owner).await?.ok_or(StoreError::NotFound)?;
                 tx.insert_endpoint(&record).await?;
+                let event = EventDraft::endpoint(EventType::WebhookEndpointCreated, &record.endpoint, Value::Null);
+                tx.record(&actor, event);
                 Ok(issued)
             }
             .boxed()
@@ -151,23 +157,27 @@ impl Webhooks {
         Ok(record.ok_or(StoreError::NotFound)?.endpoint)
     }
 
+    /// Changes an endpoint of `actor`'s tenant and records `webhook_endpoint.updated` with the
+    /// endpoint before the change, when anything changed.
     pub async fn update(
         &self,
-        tenant: &TenantId,
+        actor: &Actor,
         id: &EndpointId,
         patch: EndpointPatch,
         once: Option<Once<WebhookEndpoint>>,
     ) -> WebhookResult<WebhookEndpoint> {
+        let tenant = &actor.tenant_id;
         let url = patch.url.as_deref().map(|url| self.check_url(url)).transpose()?;
         let events = patch.events.map(EventSelection::parse).transpose()?;
         let description = match patch.description {
             Some(Some(text)) => Some(Some(validate_description(&text)?)),
             other => other,
         };
-        let (owner, id, enabled) = (tenant.clone(), id.clone(), patch.enabled);
+        let (owner, id, enabled, actor) = (tenant.clone(), id.clone(), patch.enabled, actor.clone());
         let updated = write_once(&*self.store, tenant, once, move |tx| {
             async move {
                 let mut record = tx.endpoint(&owner, &id).await?.ok_or(StoreError::NotFound)?;
+                let before = record.endpoint.clone();
                 let now = paystate_store::now();
                 let endpoint = &mut record.endpoint;
                 if let Some(url) = url {
@@ -184,6 +194,19 @@ impl Webhooks {
                 }
                 endpoint.updated_at = now;
                 tx.update_endpoint(&record).await?;
+                let unchanged = WebhookEndpoint { updated_at: before.updated_at, ..record.endpoint.clone() } == before;
+                if !unchanged {
+                    let change = match (before.enabled, record.endpoint.enabled) {
+                        (true, false) => "disabled",
+                        (false, true) => "enabled",
+                        _ => "edited",
+                    };
+                    let detail = json!({ "change": change, "before": before });
+                    tx.record(
+                        &actor,
+                        EventDraft::endpoint(EventType::WebhookEndpointUpdated, &record.endpoint, detail),
+                    );
+                }
                 Ok(record.endpoint)
             }
             .boxed()
@@ -192,12 +215,24 @@ impl Webhooks {
         Ok(updated)
     }
 
-    /// Deletes the endpoint, its pending deliveries and its delivery log.
-    pub async fn delete(&self, tenant: &TenantId, id: &EndpointId, once: Option<Once<()>>) -> WebhookResult<()> {
-        let (owner, id) = (tenant.clone(), id.clone());
+    /// Deletes the endpoint, its pending deliveries and its delivery log, and records
+    /// `webhook_endpoint.deleted` with the endpoint as it was.
+    pub async fn delete(&self, actor: &Actor, id: &EndpointId, once: Option<Once<()>>) -> WebhookResult<()> {
+        let tenant = &actor.tenant_id;
+        let (owner, id, actor) = (tenant.clone(), id.clone(), actor.clone());
         write_once(&*self.store, tenant, once, move |tx| {
-            async move { if tx.delete_endpoint(&owner, &id).await? { Ok(()) } else { Err(StoreError::NotFound) } }
-                .boxed()
+            async move {
+                let record = tx.endpoint(&owner, &id).await?.ok_or(StoreError::NotFound)?;
+                if !tx.delete_endpoint(&owner, &id).await? {
+                    return Err(StoreError::NotFound);
+                }
+                tx.record(
+                    &actor,
+                    EventDraft::endpoint(EventType::WebhookEndpointDeleted, &record.endpoint, Value::Null),
+                );
+                Ok(())
+            }
+            .boxed()
         })
         .await?;
         Ok(())
@@ -205,9 +240,10 @@ impl Webhooks {
 
     /// Issues a new secret. The current one keeps signing for `grace` (zero: it stops at once),
     /// replacing any older secret still in its grace period.
+    /// Records `webhook_endpoint.updated` (the change `rotated`; never a secret).
     pub async fn rotate(
         &self,
-        tenant: &TenantId,
+        actor: &Actor,
         id: &EndpointId,
         grace: chrono::TimeDelta,
         once: Option<Once<IssuedSecret>>,
@@ -219,9 +255,10 @@ impl Webhooks {
             }
             .into());
         }
+        let tenant = &actor.tenant_id;
         let secret = SigningSecret::generate()?;
         let sealed = self.seal(&secret, id)?;
-        let (owner, id) = (tenant.clone(), id.clone());
+        let (owner, id, actor) = (tenant.clone(), id.clone(), actor.clone());
         let issued = write_once(&*self.store, tenant, once, move |tx| {
             async move {
                 let mut record = tx.endpoint(&owner, &id).await?.ok_or(StoreError::NotFound)?;
@@ -234,8 +271,16 @@ impl Webhooks {
                     record.previous_secret = None;
                     record.previous_expires_at = None;
                 }
+                let before = record.endpoint.clone();
                 record.endpoint.updated_at = now;
                 tx.update_endpoint(&record).await?;
+                let detail = json!({
+                    "change": "rotated",
+                    "before": before,
+                    "grace_period_seconds": grace.num_seconds(),
+                    "previous_expires_at": record.previous_expires_at,
+                });
+                tx.record(&actor, EventDraft::endpoint(EventType::WebhookEndpointUpdated, &record.endpoint, detail));
                 Ok(IssuedSecret { endpoint: record.endpoint, secret, previous_expires_at: record.previous_expires_at })
             }
             .boxed()

@@ -11,7 +11,7 @@ mod users;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use config::Settings;
-use paystate_domain::{EndpointId, KeyId, Source, TenantId};
+use paystate_domain::{Actor, EndpointId, KeyId, Source, TenantId};
 use paystate_ledger::Ledger;
 use paystate_store::{Scope, Store};
 use paystate_webhooks::{Dispatcher, DispatcherConfig, NewEndpoint, WebhookError, Webhooks};
@@ -356,8 +356,10 @@ async fn key_command(database: &config::Database, command: KeyCommand) -> Result
                 .map(|d| Source::parse(d).filter(|s| s.takes_keys()).context("unknown dialect"))
                 .transpose()?;
             let tenant = tenant_id(&tenant)?;
-            let key =
-                ledger.create_key(&tenant, scope, dialect, expires_at, label, None).await.map_err(|e| match e {
+            let key = ledger
+                .create_key(&Actor::cli(tenant.clone(), "key create"), scope, dialect, expires_at, label, None)
+                .await
+                .map_err(|e| match e {
                     paystate_store::StoreError::NotFound => anyhow::anyhow!("no tenant {tenant}"),
                     other => other.into(),
                 })?;
@@ -393,7 +395,7 @@ async fn key_command(database: &config::Database, command: KeyCommand) -> Result
         }
         KeyCommand::Revoke { tenant, key_id, json } => {
             let key = KeyId::parse(&key_id).with_context(|| format!("{key_id:?} is not a key id (key_…)"))?;
-            match ledger.revoke_key(&tenant_id(&tenant)?, &key, None).await {
+            match ledger.revoke_key(&Actor::cli(tenant_id(&tenant)?, "key revoke"), &key, None).await {
                 Ok(()) => {}
                 Err(paystate_store::StoreError::NotFound) => bail!("the tenant has no key {key}"),
                 Err(other) => return Err(other.into()),
@@ -421,7 +423,10 @@ async fn webhook_command(database: &config::Database, allow_private: bool, comma
     match command {
         WebhookCommand::Create { tenant, url, events, description, disabled, json } => {
             let new = NewEndpoint { url, events, description, enabled: !disabled };
-            let issued = webhooks.create(&tenant_id(&tenant)?, new, None).await.map_err(explain)?;
+            let issued = webhooks
+                .create(&Actor::cli(tenant_id(&tenant)?, "webhook create"), new, None)
+                .await
+                .map_err(explain)?;
             let e = &issued.endpoint;
             if json {
                 println!(
@@ -462,7 +467,7 @@ async fn webhook_command(database: &config::Database, allow_private: bool, comma
         }
         WebhookCommand::Delete { tenant, endpoint_id: raw, json } => {
             let id = endpoint_id(&raw)?;
-            webhooks.delete(&tenant_id(&tenant)?, &id, None).await.map_err(explain)?;
+            webhooks.delete(&Actor::cli(tenant_id(&tenant)?, "webhook delete"), &id, None).await.map_err(explain)?;
             if json {
                 println!("{}", serde_json::json!({"id": id, "deleted": true}));
             } else {
@@ -471,8 +476,10 @@ async fn webhook_command(database: &config::Database, allow_private: bool, comma
         }
         WebhookCommand::Rotate { tenant, endpoint_id: raw, grace_hours, json } => {
             let grace = chrono::TimeDelta::try_hours(grace_hours).context("the grace period is out of range")?;
-            let issued =
-                webhooks.rotate(&tenant_id(&tenant)?, &endpoint_id(&raw)?, grace, None).await.map_err(explain)?;
+            let issued = webhooks
+                .rotate(&Actor::cli(tenant_id(&tenant)?, "webhook rotate"), &endpoint_id(&raw)?, grace, None)
+                .await
+                .map_err(explain)?;
             if json {
                 println!(
                     "{}",

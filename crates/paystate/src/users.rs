@@ -4,7 +4,7 @@
 use crate::config;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use paystate_domain::{Role, TenantId};
+use paystate_domain::{Actor, Role, TenantId};
 use paystate_ledger::Ledger;
 use paystate_store::{StoreError, UserRecord};
 
@@ -83,8 +83,10 @@ pub async fn run(database: &config::Database, command: UserCommand) -> Result<()
             } else {
                 None
             };
-            let created =
-                ledger.create_user(&tenant, &email, role, password, None).await.map_err(|e| explain(e, &tenant))?;
+            let created = ledger
+                .create_user(&Actor::cli(tenant.clone(), "user create"), &email, role, password, None)
+                .await
+                .map_err(|e| explain(e, &tenant))?;
             let user = &created.user;
             if json {
                 let body = serde_json::json!({
@@ -113,7 +115,10 @@ pub async fn run(database: &config::Database, command: UserCommand) -> Result<()
         UserCommand::Disable { tenant, email, user, json } => {
             let tenant = tenant_id(&tenant)?;
             let key = user.or(email).context("name the user with --email or --user")?;
-            let disabled = ledger.disable_user(&tenant, &key).await.map_err(|e| explain(e, &tenant))?;
+            let disabled = ledger
+                .disable_user(&Actor::cli(tenant.clone(), "user disable"), &key)
+                .await
+                .map_err(|e| explain(e, &tenant))?;
             if json {
                 println!("{}", view(&disabled));
             } else {

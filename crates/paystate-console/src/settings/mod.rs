@@ -232,8 +232,8 @@ pub async fn save(
         Err((key, message)) => return refuse(Some(key), message).await,
     };
     let once = crate::once::guard(field(&fields, "once"), &signed, &patch)?;
-    let tenant = &signed.session.user.tenant_id;
-    match state.ledger.patch_tenant(tenant, patch.clone(), dialect_settings::check, once).await {
+    let actor = signed.actor(patch.clone());
+    match state.ledger.patch_tenant(&actor, patch.clone(), dialect_settings::check, once).await {
         Ok(_) => {
             tracing::info!(user = %signed.session.user.id, source = "dashboard", dialect = dialect.name, settings = %patch,
                 "dialect settings changed in the console");

@@ -124,7 +124,16 @@ impl TestApp {
         let id = paystate_domain::UserId::generate().to_string();
         let email = format!("{}.{}@shop.example", role.as_str(), &id[id.len() - 10..]);
         let password = "a long enough password".to_owned();
-        self.ledger.create_user(tenant, &email, role, Some(password.clone()), None).await.unwrap();
+        self.ledger
+            .create_user(
+                &paystate_domain::Actor::cli(tenant.clone(), "test"),
+                &email,
+                role,
+                Some(password.clone()),
+                None,
+            )
+            .await
+            .unwrap();
         (email, password)
     }
 

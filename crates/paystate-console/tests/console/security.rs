@@ -162,7 +162,7 @@ async fn a_disabled_user_and_a_logged_out_session_stop_at_once(app: TestApp) {
     assert_eq!(app.page(Some(&second.cookie), "/dashboard").await.status(), 303);
 
     let third = app.login(&email, &password).await;
-    app.ledger.disable_user(&app.tenant_id, &email).await.unwrap();
+    app.ledger.disable_user(&paystate_domain::Actor::cli(app.tenant_id.clone(), "test"), &email).await.unwrap();
     assert_eq!(app.page(Some(&third.cookie), "/dashboard").await.status(), 303, "disabled: the session is dead");
     assert_eq!(app.post_login(&email, &password).await.status(), 401, "and cannot sign in");
     let forged = app.page(Some("paystate_session=pss_forged"), "/dashboard").await;

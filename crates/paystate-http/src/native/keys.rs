@@ -72,6 +72,7 @@ pub async fn create(
     body: Json<CreateKey>,
 ) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
+    let actor = caller.actor(Source::Native, Some(body.raw));
     let CreateKey { scope, dialect, expires_at, label } = body.value;
     if dialect.is_some_and(|d| !d.takes_keys()) {
         return Err(ApiError::invalid("dialect", "must be native, omnicasa, norce, gormic or teljoy"));
@@ -89,7 +90,7 @@ pub async fn create(
     }
     // The secret is shown once: an idempotent replay answers without it, and it is never stored.
     let once = idem.once(|issued: &IssuedKey| issued_answer(issued, false));
-    let issued = state.ledger.create_key(&caller.tenant_id, scope, dialect, expires_at, label, once).await?;
+    let issued = state.ledger.create_key(&actor, scope, dialect, expires_at, label, once).await?;
     Ok(respond(issued_answer(&issued, true)))
 }
 
@@ -123,6 +124,9 @@ pub async fn revoke(
 ) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
     let id = KeyId::parse(&id).ok_or_else(ApiError::not_found)?;
-    state.ledger.revoke_key(&caller.tenant_id, &id, idem.once(|_: &()| crate::idempotency::no_content())).await?;
+    state
+        .ledger
+        .revoke_key(&caller.actor(Source::Native, None), &id, idem.once(|_: &()| crate::idempotency::no_content()))
+        .await?;
     Ok(respond(crate::idempotency::no_content()))
 }

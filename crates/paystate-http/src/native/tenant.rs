@@ -8,7 +8,7 @@ use crate::problem::{ApiResult, Problem};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
-use paystate_domain::Tenant;
+use paystate_domain::{Source, Tenant};
 use paystate_store::Scope;
 
 #[utoipa::path(get, operation_id = "tenant_get", path = "/v1/tenant", tag = "tenant", responses((status = 200, body = Tenant)), security(("bearer" = [])))]
@@ -29,6 +29,7 @@ pub async fn patch(
     let answer = |tenant: &Tenant| json(axum::http::StatusCode::OK, tenant);
     // The dialects' settings, vetted as the console's settings page vets them.
     let check = paystate_domain::dialect_settings::check;
-    let tenant = state.ledger.patch_tenant(&caller.tenant_id, body.value, check, idem.once(answer)).await?;
+    let actor = caller.actor(Source::Native, Some(body.raw));
+    let tenant = state.ledger.patch_tenant(&actor, body.value, check, idem.once(answer)).await?;
     Ok(respond(answer(&tenant)))
 }

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use paystate_domain::{DeliveryId, EndpointId, EventId, WebhookEndpoint};
+use paystate_domain::{DeliveryId, EndpointId, EventId, Source, WebhookEndpoint};
 use paystate_store::{DeliveryFilter, DeliveryState, Scope};
 use paystate_webhooks::{Delivery, EndpointPatch, IssuedSecret, NewEndpoint, WebhookError};
 use serde::{Deserialize, Serialize};
@@ -209,10 +209,11 @@ pub async fn create(
     body: Json<CreateEndpoint>,
 ) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
+    let actor = caller.actor(Source::Native, Some(body.raw));
     let CreateEndpoint { url, events, description, enabled } = body.value;
     let new = NewEndpoint { url, events, description, enabled: enabled.unwrap_or(true) };
     let once = idem.once(|issued: &IssuedSecret| with_secret(StatusCode::CREATED, issued, false));
-    let issued = state.webhooks.create(&caller.tenant_id, new, once).await?;
+    let issued = state.webhooks.create(&actor, new, once).await?;
     Ok(respond(with_secret(StatusCode::CREATED, &issued, true)))
 }
 
@@ -250,10 +251,11 @@ pub async fn patch(
     body: Json<PatchEndpoint>,
 ) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
+    let actor = caller.actor(Source::Native, Some(body.raw));
     let PatchEndpoint { url, events, description, enabled } = body.value;
     let patch = EndpointPatch { url, events, description, enabled };
     let answer = |endpoint: &WebhookEndpoint| json(StatusCode::OK, endpoint);
-    let endpoint = state.webhooks.update(&caller.tenant_id, &endpoint_id(&id)?, patch, idem.once(answer)).await?;
+    let endpoint = state.webhooks.update(&actor, &endpoint_id(&id)?, patch, idem.once(answer)).await?;
     Ok(respond(answer(&endpoint)))
 }
 
@@ -266,7 +268,10 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
-    state.webhooks.delete(&caller.tenant_id, &endpoint_id(&id)?, idem.once(|_: &()| no_content())).await?;
+    state
+        .webhooks
+        .delete(&caller.actor(Source::Native, None), &endpoint_id(&id)?, idem.once(|_: &()| no_content()))
+        .await?;
     Ok(respond(no_content()))
 }
 
@@ -294,7 +299,8 @@ pub async fn rotate_secret(
         None => paystate_webhooks::service::DEFAULT_GRACE,
     };
     let once = idem.once(|issued: &IssuedSecret| with_secret(StatusCode::OK, issued, false));
-    let issued = state.webhooks.rotate(&caller.tenant_id, &endpoint_id(&id)?, grace, once).await?;
+    let actor = caller.actor(Source::Native, (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()));
+    let issued = state.webhooks.rotate(&actor, &endpoint_id(&id)?, grace, once).await?;
     Ok(respond(with_secret(StatusCode::OK, &issued, true)))
 }
 

@@ -35,13 +35,28 @@ async fn unknown_and_wrong_keys_get_the_same_401(app: TestApp) {
     assert_problem(basic, 401, "unauthorized").await;
 
     // Revoked and expired keys are refused the same way.
-    let key = app.ledger.create_key(&app.tenant_id, Scope::Admin, None, None, None, None).await.unwrap();
+    let key = app
+        .ledger
+        .create_key(&paystate_domain::Actor::cli(app.tenant_id.clone(), "test"), Scope::Admin, None, None, None, None)
+        .await
+        .unwrap();
     assert_eq!(app.request(Method::GET, "/v1/orders", &key.token).send().await.unwrap().status(), 200);
-    app.ledger.revoke_key(&app.tenant_id, &key.id, None).await.unwrap();
+    app.ledger.revoke_key(&paystate_domain::Actor::cli(app.tenant_id.clone(), "test"), &key.id, None).await.unwrap();
     let revoked = app.request(Method::GET, "/v1/orders", &key.token).send().await.unwrap();
     assert_eq!(assert_problem(revoked, 401, "unauthorized").await, wrong);
     let soon = paystate_store::now() + chrono::Duration::milliseconds(300);
-    let expiring = app.ledger.create_key(&app.tenant_id, Scope::Admin, None, Some(soon), None, None).await.unwrap();
+    let expiring = app
+        .ledger
+        .create_key(
+            &paystate_domain::Actor::cli(app.tenant_id.clone(), "test"),
+            Scope::Admin,
+            None,
+            Some(soon),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let expired = app.request(Method::GET, "/v1/orders", &expiring.token).send().await.unwrap();
     assert_problem(expired, 401, "unauthorized").await;

@@ -801,7 +801,7 @@ async fn credentials_and_organizations(app: TestApp) {
     let order_id = order["id"].as_str().unwrap().to_owned();
     let uid = om.receipt(&order_id, 10.0, "pending").await;
     let (other_tenant, other_key) = app.other_tenant().await;
-    let before = app.events(0).await.len();
+    let before = app.trail(0).await.len();
     let body = json!({"params": {"orderId": order_id, "type": "receipt", "amount": 1}});
 
     let send = |key: Option<&str>, organization: Option<&str>| {
@@ -848,7 +848,7 @@ async fn credentials_and_organizations(app: TestApp) {
     refused(theirs.delete(&uid).await, 404, "NOT_FOUND").await;
     refused(theirs.create(json!({"orderId": order_id, "type": "receipt", "amount": 1})).await, 404, "NOT_FOUND").await;
     refused(theirs.create(json!({"orderId": "G-10", "type": "receipt", "amount": 1})).await, 404, "NOT_FOUND").await;
-    assert_eq!(app.events(0).await.len(), before, "nothing changed");
+    assert_eq!(app.trail(0).await.len(), before, "nothing changed");
 
     // The organization may also be named by the tenant's Gormic alias.
     let patched = app.patch("/v1/tenant", json!({"settings": {"gormic": {"organization_id": "acme-42"}}})).await;

@@ -201,7 +201,7 @@ async fn the_documents_sample_creates_the_order_and_its_payment(app: TestApp) {
     assert_eq!(payment["attrs"]["norce"]["attributes"], body["payments"][0]["attributes"]);
     assert_eq!(payment["created_via"], "norce");
 
-    let events = app.events(0).await;
+    let events = app.trail(0).await;
     assert_eq!(kinds(&events), ["order.created", "payment.created"]);
     for event in &events {
         assert_eq!(event["source"], "norce");
@@ -421,7 +421,7 @@ async fn missing_headers_and_mismatched_ids_are_400s_that_write_nothing(app: Tes
     app.patch("/v1/tenant", json!({"settings": {"norce": {"merchants": [MERCHANT, "norce-outlet"]}}})).await;
     let response = hook_as(&app, &key, ORDER, PAYMENT, "norce-outlet", &body).await;
     assert_eq!(assert_refused(response, 400, "order-bad-request").await["field"], "merchant");
-    assert!(app.events(0).await.is_empty());
+    assert!(app.trail(0).await.is_empty());
 }
 api_test!(missing_headers_and_mismatched_ids_are_400s_that_write_nothing);
 
@@ -431,7 +431,7 @@ async fn an_unknown_payment_id_is_a_404(app: TestApp) {
     let problem = assert_refused(response, 404, "payment-not-found").await;
     assert_eq!(problem["field"], "payment_id");
     assert!(problem["message"].as_str().unwrap().contains("p_notInTheOrder"));
-    assert!(app.events(0).await.is_empty());
+    assert!(app.trail(0).await.is_empty());
 }
 api_test!(an_unknown_payment_id_is_a_404);
 
@@ -831,7 +831,7 @@ async fn simultaneous_first_hooks_make_one_order_and_one_payment(app: TestApp) {
         let status = response.status();
         assert_eq!((status, response.text().await.unwrap()), (reqwest::StatusCode::OK, "[]".to_owned()));
     }
-    let events = app.events(0).await;
+    let events = app.trail(0).await;
     assert_eq!(kinds(&events), ["order.created", "payment.created", "payment.status_changed"]);
     let orders: Value = app.get("/v1/orders").await.json().await.unwrap();
     assert_eq!(orders["data"].as_array().unwrap().len(), 1);

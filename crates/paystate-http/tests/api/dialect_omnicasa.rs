@@ -167,7 +167,10 @@ async fn set_settings(app: &TestApp, omnicasa: Value) {
 async fn force_bad_settings(app: &TestApp, omnicasa: Value) {
     let patch = json!({"settings": {"omnicasa": omnicasa}});
     assert_eq!(app.patch("/v1/tenant", patch.clone()).await.status(), 400, "the API refuses {patch}");
-    app.ledger.patch_tenant(&app.tenant_id, patch, |_| Ok(()), None).await.unwrap();
+    app.ledger
+        .patch_tenant(&paystate_domain::Actor::cli(app.tenant_id.clone(), "test"), patch, |_| Ok(()), None)
+        .await
+        .unwrap();
 }
 
 fn kinds(events: &[Value]) -> Vec<&str> {
@@ -191,7 +194,7 @@ async fn the_json_sample_is_served_at_both_paths(app: TestApp) {
     assert_eq!(after["paid_at"], "2025-12-11T01:03:02.536411Z");
     Post::new(&app, &key, paid).go().await.assert_ok(0);
 
-    let events = app.events(0).await;
+    let events = app.trail(0).await;
     assert_eq!(kinds(&events), ["order.created", "payment.created", "payment.status_changed"]);
     let changed = &events[2];
     assert_eq!(changed["source"], "omnicasa");
@@ -577,9 +580,22 @@ async fn wrong_secrets_get_one_answer(app: TestApp) {
     let mut wrong = key.clone();
     let last = wrong.pop().unwrap();
     wrong.push(if last == 'A' { 'B' } else { 'A' });
-    let revoked =
-        app.ledger.create_key(&app.tenant_id, Scope::Write, Some(Source::Omnicasa), None, None, None).await.unwrap();
-    app.ledger.revoke_key(&app.tenant_id, &revoked.id, None).await.unwrap();
+    let revoked = app
+        .ledger
+        .create_key(
+            &paystate_domain::Actor::cli(app.tenant_id.clone(), "test"),
+            Scope::Write,
+            Some(Source::Omnicasa),
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    app.ledger
+        .revoke_key(&paystate_domain::Actor::cli(app.tenant_id.clone(), "test"), &revoked.id, None)
+        .await
+        .unwrap();
     let norce_only = app.key(Scope::Write, Some(Source::Norce)).await;
     let unknown = "psk_0192f3c4000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
@@ -597,7 +613,7 @@ async fn wrong_secrets_get_one_answer(app: TestApp) {
     // A read-only key is known but may not change payments.
     let reader = app.key(Scope::Read, None).await;
     Post::new(&app, &reader, body).go().await.assert_failed(403, 2);
-    assert_eq!(app.events(0).await.len(), 2, "only the order and payment creation");
+    assert_eq!(app.trail(0).await.len(), 2, "only the order and payment creation");
 
     // A key limited to Omnicasa and an unlimited write key both work.
     Post::new(&app, &key, body).go().await.assert_ok(1);
@@ -610,7 +626,14 @@ async fn another_tenants_order_is_not_found(app: TestApp) {
     let (other_tenant, other_admin) = app.other_tenant().await;
     let other_key = app
         .ledger
-        .create_key(&other_tenant, Scope::Write, Some(Source::Omnicasa), None, None, None)
+        .create_key(
+            &paystate_domain::Actor::cli(other_tenant.clone(), "test"),
+            Scope::Write,
+            Some(Source::Omnicasa),
+            None,
+            None,
+            None,
+        )
         .await
         .unwrap()
         .token;
@@ -1156,7 +1179,7 @@ async fn the_read_side_refuses_in_the_envelope_and_writes_nothing(app: TestApp) 
     let key = omnicasa_key(&app).await;
     open_payment(&app, "OM-R1").await;
     app.order("OM-EMPTY", 100).await;
-    let before = app.events(0).await;
+    let before = app.trail(0).await;
     let failed = |answer: &Answer, status: u16, code: i32| {
         assert_eq!(answer.status, status, "{}", answer.body);
         let body = answer.json();
@@ -1177,7 +1200,17 @@ async fn the_read_side_refuses_in_the_envelope_and_writes_nothing(app: TestApp) 
     assert_eq!(other.body, wrong.body);
     // Another tenant's order is not found; an order without a receipt has no payment order.
     let (other_tenant, _) = app.other_tenant().await;
-    let created = app.ledger.create_key(&other_tenant, Scope::Write, Some(Source::Omnicasa), None, None, None).await;
+    let created = app
+        .ledger
+        .create_key(
+            &paystate_domain::Actor::cli(other_tenant.clone(), "test"),
+            Scope::Write,
+            Some(Source::Omnicasa),
+            None,
+            None,
+            None,
+        )
+        .await;
     let stranger = created.unwrap().token;
     failed(&get_order(&app, &format!("/payment/get-order/{stranger}?OrderId=OM-R1"), None).await, 404, 11);
     let order_id = app.get("/v1/orders/OM-R1").await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
@@ -1192,6 +1225,6 @@ async fn the_read_side_refuses_in_the_envelope_and_writes_nothing(app: TestApp) 
         body.contains("<Code>18</Code>") && body.ends_with("<Value i:nil=\"true\"/></ReturnResultOfPayments>"),
         "{body}"
     );
-    assert_eq!(app.events(0).await, before, "reads write nothing");
+    assert_eq!(app.trail(0).await, before, "reads write nothing");
 }
 api_test!(the_read_side_refuses_in_the_envelope_and_writes_nothing);

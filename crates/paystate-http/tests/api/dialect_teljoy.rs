@@ -467,9 +467,22 @@ async fn the_key_comes_from_the_header_or_the_body_and_must_agree(app: TestApp) 
     let mut wrong_secret = key.clone();
     let last = wrong_secret.pop().unwrap();
     wrong_secret.push(if last == 'A' { 'B' } else { 'A' });
-    let revoked =
-        app.ledger.create_key(&app.tenant_id, Scope::Write, Some(Source::Teljoy), None, None, None).await.unwrap();
-    app.ledger.revoke_key(&app.tenant_id, &revoked.id, None).await.unwrap();
+    let revoked = app
+        .ledger
+        .create_key(
+            &paystate_domain::Actor::cli(app.tenant_id.clone(), "test"),
+            Scope::Write,
+            Some(Source::Teljoy),
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    app.ledger
+        .revoke_key(&paystate_domain::Actor::cli(app.tenant_id.clone(), "test"), &revoked.id, None)
+        .await
+        .unwrap();
     let mut bodies = Vec::new();
     for presented in [
         "psk_0192f3c4000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
@@ -516,8 +529,18 @@ api_test!(the_key_comes_from_the_header_or_the_body_and_must_agree);
 async fn another_tenants_payment_is_not_found(app: TestApp) {
     let id = order_with_payment(&app, "76144", Some("590fbc3e-784e-4519-95b0-08db35c30d2b")).await;
     let (other_tenant, other_admin) = app.other_tenant().await;
-    let other_key =
-        app.ledger.create_key(&other_tenant, Scope::Write, Some(Source::Teljoy), None, None, None).await.unwrap();
+    let other_key = app
+        .ledger
+        .create_key(
+            &paystate_domain::Actor::cli(other_tenant.clone(), "test"),
+            Scope::Write,
+            Some(Source::Teljoy),
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     let body = report("completed", "76144");
     for path in [
         format!("/api/v1/status/{id}"),

@@ -247,9 +247,22 @@ async fn the_read_back_needs_one_good_key_of_the_tenant(app: TestApp) {
     let mut wrong_secret = key.clone();
     let last = wrong_secret.pop().unwrap();
     wrong_secret.push(if last == 'A' { 'B' } else { 'A' });
-    let revoked =
-        app.ledger.create_key(&app.tenant_id, Scope::Write, Some(Source::Teljoy), None, None, None).await.unwrap();
-    app.ledger.revoke_key(&app.tenant_id, &revoked.id, None).await.unwrap();
+    let revoked = app
+        .ledger
+        .create_key(
+            &paystate_domain::Actor::cli(app.tenant_id.clone(), "test"),
+            Scope::Write,
+            Some(Source::Teljoy),
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    app.ledger
+        .revoke_key(&paystate_domain::Actor::cli(app.tenant_id.clone(), "test"), &revoked.id, None)
+        .await
+        .unwrap();
 
     // Missing, empty, repeated (even twice the same valid key, or two valid keys), unknown,
     // wrong, revoked: one 401, the same body every time.
@@ -302,8 +315,18 @@ async fn the_read_back_needs_one_good_key_of_the_tenant(app: TestApp) {
 
     // Another tenant's transaction, by either id, is not found; so are ids no payment can have.
     let (other_tenant, _) = app.other_tenant().await;
-    let theirs =
-        app.ledger.create_key(&other_tenant, Scope::Write, Some(Source::Teljoy), None, None, None).await.unwrap();
+    let theirs = app
+        .ledger
+        .create_key(
+            &paystate_domain::Actor::cli(other_tenant.clone(), "test"),
+            Scope::Write,
+            Some(Source::Teljoy),
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     let long = format!("/api/status/{}", "x".repeat(300));
     for path in [
         path.clone(),

@@ -149,9 +149,13 @@ async fn a_consumer_resumes_after_its_last_id_and_filters(app: TestApp) {
     let seqs: Vec<String> = resumed.until(6).await.into_iter().filter_map(|e| e.id).collect();
     assert_eq!(seqs, ["4", "5", "6"]);
 
+    // The read key made above is in the log as well (event 7), streamed like any other.
+    let key_event = resumed.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!((key_event.id.as_deref(), key_event.event.as_deref()), (Some("7"), Some("api_key.created")));
+
     // Live: an event committed after the consumer caught up arrives at once, woken by the
     // commit (the tests' poll interval is 10 s).
-    for (seq, reference) in [(7, "R-3"), (8, "R-4"), (9, "R-5")] {
+    for (seq, reference) in [(8, "R-3"), (9, "R-4"), (10, "R-5")] {
         let started = Instant::now();
         app.order(reference, 100).await;
         let live = resumed.next(Duration::from_secs(10)).await.unwrap();
@@ -172,8 +176,8 @@ async fn a_consumer_resumes_after_its_last_id_and_filters(app: TestApp) {
     }
     let by_external = "/v1/events/stream?type=order.created";
     let mut orders = SseReader::open(&app, &app.address, by_external, &read_key, None).await;
-    let ids: Vec<String> = orders.until(9).await.into_iter().filter_map(|e| e.id).collect();
-    assert_eq!(ids, ["1", "4", "7", "8", "9"]);
+    let ids: Vec<String> = orders.until(10).await.into_iter().filter_map(|e| e.id).collect();
+    assert_eq!(ids, ["1", "4", "8", "9", "10"]);
 }
 api_test!(a_consumer_resumes_after_its_last_id_and_filters);
 
