@@ -580,29 +580,14 @@ async fn wrong_secrets_get_one_answer(app: TestApp) {
     let mut wrong = key.clone();
     let last = wrong.pop().unwrap();
     wrong.push(if last == 'A' { 'B' } else { 'A' });
-    let revoked = app
-        .ledger
-        .create_key(
-            &paystate_domain::Actor::cli(app.tenant_id.clone(), "test"),
-            Scope::Write,
-            Some(Source::Omnicasa),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
-    app.ledger
-        .revoke_key(&paystate_domain::Actor::cli(app.tenant_id.clone(), "test"), &revoked.id, None)
-        .await
-        .unwrap();
+    let revoked = app.revoked_key(Source::Omnicasa).await;
     let norce_only = app.key(Scope::Write, Some(Source::Norce)).await;
     let unknown = "psk_0192f3c4000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
     let body = r#"{"OrderId": "K-1", "StatusId": 2}"#;
     let reference = Post::new(&app, &wrong, body).go().await;
     assert_eq!(reference.assert_failed(401, 1), "De geheime sleutel is ongeldig.");
-    for secret in [unknown, "garbage", revoked.token.as_str(), norce_only.as_str(), "%FF%FE"] {
+    for secret in [unknown, "garbage", revoked.as_str(), norce_only.as_str(), "%FF%FE"] {
         let answer = Post::new(&app, secret, body).go().await;
         assert_eq!((answer.status, &answer.body), (reference.status, &reference.body), "{secret}");
     }

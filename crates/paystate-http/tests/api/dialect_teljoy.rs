@@ -467,28 +467,13 @@ async fn the_key_comes_from_the_header_or_the_body_and_must_agree(app: TestApp) 
     let mut wrong_secret = key.clone();
     let last = wrong_secret.pop().unwrap();
     wrong_secret.push(if last == 'A' { 'B' } else { 'A' });
-    let revoked = app
-        .ledger
-        .create_key(
-            &paystate_domain::Actor::cli(app.tenant_id.clone(), "test"),
-            Scope::Write,
-            Some(Source::Teljoy),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
-    app.ledger
-        .revoke_key(&paystate_domain::Actor::cli(app.tenant_id.clone(), "test"), &revoked.id, None)
-        .await
-        .unwrap();
+    let revoked = app.revoked_key(Source::Teljoy).await;
     let mut bodies = Vec::new();
     for presented in [
         "psk_0192f3c4000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         wrong_secret.as_str(),
         "not-a-key",
-        revoked.token.as_str(),
+        revoked.as_str(),
     ] {
         for in_header in [true, false] {
             let (header, body) =

@@ -247,22 +247,7 @@ async fn the_read_back_needs_one_good_key_of_the_tenant(app: TestApp) {
     let mut wrong_secret = key.clone();
     let last = wrong_secret.pop().unwrap();
     wrong_secret.push(if last == 'A' { 'B' } else { 'A' });
-    let revoked = app
-        .ledger
-        .create_key(
-            &paystate_domain::Actor::cli(app.tenant_id.clone(), "test"),
-            Scope::Write,
-            Some(Source::Teljoy),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
-    app.ledger
-        .revoke_key(&paystate_domain::Actor::cli(app.tenant_id.clone(), "test"), &revoked.id, None)
-        .await
-        .unwrap();
+    let revoked = app.revoked_key(Source::Teljoy).await;
 
     // Missing, empty, repeated (even twice the same valid key, or two valid keys), unknown,
     // wrong, revoked: one 401, the same body every time.
@@ -276,7 +261,7 @@ async fn the_read_back_needs_one_good_key_of_the_tenant(app: TestApp) {
         ("unknown", vec!["psk_0192f3c4000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]),
         ("wrong", vec![&wrong_secret]),
         ("garbage", vec!["not-a-key"]),
-        ("revoked", vec![&revoked.token]),
+        ("revoked", vec![&revoked]),
     ];
     for (case, keys) in cases {
         let mut request = app.client.get(app.url(&path)).header("x-request-id", "trace-401");

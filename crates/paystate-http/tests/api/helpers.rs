@@ -168,6 +168,15 @@ impl TestApp {
             .token
     }
 
+    /// A key of scope write for `dialect`, created and revoked at once: answers its token.
+    pub async fn revoked_key(&self, dialect: paystate_domain::Source) -> String {
+        let actor = paystate_domain::Actor::cli(self.tenant_id.clone(), "test");
+        let scope = paystate_store::Scope::Write;
+        let issued = self.ledger.create_key(&actor, scope, Some(dialect), None, None, None).await.unwrap();
+        self.ledger.revoke_key(&actor, &issued.id, None).await.unwrap();
+        issued.token
+    }
+
     /// Creates an order (EUR) and answers its JSON.
     pub async fn order(&self, reference: &str, total: i64) -> Value {
         let response =
