@@ -85,6 +85,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(ledger: Ledger, webhooks: Webhoo
         .route("/orders/{id}", get(orders::detail))
         .route("/users", get(users::page).post(users::create))
         .route("/users/{id}/disable", post(users::disable))
+        .route("/users/{id}/role", post(users::change_role))
         .route("/account/password", post(users::change_password))
         .route("/keys", get(keys::page).post(keys::create))
         .route("/keys/{id}/revoke", post(keys::revoke))

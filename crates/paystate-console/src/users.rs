@@ -1,5 +1,6 @@
 //! Users of the tenant (admins): the list, adding a person (the generated password shown once),
-//! disabling one (their sessions end at once); and every person's own password change.
+//! changing a person's role, disabling one (their sessions end at once); and every person's own
+//! password change.
 
 use crate::Console;
 use crate::error::{PageError, PageResult};
@@ -39,6 +40,14 @@ pub struct CsrfForm {
 }
 
 #[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+#[derive(Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
     csrf: String,
@@ -69,7 +78,16 @@ async fn render(state: &Console, signed: &Signed, created: Option<(String, Strin
                 tbody { @for u in &users {
                     tr {
                         td { (u.email) }
-                        td { span.badge { (u.role.as_str()) } }
+                        td { @if u.disabled_at.is_none() && u.id != signed.session.user.id {
+                            form.inline method="post" action=(format!("/dashboard/users/{}/role", u.id)) {
+                                input type="hidden" name="csrf" value=(csrf);
+                                label.visually-hidden for=(format!("role-{}", u.id)) { "Role of " (u.email) }
+                                select id=(format!("role-{}", u.id)) name="role" {
+                                    @for r in Role::ALL { option value=(r.as_str()) selected[r == u.role] { (r.as_str()) } }
+                                }
+                                button.secondary type="submit" aria-label=(format!("Change the role of {}", u.email)) { "Change" }
+                            }
+                        } @else { span.badge { (u.role.as_str()) } } }
                         td { @if u.disabled_at.is_some() { span.badge.review { "disabled" } } @else { "active" } }
                         td.hide-narrow { (time(&u.created_at)) }
                         td { @if u.disabled_at.is_none() && u.id != signed.session.user.id {
@@ -170,6 +188,25 @@ pub async fn disable(
     }
     let actor = signed.actor(json!({"action": "disable_user", "user": id}));
     state.ledger.disable_user(&actor, &id).await?;
+    Ok(see_other("/dashboard/users"))
+}
+
+/// A new role for another person of the tenant (admins; never one's own, so that a tenant
+/// cannot lose its last admin by a slip), recorded as `user.updated` with before and after.
+pub async fn change_role(
+    State(state): State<Console>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<RoleForm>,
+) -> PageResult<Response> {
+    signed.check_csrf(&form.csrf)?;
+    signed.require_admin()?;
+    if id == signed.session.user.id.as_str() {
+        return Err(PageError::invalid("You cannot change your own role; ask another admin."));
+    }
+    let role = Role::parse(&form.role).ok_or_else(|| PageError::invalid("Pick a role: viewer, operator or admin."))?;
+    let actor = signed.actor(json!({"action": "change_role", "user": id, "role": role.as_str()}));
+    state.ledger.set_role(&actor, &id, role).await?;
     Ok(see_other("/dashboard/users"))
 }
 

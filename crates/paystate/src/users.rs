@@ -32,6 +32,22 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a console user's role (viewer, operator or admin); recorded as `user.updated`.
+    Role {
+        #[arg(long)]
+        tenant: String,
+        /// The user's e-mail address.
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        email: Option<String>,
+        /// The user's id (usr_…).
+        #[arg(long)]
+        user: Option<String>,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Disable a console user; their sessions end at once.
     Disable {
         #[arg(long)]
@@ -110,6 +126,20 @@ pub async fn run(database: &config::Database, command: UserCommand) -> Result<()
                     let state = if user.disabled_at.is_some() { "disabled" } else { "active" };
                     println!("{}  {:<8}  {:<8}  {}", user.id, user.role, state, user.email);
                 }
+            }
+        }
+        UserCommand::Role { tenant, email, user, role, json } => {
+            let tenant = tenant_id(&tenant)?;
+            let role = Role::parse(&role).context("the role is viewer, operator or admin")?;
+            let key = user.or(email).context("name the user with --email or --user")?;
+            let changed = ledger
+                .set_role(&Actor::cli(tenant.clone(), "user role"), &key, role)
+                .await
+                .map_err(|e| explain(e, &tenant))?;
+            if json {
+                println!("{}", view(&changed));
+            } else {
+                println!("{} ({}) is now {}", changed.email, changed.id, changed.role);
             }
         }
         UserCommand::Disable { tenant, email, user, json } => {

@@ -38,6 +38,14 @@ async fn admin_actions_in_the_console_are_audited_with_the_person(app: TestApp) 
     let fields = [("email", "new@shop.example"), ("role", "viewer"), ("csrf", csrf)];
     assert_eq!(app.form(cookie, "/dashboard/users", &fields).await.status(), 200);
     let new_user = app.ledger.user(&app.tenant_id, "new@shop.example").await.unwrap();
+    let users_page = app.page(cookie, "/dashboard/users").await.text().await.unwrap();
+    assert!(users_page.contains(&format!("/dashboard/users/{}/role", new_user.id)), "a role form per person");
+    assert!(!users_page.contains(&format!("/dashboard/users/{admin_id}/role")), "never for oneself");
+    let promoted = app
+        .form(cookie, &format!("/dashboard/users/{}/role", new_user.id), &[("csrf", csrf), ("role", "operator")])
+        .await;
+    assert_eq!(promoted.status(), 303);
+    assert_eq!(app.ledger.user(&app.tenant_id, "new@shop.example").await.unwrap().role, Role::Operator);
     let disabled = app.form(cookie, &format!("/dashboard/users/{}/disable", new_user.id), &[("csrf", csrf)]).await;
     assert_eq!(disabled.status(), 303);
 
@@ -68,6 +76,7 @@ async fn admin_actions_in_the_console_are_audited_with_the_person(app: TestApp) 
         "api_key.created",
         "api_key.revoked",
         "user.created",
+        "user.updated",
         "user.disabled",
         "webhook_endpoint.created",
         "webhook_endpoint.updated",
@@ -81,6 +90,11 @@ async fn admin_actions_in_the_console_are_audited_with_the_person(app: TestApp) 
     assert_eq!(by_type("api_key.created")["data"]["id"], key.as_str());
     assert_eq!(by_type("user.created")["data"]["email"], "new@shop.example");
     assert_eq!(by_type("user.disabled")["data"]["id"], new_user.id.as_str());
+    let updated = by_type("user.updated");
+    assert_eq!(
+        (updated["detail"]["before"]["role"].as_str(), updated["detail"]["after"]["role"].as_str()),
+        (Some("viewer"), Some("operator"))
+    );
     assert_eq!(by_type("tenant.updated")["detail"]["after"]["settings"]["teljoy"]["verify_trust"], false);
     let changes: Vec<&Value> = all[start..]
         .iter()
@@ -123,6 +137,12 @@ async fn admin_actions_in_the_console_are_audited_with_the_person(app: TestApp) 
     assert_eq!(bad.status(), 422);
     let myself = app.form(cookie, &format!("/dashboard/users/{admin_id}/disable"), &[("csrf", csrf)]).await;
     assert_eq!(myself.status(), 422);
+    let role_of = |id: &str| format!("/dashboard/users/{id}/role");
+    assert_eq!(app.form(cookie, &role_of(&admin_id), &[("csrf", csrf), ("role", "viewer")]).await.status(), 422);
+    let operator_id = app.ledger.user(&app.tenant_id, &operator_email).await.unwrap().id.to_string();
+    assert_eq!(app.form(op, &role_of(&admin_id), &[("csrf", ocsrf), ("role", "viewer")]).await.status(), 403);
+    assert_eq!(app.form(cookie, &role_of(&operator_id), &[("role", "admin")]).await.status(), 403, "no CSRF");
+    assert_eq!(app.form(cookie, &role_of(&operator_id), &[("csrf", csrf), ("role", "owner")]).await.status(), 422);
     assert_eq!(events(&app).await.len(), before, "a refused action records nothing");
 }
 console_test!(admin_actions_in_the_console_are_audited_with_the_person);

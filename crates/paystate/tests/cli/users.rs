@@ -71,6 +71,17 @@ async fn user_commands_print_json_and_the_password_signs_in() {
     let text = listed.to_string();
     assert!(!text.contains(&generated) && !text.contains("argon2"), "listings never show passwords or hashes");
 
+    let promoted = json_of(&paystate(
+        &["user", "role", "--tenant", tenant_id, "--email", "bo@acme.example", "--role", "admin", "--json"],
+        &url,
+    ));
+    assert_eq!(promoted["role"], "admin");
+    let listed = json_of(&paystate(&["user", "list", "--tenant", tenant_id, "--json"], &url));
+    assert!(listed["data"].as_array().unwrap().iter().any(|u| u["email"] == "bo@acme.example" && u["role"] == "admin"));
+    let wrong =
+        paystate(&["user", "role", "--tenant", tenant_id, "--email", "bo@acme.example", "--role", "owner"], &url);
+    assert_eq!(wrong.status.code(), Some(1));
+
     let served = serve(&url).await;
     assert_eq!(sign_in(&served.base, "ana@acme.example", &generated).await, 303);
     assert_eq!(sign_in(&served.base, "bo@acme.example", "a chosen passphrase").await, 303);
