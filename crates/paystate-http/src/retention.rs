@@ -6,9 +6,12 @@ use crate::AppState;
 use futures::FutureExt;
 use paystate_store::StoreExt;
 
-/// Purges, hourly, for as long as the server runs.
+/// Purges a minute after the server starts, then hourly, for as long as it runs. The first round
+/// waits so that it never competes with a start's own work (nor with a test's fault injection,
+/// which loses the answer of the next commit, whosever it is).
 pub async fn purge_periodically(state: AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let first = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut tick = tokio::time::interval_at(first, std::time::Duration::from_secs(3600));
     loop {
         tick.tick().await;
         purge_once(&state).await;
