@@ -43,6 +43,9 @@ for target in "${targets[@]}"; do
   else
     status=$?
   fi
+  # cargo-fuzz makes fuzz/artifacts/TARGET in the checkout whatever -artifact_prefix says (the
+  # prefix given last wins, so nothing lands there): take the empty folders away again.
+  rmdir fuzz/artifacts/"$target" fuzz/artifacts 2>/dev/null || true
   grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==|SUMMARY)|panicked|Test unit written" \
     "$work/$target.log" || true
   if [ "$status" -ne 0 ]; then
