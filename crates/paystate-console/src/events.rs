@@ -141,7 +141,7 @@ pub async fn page(State(state): State<Console>, signed: Signed, Query(query): Qu
     let names: HashMap<String, String> =
         state.ledger.users(&tenant).await?.into_iter().map(|u| (u.id.to_string(), u.email)).collect();
     let body = html! {
-        div.page-head { div { h1 { "Events" } p.sub { "Everything that happened to this tenant's payments and orders, through every channel. Newest first." } } }
+        div.page-head { div { h1 { "Events" } p.sub { "Everything that happened to this tenant's payments and orders, through every channel, and every change to its set-up (keys, users, webhook endpoints, settings). Newest first." } } }
         form.card.filters method="get" action="/dashboard/events" {
             div.field {
                 label for="type" { "Type" }
@@ -189,7 +189,7 @@ fn set_up_record(kind: EventType) -> &'static str {
 fn table(events: &[StoredEvent], names: &HashMap<String, String>) -> Markup {
     html! {
         div.table-wrap { table.stack {
-            thead { tr { th.num { "#" } th { "When" } th { "Event" } th { "Payment" } th { "Source" } th { "Actor" } } }
+            thead { tr { th.num { "#" } th { "When" } th { "Event" } th { "About" } th { "Source" } th { "Actor" } } }
             tbody {
                 @for e in events {
                     tr {

@@ -6,22 +6,20 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
+/// A GET of the API as the tenant's admin, answered 2xx with JSON. Errors never carry the URL
+/// (it may hold a payment's id, but no secret; the key is a header).
+pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl, admin: &str) -> Result<Value> {
+    let response = client.get(url).bearer_auth(admin).send().await.map_err(reqwest::Error::without_url)?;
+    Ok(response.error_for_status().map_err(reqwest::Error::without_url)?.json().await?)
+}
+
 /// Reads every event of a tenant, in sequence order.
 pub async fn events(client: &reqwest::Client, base: &str, admin: &str) -> Result<Vec<Value>> {
     let mut all = Vec::new();
     let mut after = 0i64;
     // Bounded: 10,000 pages of 1,000 is far more than a run writes.
     for _ in 0..10_000 {
-        let page: Value = client
-            .get(format!("{base}/v1/events?after={after}&limit=1000"))
-            .bearer_auth(admin)
-            .send()
-            .await
-            .map_err(reqwest::Error::without_url)?
-            .error_for_status()
-            .map_err(reqwest::Error::without_url)?
-            .json()
-            .await?;
+        let page: Value = get_json(client, format!("{base}/v1/events?after={after}&limit=1000"), admin).await?;
         let data = page["data"].as_array().context("an event page without data")?;
         all.extend(data.iter().cloned());
         after = page["next_after"].as_i64().context("an event page without next_after")?;
@@ -41,16 +39,7 @@ pub async fn payments(client: &reqwest::Client, base: &str, admin: &str) -> Resu
         if let Some(cursor) = &cursor {
             url.push_str(&format!("&cursor={cursor}"));
         }
-        let page: Value = client
-            .get(url)
-            .bearer_auth(admin)
-            .send()
-            .await
-            .map_err(reqwest::Error::without_url)?
-            .error_for_status()
-            .map_err(reqwest::Error::without_url)?
-            .json()
-            .await?;
+        let page: Value = get_json(client, url, admin).await?;
         for payment in page["data"].as_array().context("a payment page without data")? {
             all.insert(payment["id"].as_str().unwrap_or_default().to_owned(), payment.clone());
         }
@@ -84,16 +73,8 @@ pub async fn trails_agree(
         let mut after = 0;
         // Bounded: a payment of this test has a few hundred events at most.
         for _ in 0..1_000 {
-            let page: Value = client
-                .get(format!("{base}/v1/payments/{id}/events?after={after}&limit=1000"))
-                .bearer_auth(admin)
-                .send()
-                .await
-                .map_err(reqwest::Error::without_url)?
-                .error_for_status()
-                .map_err(reqwest::Error::without_url)?
-                .json()
-                .await?;
+            let page: Value =
+                get_json(client, format!("{base}/v1/payments/{id}/events?after={after}&limit=1000"), admin).await?;
             got.extend(page["data"].as_array().into_iter().flatten().map(|e| e["seq"].as_i64().unwrap_or(-1)));
             after = page["next_after"].as_i64().unwrap_or(after);
             if !page["has_more"].as_bool().unwrap_or(false) {
