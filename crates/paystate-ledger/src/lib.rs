@@ -8,11 +8,13 @@ pub mod audit;
 mod keys;
 pub mod once;
 mod search;
+pub mod transact;
 mod users;
 
 pub use keys::{IssuedKey, KEY_PREFIX};
 pub use once::{KEY_TAKEN, KEY_TAKEN_FIELD, Once, is_key_taken, write_once};
 pub use search::payment_id_bound;
+pub use transact::{JobResult, Retry, Stop};
 pub use users::{ActiveSession, CreatedUser, IssuedSession, SESSION_ABSOLUTE, SESSION_IDLE, SignIn, session_is_live};
 
 use futures::FutureExt;

@@ -29,9 +29,34 @@ pub enum StoreError {
     /// Another process holds the database for itself: a second server on one SQLite file.
     #[error("{0}")]
     InUse(String),
+    /// A use case refused inside its job: the job's writes are rolled back and the refusal,
+    /// the use case's own typed error, travels out in here (see `paystate_ledger`'s `transact`).
+    #[error("the job was refused by its use case")]
+    Refused(Refusal),
     /// Anything else; the text is for the server log only.
     #[error("storage failure: {0}")]
     Backend(String),
+}
+
+/// A use case's own refusal, carried through the store untouched: the store only rolls back.
+pub struct Refusal(Box<dyn std::any::Any + Send + Sync>);
+
+impl Refusal {
+    pub fn new<E: Send + Sync + 'static>(refusal: E) -> Self {
+        Refusal(Box::new(refusal))
+    }
+
+    /// The refusal, when it is an `E`; else itself back.
+    pub fn downcast<E: 'static>(self) -> Result<E, Self> {
+        self.0.downcast::<E>().map(|refusal| *refusal).map_err(Refusal)
+    }
+}
+
+/// The payload is the use case's business; its type cannot promise `Debug`.
+impl std::fmt::Debug for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Refusal(..)")
+    }
 }
 
 impl StoreError {

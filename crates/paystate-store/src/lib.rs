@@ -18,7 +18,7 @@ pub mod conformance;
 #[cfg(feature = "conformance")]
 mod stream_conformance;
 
-pub use error::{StoreError, StoreResult};
+pub use error::{Refusal, StoreError, StoreResult};
 pub use faults::{FaultInjection, lost_answer};
 pub use records::*;
 pub use statements::{Scoped, StatementLog};

@@ -3,6 +3,7 @@
 //! inside its module.
 
 pub mod gormic;
+pub mod json;
 pub mod norce;
 pub mod omnicasa;
 pub mod teljoy;
