@@ -3,7 +3,7 @@
 //! console's settings page. A typo is refused when it is written rather than failing the
 //! dialect's requests later. These are paystate's own setting names, not vendor wire types.
 
-use crate::{Currency, DomainError, Tenant};
+use crate::{Currency, DomainError, Source, Tenant};
 use serde_json::Value;
 
 /// The dialect sections of `settings`; each, when present, must be a JSON object.
@@ -80,6 +80,16 @@ pub fn check(tenant: &Tenant) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// Whether `merchant` is one of the tenant's merchants of a checkout (`settings.norce.merchants`
+/// for `Source::Norce`): a checkout names its merchant, and only the tenant that lists it may be
+/// written to in its name.
+pub fn owns_merchant(tenant: &Tenant, source: Source, merchant: &str) -> bool {
+    tenant
+        .setting(&[source.as_str(), "merchants"])
+        .and_then(Value::as_array)
+        .is_some_and(|merchants| merchants.iter().any(|m| m.as_str() == Some(merchant)))
+}
+
 impl Tenant {
     /// [`check`] of this tenant's dialect settings.
     pub fn check_dialect_settings(&self) -> Result<(), DomainError> {
@@ -109,6 +119,15 @@ mod tests {
         });
         assert_eq!(with(settings).check_dialect_settings(), Ok(()));
         assert_eq!(with(json!({})).check_dialect_settings(), Ok(()));
+    }
+
+    #[test]
+    fn a_merchant_is_owned_only_when_listed_under_its_source() {
+        let tenant = with(json!({"norce": {"merchants": ["norce", "shop-2"]}, "gormic": {"merchants": ["x"]}}));
+        assert!(owns_merchant(&tenant, Source::Norce, "shop-2"));
+        assert!(!owns_merchant(&tenant, Source::Norce, "Shop-2"));
+        assert!(!owns_merchant(&tenant, Source::Norce, "x"));
+        assert!(!owns_merchant(&with(json!({})), Source::Norce, "norce"));
     }
 
     #[test]

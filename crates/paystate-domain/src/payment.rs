@@ -8,6 +8,8 @@ use crate::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+pub mod reported;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]

@@ -134,7 +134,7 @@ fn omnicasa_read(document: &mut Value) {
     }
 }
 
-/// Norce's ids, as `dialects::norce::transformers::check_id` reads them: 1 to 64 characters
+/// Norce's ids, as `dialects::norce::parse::check_id` reads them: 1 to 64 characters
 /// without `:` or control characters; the headers are visible ASCII besides (a header value is
 /// read as ASCII text, with white space around it trimmed).
 fn norce_ids(document: &mut Value) {

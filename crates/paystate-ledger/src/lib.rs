@@ -5,12 +5,14 @@
 //! same transaction. Every API surface, native or vendor dialect, and the CLI go through here.
 
 pub mod audit;
+mod checkout;
 mod keys;
 pub mod once;
 mod search;
 pub mod transact;
 mod users;
 
+pub use checkout::{CheckoutError, CheckoutPayment, CheckoutSynced, CheckoutUpdate};
 pub use keys::{IssuedKey, KEY_PREFIX};
 pub use once::{KEY_TAKEN, KEY_TAKEN_FIELD, Once, is_key_taken, write_once};
 pub use search::payment_id_bound;
@@ -349,14 +351,7 @@ impl Ledger {
         write_once(&*self.store, &lane, once, move |tx| {
             async move {
                 let order = find_order(tx, &actor.tenant_id, &key).await?;
-                match order.patch(patch, &actor, now())? {
-                    Some((next, event)) => {
-                        tx.update_order(&next).await?;
-                        tx.record(&actor, event);
-                        Ok(next)
-                    }
-                    None => Ok(order),
-                }
+                apply_order_patch(tx, &actor, order, patch).await
             }
             .boxed()
         })
@@ -596,6 +591,23 @@ pub async fn open_order(tx: &mut (impl Tx + ?Sized), actor: &Actor, new: NewOrde
     tx.insert_order(&order).await?;
     tx.record(actor, event);
     Ok(order)
+}
+
+/// Patches an order read in this job and records `order.updated`, when the patch changes anything.
+pub async fn apply_order_patch(
+    tx: &mut (impl Tx + ?Sized),
+    actor: &Actor,
+    order: Order,
+    patch: OrderPatch,
+) -> StoreResult<Order> {
+    match order.patch(patch, actor, now())? {
+        Some((next, event)) => {
+            tx.update_order(&next).await?;
+            tx.record(actor, event);
+            Ok(next)
+        }
+        None => Ok(order),
+    }
 }
 
 /// Creates a payment of `order` and records `payment.created`, within a job. A refund must name
