@@ -109,6 +109,11 @@ impl NorceError {
         NorceError::new(StatusCode::NOT_FOUND, code, field, message)
     }
 
+    /// The database could not be asked in time: 503, to be retried.
+    pub fn busy() -> Self {
+        ApiError::from(StoreError::Busy).into()
+    }
+
     pub fn internal() -> Self {
         NorceError {
             code: "internal-server-error".into(),

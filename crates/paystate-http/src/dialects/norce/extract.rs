@@ -11,7 +11,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use paystate_domain::{Actor, Source};
-use paystate_store::{Scope, StoreError};
+use paystate_store::Scope;
 use serde_json::Value;
 
 /// The caller of the hook: a paystate API key allowed to write through this dialect.
@@ -40,11 +40,10 @@ impl FromRequestParts<AppState> for NorceCaller {
 /// The one mapping of a refused credential.
 fn refused(failure: AuthFailure) -> NorceError {
     match failure {
-        AuthFailure::Unauthorized => ApiError::unauthorized(),
-        AuthFailure::WrongDialect => ApiError::forbidden("this key is limited to another dialect"),
-        AuthFailure::Unavailable => StoreError::Busy.into(),
+        AuthFailure::Unauthorized => ApiError::unauthorized().into(),
+        AuthFailure::WrongDialect => ApiError::forbidden("this key is limited to another dialect").into(),
+        AuthFailure::Unavailable => NorceError::busy(),
     }
-    .into()
 }
 
 /// The path's Norce order and payment ids, checked with [`check_id`].

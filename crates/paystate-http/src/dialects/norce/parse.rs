@@ -194,7 +194,7 @@ pub fn parse(body: &Value, ids: Ids) -> Result<Hook, BodyError> {
         None => None,
     };
     order.object("attributes")?;
-    let (index, entry) = find_payment(&order, &ids.payment_id)?;
+    let (index, entry) = payment_entry(&order, &ids.payment_id)?;
     let (sent, payment) = read_payment(index, entry, &ids.order_id, currency)?;
 
     let update = CheckoutUpdate {
@@ -252,7 +252,7 @@ fn check_order_ids(order: &Members, ids: &Ids) -> Result<(), Invalid> {
 }
 
 /// The one entry of `payments[]` the path names, with its index.
-fn find_payment<'a>(order: &Members<'a>, payment_id: &str) -> Result<(usize, &'a Map<String, Value>), BodyError> {
+fn payment_entry<'a>(order: &Members<'a>, payment_id: &str) -> Result<(usize, &'a Map<String, Value>), BodyError> {
     let payments = order.array("payments")?.ok_or_else(|| Invalid::new("payments", "is required"))?;
     let mut found = None;
     for (index, entry) in payments.iter().enumerate() {
