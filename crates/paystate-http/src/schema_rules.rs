@@ -86,6 +86,7 @@ pub fn apply(document: &mut Value) {
     }
     text_rules(schemas);
     gormic_rules(schemas);
+    norce_vocabulary(schemas);
     omnicasa_xml(schemas);
     if let Some(operation) = document.pointer_mut("/paths/~1v1~1tenant/patch/requestBody/content") {
         for content in operation.as_object_mut().into_iter().flat_map(|c| c.values_mut()) {
@@ -131,6 +132,17 @@ fn omnicasa_read(document: &mut Value) {
             parameter["schema"][key] = value.clone();
         }
         parameter["required"] = json!(true);
+    }
+}
+
+/// Norce's states, read case-insensitively (its schema writes `intent`, its samples `Intent`):
+/// each enumeration becomes a pattern that admits every casing of the same words.
+fn norce_vocabulary(schemas: &mut Map<String, Value>) {
+    for name in ["NorcePaymentState", "NorceOrderStatus"] {
+        let Some(schema) = schemas.get_mut(name).and_then(Value::as_object_mut) else { continue };
+        let Some(Value::Array(words)) = schema.remove("enum") else { continue };
+        let words: Vec<&str> = words.iter().filter_map(Value::as_str).collect();
+        schema.insert("pattern".into(), json!(format!("(?i)^({})$", words.join("|"))));
     }
 }
 

@@ -11,6 +11,7 @@ mod dialect_gormic;
 mod dialect_gormic_revisions;
 mod dialect_norce;
 mod dialect_omnicasa;
+mod dialect_schemas;
 mod dialect_teljoy;
 mod dialect_teljoy_plugins;
 mod idempotency;
