@@ -194,6 +194,10 @@ pub fn parse(body: &Value, ids: Ids) -> Result<Hook, BodyError> {
         None => None,
     };
     order.object("attributes")?;
+    // Members paystate neither reads nor keeps are still type-checked, as the schema lists them.
+    for listed in ["actions", "consents", "hooks", "shippings", "validations"] {
+        order.array(listed)?;
+    }
     let (index, entry) = payment_entry(&order, &ids.payment_id)?;
     let (sent, payment) = read_payment(index, entry, &ids.order_id, currency)?;
 
@@ -310,6 +314,9 @@ fn read_payment(
     // is recurring, kept with the entry.
     fields.array("actions")?;
     fields.boolean("recurring")?;
+    fields.string("merchant")?;
+    fields.string("channel")?;
+    fields.number("upperLimitAmount")?;
     let sent = SentPayment {
         index,
         state,
