@@ -21,9 +21,17 @@
 
 mod backup;
 mod conn;
+mod endpoints;
+mod error;
+mod idempotency;
 mod migrate;
+mod outbox;
 mod payment_cache;
+mod reader;
+mod rows;
 mod stream;
+mod tx;
+mod users;
 
 use conn::SqliteConn;
 use futures::FutureExt;
@@ -142,14 +150,14 @@ impl SqliteStore {
         let (writer_conn, checkpoint_conn, reader_conns) = tokio::task::spawn_blocking(move || -> StoreResult<_> {
             let mut conn = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
             migrate::migrate(&mut conn)?;
-            conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(conn::map_error)?;
+            conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(error::map_error)?;
             // The WAL file is cut back to this size (a quarter more than it holds before it starts
             // over) when a burst, or a reader that kept it from starting over, made it longer.
             let page_size: i64 =
-                conn.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(conn::map_error)?;
+                conn.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(error::map_error)?;
             // A WAL frame is a page and its 24-byte header.
             let wal_size_limit = opened.wal_restart_frames.max(1) * (page_size + 24) / 4 * 5;
-            conn.pragma_update(None, "journal_size_limit", wal_size_limit).map_err(conn::map_error)?;
+            conn.pragma_update(None, "journal_size_limit", wal_size_limit).map_err(error::map_error)?;
             let checkpointer = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
             let readers = (0..opened.readers.max(1))
                 .map(|_| open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_ONLY))
@@ -213,27 +221,27 @@ pub(crate) fn lock_for_serving(database: &Path) -> StoreResult<std::fs::File> {
 }
 
 fn open_connection(options: &SqliteOptions, flags: OpenFlags) -> StoreResult<Connection> {
-    let conn =
-        Connection::open_with_flags(&options.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(conn::map_error)?;
+    let conn = Connection::open_with_flags(&options.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(error::map_error)?;
     let synchronous = match options.synchronous {
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",
     };
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(conn::map_error)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(error::map_error)?;
     if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(conn::map_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(error::map_error)?;
     }
     // Temporary tables and the savepoints' journals stay in memory: the writer's savepoint per
     // job would otherwise spill its journal into a temporary file, written out to disk for nothing.
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
     ))
-    .map_err(conn::map_error)?;
+    .map_err(error::map_error)?;
     // SQLite's default page cache is 2 MB per connection; a bigger one keeps the indexes' inner
     // pages in memory instead of reading them from the OS on every lookup. The writer gets more
     // because every job of a batch goes through it.
     let cache_kib = if flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) { 8 * 1024 } else { 32 * 1024 };
-    conn.pragma_update(None, "cache_size", -cache_kib).map_err(conn::map_error)?;
+    conn.pragma_update(None, "cache_size", -cache_kib).map_err(error::map_error)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -262,7 +270,7 @@ fn writer_loop(
         run_batch(&mut conn, batch, payments.as_deref(), faults);
         if catch_up.swap(false, Ordering::Relaxed) {
             // Only the frames committed since the checkpointer's last pass are left to copy.
-            checkpoint(conn.inner());
+            checkpoint(conn.raw());
         }
         // Full means a checkpoint is already due.
         let _ = committed.try_send(());

@@ -7,6 +7,7 @@
 
 mod error;
 mod faults;
+pub mod outbox;
 mod records;
 mod statements;
 mod stream;
@@ -129,8 +130,9 @@ pub trait Tx: Reader {
     async fn update_method(&mut self, method: &PaymentMethod) -> StoreResult<()>;
     /// Queues an event; the backend numbers and writes every queued event when the job commits,
     /// so numbering follows commit order and no row lock is taken before the job's own reads.
-    /// With each event it writes one webhook delivery per enabled endpoint of the tenant that
-    /// subscribes to the event's type (the transactional outbox).
+    /// With each event it writes the rows [`outbox::fan_out`] gives for the tenant's subscribers
+    /// (one webhook delivery per enabled endpoint subscribed to the event's type): the
+    /// transactional outbox.
     fn record(&mut self, actor: &Actor, event: EventDraft);
     /// Claims an idempotency key for this transaction: true when it was free (or held by an
     /// unanswered claim an older paystate left), false when another request's transaction has
