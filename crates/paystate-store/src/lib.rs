@@ -16,8 +16,6 @@ mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
-#[cfg(feature = "conformance")]
-mod stream_conformance;
 
 pub use error::{Refusal, StoreError, StoreResult};
 pub use faults::{FaultInjection, lost_answer};
