@@ -350,3 +350,39 @@ fn downcast<T: 'static>(value: Erased) -> StoreResult<T> {
         .map(|boxed| *boxed)
         .map_err(|_| StoreError::Backend("a job returned a value of another type".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    /// Each public async function of the conformance suite is a scenario, and a scenario runs
+    /// only when `conformance_tests!` lists it: a scenario added but
+    /// not listed would never run on any backend. (Read from the sources, as the suite is only
+    /// compiled with the `conformance` feature.)
+    #[test]
+    fn the_conformance_macro_lists_every_scenario() {
+        let listing = include_str!("conformance/mod.rs");
+        let list = listing
+            .split_once("(@each $on_fresh_store;")
+            .and_then(|(_, rest)| rest.split_once(");"))
+            .map(|(list, _)| list)
+            .expect("the macro's list of scenarios");
+        let listed: Vec<&str> = list.split(',').map(str::trim).filter(|name| !name.is_empty()).collect();
+        let sources = [
+            listing,
+            include_str!("conformance/records.rs"),
+            include_str!("conformance/webhooks.rs"),
+            include_str!("conformance/stream.rs"),
+            include_str!("conformance/console.rs"),
+        ];
+        let scenarios: Vec<&str> = sources
+            .iter()
+            .flat_map(|source| source.lines())
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter_map(|rest| rest.split_once("(store: &Arc<dyn Store>)").map(|(name, _)| name))
+            .collect();
+        assert!(scenarios.contains(&"tenants_and_keys"), "the scenarios were read: {scenarios:?}");
+        for scenario in &scenarios {
+            assert!(listed.contains(scenario), "conformance_tests! does not list the scenario {scenario}");
+        }
+        assert_eq!(listed.len(), scenarios.len(), "every name listed is a scenario: {listed:?}");
+    }
+}
