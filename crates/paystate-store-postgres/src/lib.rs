@@ -13,12 +13,20 @@
 //! described by host, port and database, and every error text is scrubbed of it besides.
 
 mod conn;
+mod endpoints;
 mod error;
+mod idempotency;
 mod lanes;
 mod migrate;
+mod outbox;
 mod pool;
+mod reader;
+mod rows;
+mod statements;
 mod stream;
 pub mod testing;
+mod tx;
+mod users;
 
 use conn::{Mode, PgConn, READ_SNAPSHOT};
 use error::{redact, redact_url, url_secrets};

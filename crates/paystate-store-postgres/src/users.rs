@@ -1,8 +1,9 @@
 //! The SQL of the operator console on PostgreSQL: users, sessions and the overview's counts.
-//! A child module of `conn` (declared there), so it shares that module's helpers.
 
-use super::{PgConn, noted, noted_as, ts, unmatchable};
+use crate::conn::PgConn;
 use crate::error::check_text;
+use crate::rows::ts;
+use crate::statements::{noted, noted_as, noted_scalar, unmatchable};
 use paystate_domain::Payment;
 use paystate_domain::{EventType, PaymentStatus, Role, Source, TenantId, Timestamp, UserId};
 use paystate_store::{
@@ -155,7 +156,7 @@ impl PgConn {
                    AND ($4::text IS NULL OR status = $4) AND ($5::boolean IS NULL OR needs_review = $5) \
                    AND ($6::text IS NULL OR doc->>'currency' = $6) AND ($7::text IS NULL OR doc->>'created_via' = $7) \
                    ORDER BY id LIMIT $8";
-        let rows = super::noted_scalar::<Json<Payment>>(&self.log, sql)
+        let rows = noted_scalar::<Json<Payment>>(&self.log, sql)
             .bind(tenant.as_str())
             .bind(after)
             .bind(search.id_before.as_deref().unwrap_or("pay_g"))

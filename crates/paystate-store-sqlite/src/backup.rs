@@ -6,7 +6,7 @@
 //! copies a backup over the database the same way, and only while no server serves the file
 //! (it takes the file's server lock for the time it runs).
 
-use crate::conn::map_error;
+use crate::error::map_error;
 use paystate_store::{StoreError, StoreResult};
 use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};

@@ -21,21 +21,32 @@
 
 mod backup;
 mod conn;
+mod endpoints;
+mod error;
+mod idempotency;
 mod migrate;
+mod outbox;
 mod payment_cache;
+mod reader;
+mod readers;
+mod rows;
 mod stream;
+mod tx;
+mod users;
+mod writer;
 
-use conn::SqliteConn;
 use futures::FutureExt;
 use payment_cache::PaymentCache;
 use paystate_store::{FaultInjection, ReadJob, StatementLog, Store, StoreError, StoreResult, WriteJob};
+use readers::ReaderPool;
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use writer::{WriteRequest, checkpoint_loop, writer_loop};
 
 pub use backup::{backup, restore};
 pub use migrate::SCHEMA_VERSION;
@@ -113,13 +124,6 @@ impl SqliteOptions {
     }
 }
 
-struct WriteRequest {
-    job: WriteJob,
-    reply: oneshot::Sender<StoreResult<Box<dyn Any + Send>>>,
-    /// The statement log of the request that sent the job, when it keeps one.
-    log: Option<StatementLog>,
-}
-
 /// The SQLite [`Store`].
 pub struct SqliteStore {
     writer: mpsc::UnboundedSender<WriteRequest>,
@@ -142,14 +146,14 @@ impl SqliteStore {
         let (writer_conn, checkpoint_conn, reader_conns) = tokio::task::spawn_blocking(move || -> StoreResult<_> {
             let mut conn = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
             migrate::migrate(&mut conn)?;
-            conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(conn::map_error)?;
+            conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(error::map_error)?;
             // The WAL file is cut back to this size (a quarter more than it holds before it starts
             // over) when a burst, or a reader that kept it from starting over, made it longer.
             let page_size: i64 =
-                conn.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(conn::map_error)?;
+                conn.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(error::map_error)?;
             // A WAL frame is a page and its 24-byte header.
             let wal_size_limit = opened.wal_restart_frames.max(1) * (page_size + 24) / 4 * 5;
-            conn.pragma_update(None, "journal_size_limit", wal_size_limit).map_err(conn::map_error)?;
+            conn.pragma_update(None, "journal_size_limit", wal_size_limit).map_err(error::map_error)?;
             let checkpointer = open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
             let readers = (0..opened.readers.max(1))
                 .map(|_| open_connection(&opened, OpenFlags::SQLITE_OPEN_READ_ONLY))
@@ -213,212 +217,35 @@ pub(crate) fn lock_for_serving(database: &Path) -> StoreResult<std::fs::File> {
 }
 
 fn open_connection(options: &SqliteOptions, flags: OpenFlags) -> StoreResult<Connection> {
-    let conn =
-        Connection::open_with_flags(&options.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(conn::map_error)?;
+    let conn = Connection::open_with_flags(&options.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(error::map_error)?;
     let synchronous = match options.synchronous {
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",
     };
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(conn::map_error)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(error::map_error)?;
     if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(conn::map_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(error::map_error)?;
     }
     // Temporary tables and the savepoints' journals stay in memory: the writer's savepoint per
     // job would otherwise spill its journal into a temporary file, written out to disk for nothing.
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
     ))
-    .map_err(conn::map_error)?;
+    .map_err(error::map_error)?;
     // SQLite's default page cache is 2 MB per connection; a bigger one keeps the indexes' inner
     // pages in memory instead of reading them from the OS on every lookup. The writer gets more
     // because every job of a batch goes through it.
     let cache_kib = if flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) { 8 * 1024 } else { 32 * 1024 };
-    conn.pragma_update(None, "cache_size", -cache_kib).map_err(conn::map_error)?;
+    conn.pragma_update(None, "cache_size", -cache_kib).map_err(error::map_error)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
-
-fn writer_loop(
-    conn: Connection,
-    mut receiver: mpsc::UnboundedReceiver<WriteRequest>,
-    max_batch: usize,
-    committed: std::sync::mpsc::SyncSender<()>,
-    catch_up: &AtomicBool,
-    payments: Option<Arc<PaymentCache>>,
-    faults: &FaultInjection,
-) {
-    let mut conn = SqliteConn::new(conn);
-    if payments.is_some() {
-        conn = conn.recording_payments();
-    }
-    while let Some(first) = receiver.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match receiver.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
-        run_batch(&mut conn, batch, payments.as_deref(), faults);
-        if catch_up.swap(false, Ordering::Relaxed) {
-            // Only the frames committed since the checkpointer's last pass are left to copy.
-            checkpoint(conn.inner());
-        }
-        // Full means a checkpoint is already due.
-        let _ = committed.try_send(());
-    }
-}
-
-/// How long the checkpointer lets commits accumulate before copying them into the database:
-/// one checkpoint (and one fsync of the database file) covers many batches.
-const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The default of [`SqliteOptions::wal_restart_frames`]: about 256 MB, written again every few
 /// seconds at full load, so its pages stay in the OS cache (overwriting a frame that was evicted
 /// would read it back from disk first), and each catch-up stall is seconds apart.
 const WAL_RESTART_FRAMES: i64 = 65536;
-
-/// At most this many frames are left for the writer to copy when it catches up: a few batches.
-const CATCH_UP_FRAMES: i64 = 512;
-
-/// Checkpoints the WAL after commits, PASSIVE so that it never waits for (or blocks) the writer
-/// or a reader, and raises `catch_up` when the WAL has grown long. Ends, with a last checkpoint,
-/// when the writer has stopped.
-fn checkpoint_loop(
-    conn: Connection,
-    commits: std::sync::mpsc::Receiver<()>,
-    restart_frames: i64,
-    catch_up: &AtomicBool,
-) {
-    while commits.recv().is_ok() {
-        std::thread::sleep(CHECKPOINT_PAUSE);
-        let Some(mut frames) = checkpoint(&conn) else { continue };
-        if frames < restart_frames {
-            continue;
-        }
-        // Copy what was committed during that pass, and again, until a pass found only a few
-        // new frames: what is left for the writer to copy while its callers wait is then about
-        // as much. A disk too slow to converge leaves the WAL to grow until the next round.
-        for _ in 0..8 {
-            let Some(now) = checkpoint(&conn) else { break };
-            let new = now - frames;
-            frames = now;
-            if (0..CATCH_UP_FRAMES).contains(&new) {
-                catch_up.store(true, Ordering::Relaxed);
-                break;
-            }
-        }
-    }
-    checkpoint(&conn);
-}
-
-/// A PASSIVE checkpoint; the WAL's length in frames, when it could be checkpointed.
-fn checkpoint(conn: &Connection) -> Option<i64> {
-    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1)) {
-        Ok(frames) => Some(frames),
-        Err(error) => {
-            tracing::warn!(%error, "SQLite checkpoint failed; the next one retries");
-            None
-        }
-    }
-}
-
-/// Runs a batch of write jobs in one transaction, each in a savepoint, and answers each caller
-/// after the commit, and after the payment cache has what it committed.
-fn run_batch(
-    conn: &mut SqliteConn,
-    batch: Vec<WriteRequest>,
-    payments: Option<&PaymentCache>,
-    faults: &FaultInjection,
-) {
-    // The statements every job of the batch shares are noted in each job's log that asked.
-    let logs: Vec<StatementLog> = batch.iter().filter_map(|request| request.log.clone()).collect();
-    let note_all = |sql: &str| logs.iter().for_each(|log| log.note(sql));
-    note_all("BEGIN IMMEDIATE");
-    if let Err(error) = conn.execute("BEGIN IMMEDIATE") {
-        for request in batch {
-            let _ = request.reply.send(Err(error.for_each_caller()));
-        }
-        return;
-    }
-    let mut answers = Vec::with_capacity(batch.len());
-    // The payments the batch's jobs wrote: to publish once committed, or to forget where their
-    // job failed (rolled back, but a failed RELEASE could leave its rows in the transaction).
-    let (mut committed, mut doubtful) = (Vec::new(), Vec::new());
-    for request in batch {
-        conn.set_log(request.log);
-        let result = conn.execute("SAVEPOINT job").and_then(|()| {
-            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| futures::executor::block_on((request.job)(conn))));
-            let result = ran.unwrap_or_else(|_| Err(StoreError::Backend("a write job panicked".into())));
-            result.and_then(|value| conn.flush_events().map(|()| value))
-        });
-        conn.discard_queued_events();
-        let undone = if result.is_ok() { Ok(()) } else { conn.execute("ROLLBACK TO job") };
-        let result = match undone.and_then(|()| conn.execute("RELEASE job")) {
-            Ok(()) => result,
-            Err(error) => Err(error),
-        };
-        conn.set_log(None);
-        let written = conn.take_written_payments();
-        if result.is_ok() {
-            committed.extend(written);
-        } else {
-            doubtful.extend(written.into_iter().map(|weighed| weighed.payment.id));
-        }
-        answers.push((request.reply, result));
-    }
-    let mark = payments.map(|cache| cache.begin_commit(committed.iter().map(|w| &w.payment.id).chain(&doubtful)));
-    note_all("COMMIT");
-    let outcome = conn.execute("COMMIT");
-    if let Err(error) = &outcome {
-        tracing::error!(%error, "SQLite commit failed; the batch is rolled back");
-        note_all("ROLLBACK");
-        let _ = conn.execute("ROLLBACK");
-        doubtful.extend(committed.drain(..).map(|weighed| weighed.payment.id));
-    }
-    if let (Some(cache), Some(mark)) = (payments, mark) {
-        cache.end_commit(mark, committed, &doubtful);
-    }
-    let lost = outcome.is_ok() && faults.answer_lost();
-    for (reply, result) in answers {
-        let _ = reply.send(match &outcome {
-            Ok(()) if lost => Err(paystate_store::lost_answer()),
-            Ok(()) => result,
-            Err(error) => Err(error.for_each_caller()),
-        });
-    }
-}
-
-/// Read-only connections, each used by one read job at a time. (A pool
-/// crate would add a dependency for these few lines, and none tracks our rusqlite version.)
-struct ReaderPool {
-    permits: Semaphore,
-    idle: Mutex<Vec<Connection>>,
-}
-
-impl ReaderPool {
-    /// An idle connection (the caller holds a permit), back in the pool when the lease drops,
-    /// even if the read's future is dropped half way.
-    fn lease(&self, payments: Option<Arc<PaymentCache>>) -> StoreResult<Lease<'_>> {
-        let connection = self.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
-        let connection = connection.ok_or_else(|| StoreError::Backend("no idle reader".into()))?;
-        Ok(Lease { conn: Some(SqliteConn::new(connection).looking_up_in(payments)), pool: self })
-    }
-}
-
-struct Lease<'a> {
-    /// Always `Some` until the lease drops.
-    conn: Option<SqliteConn>,
-    pool: &'a ReaderPool,
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.pool.idle.lock()) {
-            idle.push(conn.into_inner());
-        }
-    }
-}
 
 impl SqliteStore {
     /// Runs a read job on a reader: in one read transaction (one snapshot) unless it is a lookup,

@@ -1,6 +1,6 @@
 //! Embedded migrations, applied at start-up in order; an unknown newer schema is refused.
 
-use crate::conn::map_error;
+use crate::error::map_error;
 use paystate_store::{StoreError, StoreResult};
 use rusqlite::Connection;
 

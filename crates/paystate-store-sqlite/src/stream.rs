@@ -1,7 +1,9 @@
 //! The SQL of the event stream's cursors (see `paystate_store::StreamClaim`). The single writer
 //! runs each write job alone, so a claim's select and lease are one atomic step.
 
-use crate::conn::{SqliteConn, map_error, opt_ts, ts};
+use crate::conn::SqliteConn;
+use crate::error::map_error;
+use crate::rows::{opt_ts, ts};
 use paystate_domain::{TenantId, Timestamp};
 use paystate_store::{StoreResult, StreamBacklog, StreamClaim};
 use rusqlite::params;

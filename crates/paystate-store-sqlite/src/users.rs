@@ -1,7 +1,8 @@
 //! The SQL of the operator console on SQLite: users, sessions and the overview's counts.
-//! A child module of `conn` (declared there), so it shares that module's helpers.
 
-use super::{SqliteConn, map_error, opt_ts, parse_ts, ts};
+use crate::conn::SqliteConn;
+use crate::error::map_error;
+use crate::rows::{opt_ts, parse_ts, ts};
 use paystate_domain::Payment;
 use paystate_domain::{EventType, PaymentStatus, Role, Source, TenantId, Timestamp, UserId};
 use paystate_store::{
@@ -54,7 +55,7 @@ impl SqliteConn {
     fn user_rows(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Vec<UserRecord>> {
         self.note(sql);
         let rows = self
-            .conn
+            .raw()
             .prepare_cached(sql)
             .and_then(|mut s| s.query_map(params, user_from_row)?.collect::<Result<Vec<_>, _>>())
             .map_err(map_error)?;
@@ -80,7 +81,7 @@ impl SqliteConn {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM console_sessions WHERE token_hash = ?1");
         self.note(&sql);
         let row = self
-            .conn
+            .raw()
             .prepare_cached(&sql)
             .and_then(|mut s| s.query_row([token_hash.as_slice()], session_from_row).optional())
             .map_err(map_error)?;
@@ -92,7 +93,7 @@ impl SqliteConn {
                            GROUP BY status, needs_review ORDER BY status, needs_review";
         self.note(SQL);
         let rows: Vec<(String, bool, i64)> = self
-            .conn
+            .raw()
             .prepare_cached(SQL)
             .and_then(|mut s| {
                 s.query_map([tenant.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()
@@ -112,7 +113,7 @@ impl SqliteConn {
                            GROUP BY source, type ORDER BY source, type";
         self.note(SQL);
         let rows: Vec<(String, String, i64)> = self
-            .conn
+            .raw()
             .prepare_cached(SQL)
             .and_then(|mut s| {
                 s.query_map(params![tenant.as_str(), ts(&since)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

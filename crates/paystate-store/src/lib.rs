@@ -7,6 +7,7 @@
 
 mod error;
 mod faults;
+pub mod outbox;
 mod records;
 mod statements;
 mod stream;
@@ -15,8 +16,6 @@ mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
-#[cfg(feature = "conformance")]
-mod stream_conformance;
 
 pub use error::{Refusal, StoreError, StoreResult};
 pub use faults::{FaultInjection, lost_answer};
@@ -129,8 +128,9 @@ pub trait Tx: Reader {
     async fn update_method(&mut self, method: &PaymentMethod) -> StoreResult<()>;
     /// Queues an event; the backend numbers and writes every queued event when the job commits,
     /// so numbering follows commit order and no row lock is taken before the job's own reads.
-    /// With each event it writes one webhook delivery per enabled endpoint of the tenant that
-    /// subscribes to the event's type (the transactional outbox).
+    /// With each event it writes the rows [`outbox::fan_out`] gives for the tenant's subscribers
+    /// (one webhook delivery per enabled endpoint subscribed to the event's type): the
+    /// transactional outbox.
     fn record(&mut self, actor: &Actor, event: EventDraft);
     /// Claims an idempotency key for this transaction: true when it was free (or held by an
     /// unanswered claim an older paystate left), false when another request's transaction has
@@ -349,4 +349,40 @@ fn downcast<T: 'static>(value: Erased) -> StoreResult<T> {
         .downcast::<T>()
         .map(|boxed| *boxed)
         .map_err(|_| StoreError::Backend("a job returned a value of another type".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each public async function of the conformance suite is a scenario, and a scenario runs
+    /// only when `conformance_tests!` lists it: a scenario added but
+    /// not listed would never run on any backend. (Read from the sources, as the suite is only
+    /// compiled with the `conformance` feature.)
+    #[test]
+    fn the_conformance_macro_lists_every_scenario() {
+        let listing = include_str!("conformance/mod.rs");
+        let list = listing
+            .split_once("(@each $on_fresh_store;")
+            .and_then(|(_, rest)| rest.split_once(");"))
+            .map(|(list, _)| list)
+            .expect("the macro's list of scenarios");
+        let listed: Vec<&str> = list.split(',').map(str::trim).filter(|name| !name.is_empty()).collect();
+        let sources = [
+            listing,
+            include_str!("conformance/records.rs"),
+            include_str!("conformance/webhooks.rs"),
+            include_str!("conformance/stream.rs"),
+            include_str!("conformance/console.rs"),
+        ];
+        let scenarios: Vec<&str> = sources
+            .iter()
+            .flat_map(|source| source.lines())
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter_map(|rest| rest.split_once("(store: &Arc<dyn Store>)").map(|(name, _)| name))
+            .collect();
+        assert!(scenarios.contains(&"tenants_and_keys"), "the scenarios were read: {scenarios:?}");
+        for scenario in &scenarios {
+            assert!(listed.contains(scenario), "conformance_tests! does not list the scenario {scenario}");
+        }
+        assert_eq!(listed.len(), scenarios.len(), "every name listed is a scenario: {listed:?}");
+    }
 }

@@ -1,10 +1,11 @@
 //! Webhook records: endpoints with their sealed secrets, and the outbox of deliveries with the
 //! log of their attempts.
 //!
-//! The outbox is transactional: each backend's event flush, right before COMMIT, writes one
-//! delivery per enabled endpoint of the tenant subscribed to the event's type, so a delivery
-//! exists exactly when its event does. Dispatchers claim due deliveries with a lease (several
-//! may share one database) and record every attempt.
+//! The outbox is transactional: each backend's event flush, right before COMMIT, writes the
+//! deliveries [`crate::outbox::fan_out`] decides (one per enabled endpoint of the tenant
+//! subscribed to the event's type), so a delivery exists exactly when its event does.
+//! Dispatchers claim due deliveries with a lease (several may share one database) and record
+//! every attempt.
 
 use paystate_domain::{DeliveryId, EndpointId, EventId, TenantId, Timestamp, WebhookEndpoint};
 use serde::{Deserialize, Serialize};
@@ -143,7 +144,7 @@ pub struct OutboxStats {
     pub oldest_pending_at: Option<Timestamp>,
 }
 
-/// The body of a webhook, as every backend writes it into the outbox: Standard Webhooks'
+/// The body of a webhook, as the outbox's fan-out writes it into every delivery of an event: Standard Webhooks'
 /// `{type, timestamp, data}`, where `data` is the record after the change plus the event's `seq`
 /// (receivers drop a snapshot older than one they have).
 pub fn event_payload(event_type: &str, seq: i64, created_at: &Timestamp, data: &serde_json::Value) -> String {

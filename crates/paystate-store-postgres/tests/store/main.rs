@@ -1,6 +1,7 @@
-//! The storage conformance suite and the PostgreSQL-specific checks (NUL bytes, schema version,
-//! row locks, error mapping, secrets in errors), each on a fresh database of the server named by
-//! PAYSTATE_TEST_POSTGRES_URL. Without that variable the database tests say so and pass.
+//! The storage conformance suite (each scenario a test, with group commit and without) and the
+//! PostgreSQL-specific checks (NUL bytes, schema version, row locks, error mapping, secrets in
+//! errors), each on a fresh database of the server named by PAYSTATE_TEST_POSTGRES_URL. Without
+//! that variable the database tests say so and pass.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -79,14 +80,18 @@ fn new_payment(order: &Order) -> Payment {
     Payment::create(order, new, &actor(&order.tenant_id), now()).unwrap().0
 }
 
-/// The suite with each tenant's writes batched (group commit), the default.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_passes_the_conformance_suite() {
-    on_fresh_database("postgres_passes_the_conformance_suite", |url| {
+/// Runs one scenario of the conformance suite on a store opened with `options_for` the default
+/// options of a fresh database, then closes the store and drops the database.
+async fn on_a_fresh_database_with(
+    name: &str,
+    options_for: fn(PostgresOptions) -> PostgresOptions,
+    scenario: conformance::Scenario,
+) {
+    on_fresh_database(name, move |url| {
         async move {
-            let store = open(&url).await;
-            paystate_store::conformance::run_all(store.clone()).await;
+            let store = open_with(options_for(PostgresOptions::from_url(&url).unwrap())).await;
             assert_eq!(store.backend(), "postgres");
+            scenario(store.clone()).await;
             store.close().await;
         }
         .boxed()
@@ -94,19 +99,22 @@ async fn postgres_passes_the_conformance_suite() {
     .await;
 }
 
+/// The suite with each tenant's writes batched (group commit), the default.
+async fn on_a_fresh_database(name: &str, scenario: conformance::Scenario) {
+    on_a_fresh_database_with(name, |options| options, scenario).await;
+}
+
 /// The same suite with every write in a transaction of its own, as `--db-max-batch 1` sets it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_passes_the_conformance_suite_without_group_commit() {
-    on_fresh_database("postgres_passes_the_conformance_suite_without_group_commit", |url| {
-        async move {
-            let options = PostgresOptions { max_batch: 1, ..PostgresOptions::from_url(&url).unwrap() };
-            let store = open_with(options).await;
-            paystate_store::conformance::run_all(store.clone()).await;
-            store.close().await;
-        }
-        .boxed()
-    })
-    .await;
+async fn on_a_fresh_database_without_group_commit(name: &str, scenario: conformance::Scenario) {
+    on_a_fresh_database_with(name, |options| PostgresOptions { max_batch: 1, ..options }, scenario).await;
+}
+
+mod postgres_passes_the_conformance_suite {
+    paystate_store::conformance_tests!(super::on_a_fresh_database);
+}
+
+mod postgres_passes_the_conformance_suite_without_group_commit {
+    paystate_store::conformance_tests!(super::on_a_fresh_database_without_group_commit);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

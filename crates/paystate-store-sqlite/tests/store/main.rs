@@ -1,4 +1,5 @@
-//! The storage conformance suite against a fresh SQLite file.
+//! The storage conformance suite, each scenario on a fresh SQLite file (as the CLI opens it, and
+//! as `paystate serve` does, with a payment cache), and the SQLite-specific checks.
 
 use futures::FutureExt;
 use paystate_domain::payment::NewPayment;
@@ -16,12 +17,37 @@ fn fresh_database(name: &str) -> (std::path::PathBuf, SqliteOptions) {
     (dir, options)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_passes_the_conformance_suite() {
-    let (dir, options) = fresh_database("conformance");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(options).await.unwrap());
-    paystate_store::conformance::run_all(store).await;
+/// Runs one scenario of the conformance suite on a fresh file opened with `options_for` the
+/// file's default options, then removes the file's directory.
+async fn on_a_fresh_file_with(
+    name: &str,
+    options_for: impl FnOnce(SqliteOptions) -> SqliteOptions,
+    scenario: conformance::Scenario,
+) {
+    let (dir, options) = fresh_database(&format!("conformance-{name}"));
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(options_for(options)).await.unwrap());
+    scenario(store).await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The suite on a store as the CLI and the workers open it.
+async fn on_a_fresh_file(name: &str, scenario: conformance::Scenario) {
+    on_a_fresh_file_with(name, |options| options, scenario).await;
+}
+
+/// The suite again, as `paystate serve` opens the store: lookups of payments go through a cache
+/// of 24 KB, 16 shards of about one payment each, so that even a scenario's few payments are
+/// evicted and read back too.
+async fn on_a_fresh_file_served_with_a_payment_cache(name: &str, scenario: conformance::Scenario) {
+    on_a_fresh_file_with(name, |options| serving(options, 24 * 1024), scenario).await;
+}
+
+mod sqlite_passes_the_conformance_suite {
+    paystate_store::conformance_tests!(super::on_a_fresh_file);
+}
+
+mod sqlite_serving_with_a_payment_cache_passes_the_conformance_suite {
+    paystate_store::conformance_tests!(super::on_a_fresh_file_served_with_a_payment_cache);
 }
 
 #[tokio::test]
@@ -80,16 +106,6 @@ async fn the_wal_starts_over_under_writes_that_never_pause() {
 /// (one weighs about 1.1 KB, and the cache is split in 16 shards).
 fn serving(options: SqliteOptions, payment_cache_bytes: usize) -> SqliteOptions {
     SqliteOptions { serving: Some(Serving { payment_cache_bytes }), ..options }
-}
-
-/// The suite again, as `paystate serve` opens the store: lookups of payments go through a cache
-/// smaller than the suite's payments, so entries are evicted and read back too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_serving_with_a_payment_cache_passes_the_conformance_suite() {
-    let (dir, options) = fresh_database("conformance-cached");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(serving(options, 24 * 1024)).await.unwrap());
-    paystate_store::conformance::run_all(store).await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]

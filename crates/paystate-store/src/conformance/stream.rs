@@ -1,6 +1,7 @@
-//! The conformance story of the event stream's cursors (part of [`crate::conformance`]).
+//! The event stream's story: sinks' cursors, leased per tenant and moved forward as events are
+//! acknowledged.
 
-use crate::conformance::{actor, new_order};
+use super::{actor, new_order};
 use crate::*;
 use futures::FutureExt;
 use std::sync::Arc;
@@ -50,7 +51,7 @@ async fn tenant_with_events(store: &Arc<dyn Store>, events: usize) -> TenantId {
 
 /// Claims lease owed tenants exclusively, cursors move forward only under their lease, and the
 /// backlog counts what each sink still owes.
-pub(crate) async fn stream_cursors_lease_and_advance(store: &Arc<dyn Store>) {
+pub async fn stream_cursors_lease_and_advance(store: &Arc<dyn Store>) {
     let sink = format!("conformance-{}", TenantId::generate());
     let before = backlog(store, &sink).await;
     let tenant = tenant_with_events(store, 3).await;
