@@ -7,12 +7,16 @@
 pub mod audit;
 mod keys;
 pub mod once;
+mod payment_report;
 mod search;
 pub mod transact;
 mod users;
 
 pub use keys::{IssuedKey, KEY_PREFIX};
 pub use once::{KEY_TAKEN, KEY_TAKEN_FIELD, Once, is_key_taken, write_once};
+pub use payment_report::{
+    KeptValue, PaymentReadError, PaymentReport, PaymentReportError, PaymentReported, PaymentWithOrder, ReportContext,
+};
 pub use search::payment_id_bound;
 pub use transact::{JobResult, Retry, Stop};
 pub use users::{ActiveSession, CreatedUser, IssuedSession, SESSION_ABSOLUTE, SESSION_IDLE, SignIn, session_is_live};
