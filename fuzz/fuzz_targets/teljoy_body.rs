@@ -2,12 +2,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use paystate_http::dialects::teljoy::transformers::{Errors, bind, decode_seed};
+use paystate_http::dialects::teljoy::parse::{bind, decode_seed};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(serde_json::Value::Object(object)) = serde_json::from_slice::<serde_json::Value>(data) {
-        let mut errors = Errors::default();
-        let _ = bind(&object, &mut errors);
+        let _ = bind(&object);
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = decode_seed(text);

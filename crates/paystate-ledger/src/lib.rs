@@ -8,6 +8,7 @@ pub mod audit;
 mod checkout;
 mod keys;
 pub mod once;
+mod payment_report;
 mod search;
 pub mod transact;
 mod users;
@@ -15,6 +16,9 @@ mod users;
 pub use checkout::{CheckoutError, CheckoutPayment, CheckoutSynced, CheckoutUpdate};
 pub use keys::{IssuedKey, KEY_PREFIX};
 pub use once::{KEY_TAKEN, KEY_TAKEN_FIELD, Once, is_key_taken, write_once};
+pub use payment_report::{
+    KeptValue, PaymentReadError, PaymentReport, PaymentReportError, PaymentReported, PaymentWithOrder, ReportContext,
+};
 pub use search::payment_id_bound;
 pub use transact::{JobResult, Retry, Stop};
 pub use users::{ActiveSession, CreatedUser, IssuedSession, SESSION_ABSOLUTE, SESSION_IDLE, SignIn, session_is_live};

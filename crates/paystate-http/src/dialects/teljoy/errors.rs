@@ -2,15 +2,52 @@
 //!
 //! `type` is the RFC section of the status as ASP.NET links it (RFC 7231, and RFC 7235 for 401),
 //! `traceId` is paystate's request id, and a 400 carries the `errors` map of validation
-//! messages. Internal details never reach the body; they go to the log.
+//! messages. Internal details never reach the body; they go to the log. This module owns the
+//! `errors` map, the wording of the JSON reader's refusals in ASP.NET's words, the answer of every
+//! failure, and one mapping of each ledger error the dialect meets.
 
-use super::transformers::Errors;
+use crate::dialects::json::{Kind, Problem, Refused};
+use crate::observe::RequestId;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use paystate_domain::DomainError;
+use paystate_ledger::{PaymentReadError, PaymentReportError};
 use paystate_store::StoreError;
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// Validation errors by property name, as ASP.NET's `errors` map.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Errors(pub BTreeMap<String, Vec<String>>);
+
+impl Errors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.entry(field.to_owned()).or_default().push(message.into());
+    }
+
+    pub fn required(&mut self, field: &str) {
+        self.add(field, format!("The {field} field is required."));
+    }
+
+    /// A refusal of the JSON reader, in ASP.NET's words, under the member's name.
+    pub fn refused(&mut self, refused: &Refused) {
+        let field = refused.path.as_str();
+        match &refused.problem {
+            Problem::Required => self.required(field),
+            Problem::Expected(Kind::String) => self.add(field, format!("The {field} field must be a string.")),
+            Problem::Repeated => self.add(field, format!("The {field} field was given more than once.")),
+            // The body's members are read as strings only, and unknown ones are ignored (ASP.NET
+            // ignores them): the reader's other refusals are worded plainly should one appear.
+            _ => self.add(field, format!("The {field} field {}.", refused.message())),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// An error answer, before it is stamped with the request's trace id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,34 +173,86 @@ impl Failure {
     }
 }
 
-impl From<DomainError> for Failure {
-    fn from(error: DomainError) -> Self {
-        match &error {
-            DomainError::Invalid { field, message } => Failure::invalid(field, message.clone()),
-            DomainError::UnknownCurrency(_) | DomainError::TooManyDecimals { .. } | DomainError::AmountOutOfRange => {
-                Failure::invalid("$", error.to_string())
-            }
-            // The payment's state refuses the update: the shop's view contradicts paystate's.
-            DomainError::ExceedsAvailable { .. }
-            | DomainError::NotAllowed { .. }
-            | DomainError::Deleted
-            | DomainError::OrderNotOpen(_) => Failure::conflict(format!("The update cannot be applied: {error}.")),
+/// Answers a failure without knowing the request: axum's `IntoResponse` sees none, so the body
+/// has an empty `traceId` here, and [`with_trace_id`] (a layer of the dialect's router, which
+/// sees the request) writes it again with the request's id.
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut response = self.respond("");
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// The layer that stamps every failure a handler or an extractor answered with the request id.
+pub async fn with_trace_id(request: Request, next: Next) -> Response {
+    let trace = trace_id(request.extensions());
+    let response = next.run(request).await;
+    match response.extensions().get::<Failure>() {
+        Some(failure) => failure.respond(&trace),
+        None => response,
+    }
+}
+
+/// The request id, the `traceId` of every failure.
+pub fn trace_id(extensions: &axum::http::Extensions) -> String {
+    extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+}
+
+/// A body that failed validation: all its messages at once.
+impl From<Errors> for Failure {
+    fn from(errors: Errors) -> Self {
+        Failure::validation(errors)
+    }
+}
+
+/// A status report the ledger did not apply. The dialect's own refusal is the trust checks'
+/// validation messages.
+impl From<PaymentReportError<Errors>> for Failure {
+    fn from(error: PaymentReportError<Errors>) -> Self {
+        match error {
+            PaymentReportError::NotFound => Failure::not_found(),
+            PaymentReportError::Refused(errors) => Failure::validation(errors),
+            PaymentReportError::Domain(error) => domain(error),
+            PaymentReportError::Store(error) => store(error),
         }
     }
 }
 
-impl From<StoreError> for Failure {
-    fn from(error: StoreError) -> Self {
+/// A read-back the ledger could not answer.
+impl From<PaymentReadError> for Failure {
+    fn from(error: PaymentReadError) -> Self {
         match error {
-            StoreError::NotFound => Failure::not_found(),
-            StoreError::Domain(domain) => domain.into(),
-            StoreError::InvalidValue(_) => Failure::invalid("$", "The request holds a value that cannot be stored."),
-            StoreError::Busy | StoreError::VersionConflict => Failure::unavailable(),
-            StoreError::Duplicate(field) => Failure::conflict(format!("The {field} already exists.")),
-            other => {
-                tracing::error!(error = %other, "storage failure");
-                Failure::internal()
-            }
+            PaymentReadError::NotFound => Failure::not_found(),
+            PaymentReadError::Store(error) => store(error),
+        }
+    }
+}
+
+fn domain(error: DomainError) -> Failure {
+    match &error {
+        DomainError::Invalid { field, message } => Failure::invalid(field, message.clone()),
+        DomainError::UnknownCurrency(_) | DomainError::TooManyDecimals { .. } | DomainError::AmountOutOfRange => {
+            Failure::invalid("$", error.to_string())
+        }
+        // The payment's state refuses the update: the shop's view contradicts paystate's.
+        DomainError::ExceedsAvailable { .. }
+        | DomainError::NotAllowed { .. }
+        | DomainError::Deleted
+        | DomainError::OrderNotOpen(_) => Failure::conflict(format!("The update cannot be applied: {error}.")),
+    }
+}
+
+fn store(error: StoreError) -> Failure {
+    match error {
+        StoreError::NotFound => Failure::not_found(),
+        StoreError::Domain(error) => domain(error),
+        StoreError::InvalidValue(_) => Failure::invalid("$", "The request holds a value that cannot be stored."),
+        StoreError::Busy | StoreError::VersionConflict => Failure::unavailable(),
+        StoreError::Duplicate(field) => Failure::conflict(format!("The {field} already exists.")),
+        other => {
+            tracing::error!(error = %other, "storage failure");
+            Failure::internal()
         }
     }
 }
@@ -200,9 +289,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_json_readers_refusals_are_worded_as_aspnet_words_them() {
+        use crate::dialects::json::Members;
+        let body = json!({"status": 3, "Id": "a", "ID": "b"});
+        let members = Members::root(body.as_object().unwrap()).ignoring_case();
+        let mut errors = Errors::default();
+        errors.refused(&members.string("status").unwrap_err());
+        errors.refused(&members.string("id").unwrap_err());
+        errors.refused(&members.required_string("trust_Seed").unwrap_err());
+        assert_eq!(errors.0["status"], ["The status field must be a string."]);
+        assert_eq!(errors.0["id"], ["The id field was given more than once."]);
+        assert_eq!(errors.0["trust_Seed"], ["The trust_Seed field is required."]);
+    }
+
     #[tokio::test]
     async fn internal_failures_say_nothing_of_the_cause() {
-        let failure = Failure::from(StoreError::Backend("connection to 10.0.0.5 refused, password=hunter2".into()));
+        let failure = Failure::from(PaymentReadError::Store(StoreError::Backend(
+            "connection to 10.0.0.5 refused, password=hunter2".into(),
+        )));
         let (status, _, value) = body(failure.respond("05faffa9")).await;
         assert_eq!(status, 500);
         assert_eq!(
@@ -218,7 +323,7 @@ mod tests {
 
     #[tokio::test]
     async fn busy_is_a_503_with_retry_after() {
-        let response = Failure::from(StoreError::Busy).respond("t");
+        let response = Failure::from(PaymentReadError::Store(StoreError::Busy)).respond("t");
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         let (status, _, value) = body(response).await;
         assert_eq!(status, 503);

@@ -7,39 +7,31 @@
 //! The order of checks follows ASP.NET: the media type, then the body's validation (all messages
 //! at once, no data read), then the API key (`api-key` header or `apiKey` property), then the
 //! payment (404 beyond the caller's tenant), then, under the payment's lock, the consistency
-//! checks `trust_Value` and `trust_Seed`, the seed kept with the payment, and the status command.
+//! checks `trust_Value` and `trust_Seed`, the seed kept with the payment, and the status command
+//! (the ledger's `report_payment`, one transaction).
+//!
+//! This module owns the routes, the OpenAPI description and the handlers; `extract` reads the
+//! key and the body, [`parse`] translates the body, [`render`] writes the answers, `errors` owns
+//! the problem details, and [`wire`] the wire types.
 
 mod errors;
+mod extract;
+pub mod parse;
 pub mod render;
-pub mod transformers;
+pub mod wire;
 
 use crate::AppState;
-use crate::auth::{AuthFailure, authenticate};
-use crate::extract::{body_bytes, has_nul};
-use crate::observe::RequestId;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use axum::routing::post;
-use errors::Failure;
-use futures::FutureExt;
-use paystate_domain::{Outcome, Payment, PaymentCommand, PaymentPatch, PaymentStatus, Source};
-use paystate_ledger::{apply, find_payment};
-use paystate_store::{Scope, StoreError};
-use render::TeljoyStatusReadBack;
-use serde_json::{Map, Value};
-use subtle::ConstantTimeEq;
-use transformers::{
-    API_KEY, Errors, ID, STATUS, SeedError, StatusUpdate, TRUST_SEED, TRUST_VALUE, TeljoyProblem, TeljoyStatusRequest,
-    TeljoyStatusResponse, WooStatus,
+use errors::{Failure, trace_id};
+use extract::{API_KEY_HEADER, KeyHeader, PaymentPath, TeljoyJson, TeljoyReader};
+use paystate_domain::Source;
+use wire::{
+    ReadAnswers, StatusAnswers, TeljoyProblem, TeljoyStatusReadBack, TeljoyStatusRequest, TeljoyStatusResponse,
 };
-
-/// The header the document names for the key.
-const API_KEY_HEADER: &str = "api-key";
-/// How often a report is retried when its payment changed between read and write.
-const VERSION_RETRIES: usize = 5;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -70,6 +62,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/status/{payment-id}", post(update_status_v1).get(read_status_v1).fallback(method_not_allowed))
         .route("/api/status/{payment-id}", post(update_status).get(read_status).fallback(method_not_allowed))
+        .layer(axum::middleware::from_fn(errors::with_trace_id))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
 }
 
@@ -96,38 +89,13 @@ pub(crate) fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     request_body(content = TeljoyStatusRequest, content_type = "application/json"),
     responses(StatusAnswers),
     security(("teljoy_api_key" = [])))]
-pub async fn update_status_v1(State(state): State<AppState>, request: Request) -> Response {
-    handle(state, request).await
-}
-
-/// The answers of the status route, documented once for both of its paths.
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)] // describes the answers for OpenAPI; the handler builds them itself
-enum StatusAnswers {
-    /// accepted: applied, already so, or an earlier status delivered late
-    #[response(status = 200)]
-    Accepted(TeljoyStatusResponse),
-    /// validation errors, by property
-    #[response(status = 400, content_type = "application/problem+json")]
-    Invalid(TeljoyProblem),
-    /// unknown or wrong API key
-    #[response(status = 401, content_type = "application/problem+json")]
-    Unauthorized(TeljoyProblem),
-    /// a read-only key, or one limited to another API
-    #[response(status = 403, content_type = "application/problem+json")]
-    Forbidden(TeljoyProblem),
-    /// no such payment for this key's tenant
-    #[response(status = 404, content_type = "application/problem+json")]
-    NotFound(TeljoyProblem),
-    /// contradicts the payment's settled status; recorded and flagged for review
-    #[response(status = 409, content_type = "application/problem+json")]
-    Conflict(TeljoyProblem),
-    /// the body is not JSON
-    #[response(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(TeljoyProblem),
-    /// an internal failure
-    #[response(status = 500, content_type = "application/problem+json")]
-    Internal(TeljoyProblem),
+pub async fn update_status_v1(
+    State(state): State<AppState>,
+    path: PaymentPath,
+    key: KeyHeader,
+    TeljoyJson(body): TeljoyJson,
+) -> Result<Response, Failure> {
+    report_status(state, path, key, body).await
 }
 
 /// Update Payment Status, at the path the WooCommerce plugins call; the same as `/api/v1/status/{payment-id}`.
@@ -136,8 +104,13 @@ enum StatusAnswers {
     request_body(content = TeljoyStatusRequest, content_type = "application/json"),
     responses(StatusAnswers),
     security(("teljoy_api_key" = [])))]
-pub async fn update_status(State(state): State<AppState>, request: Request) -> Response {
-    handle(state, request).await
+pub async fn update_status(
+    State(state): State<AppState>,
+    path: PaymentPath,
+    key: KeyHeader,
+    TeljoyJson(body): TeljoyJson,
+) -> Result<Response, Failure> {
+    report_status(state, path, key, body).await
 }
 
 /// Read Payment Status, as the WooCommerce plugins read it back: the shop's order id, the
@@ -153,8 +126,13 @@ pub async fn update_status(State(state): State<AppState>, request: Request) -> R
     params(("payment-id" = String, Path, description = "the payment's id or external id (the plugins' transaction id)")),
     responses(ReadAnswers),
     security(("teljoy_api_key" = [])))]
-pub async fn read_status_v1(State(state): State<AppState>, request: Request) -> Response {
-    read(state, request).await
+pub async fn read_status_v1(
+    State(state): State<AppState>,
+    TeljoyReader(caller): TeljoyReader,
+    path: PaymentPath,
+) -> Result<Response, Failure> {
+    let read = state.ledger.payment_with_order(&caller.tenant_id, &path.or_not_found()?).await?;
+    Ok(render::read_back(&read))
 }
 
 /// Read Payment Status, at the path the WooCommerce plugins call; the same as `GET /api/v1/status/{payment-id}`.
@@ -162,306 +140,38 @@ pub async fn read_status_v1(State(state): State<AppState>, request: Request) -> 
     params(("payment-id" = String, Path, description = "the payment's id or external id (the plugins' transaction id)")),
     responses(ReadAnswers),
     security(("teljoy_api_key" = [])))]
-pub async fn read_status(State(state): State<AppState>, request: Request) -> Response {
-    read(state, request).await
+pub async fn read_status(
+    State(state): State<AppState>,
+    reader: TeljoyReader,
+    path: PaymentPath,
+) -> Result<Response, Failure> {
+    read_status_v1(State(state), reader, path).await
 }
 
-/// The answers of the read-back, documented once for both of its paths.
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)] // describes the answers for OpenAPI; the handler builds them itself
-enum ReadAnswers {
-    /// the payment's status
-    #[response(status = 200)]
-    Found(TeljoyStatusReadBack),
-    /// a missing, repeated, unknown, wrong, revoked or expired `api-key`, the same body for all
-    #[response(status = 401, content_type = "application/problem+json")]
-    Unauthorized(TeljoyProblem),
-    /// a key limited to another API
-    #[response(status = 403, content_type = "application/problem+json")]
-    Forbidden(TeljoyProblem),
-    /// no such payment for this key's tenant
-    #[response(status = 404, content_type = "application/problem+json")]
-    NotFound(TeljoyProblem),
-    /// the database is busy; retry
-    #[response(status = 503, content_type = "application/problem+json")]
-    Unavailable(TeljoyProblem),
-    /// an internal failure
-    #[response(status = 500, content_type = "application/problem+json")]
-    Internal(TeljoyProblem),
+/// A status report: validated whole, then authenticated, then reported to the ledger, which
+/// checks it against the payment and its order in the same transaction as it writes.
+async fn report_status(
+    state: AppState,
+    path: PaymentPath,
+    key: KeyHeader,
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<Response, Failure> {
+    let (update, mut errors) = parse::bind(&body);
+    let api_key = key.presented_key(update.api_key.as_deref(), &mut errors);
+    let report = parse::report(&body, update, api_key, errors)?;
+    let caller = key.writer(&state, &report.api_key).await?;
+    let payment_id = path.or_not_found()?;
+
+    let actor = caller.actor(Source::Teljoy, Some(report.audit_body.clone()));
+    let check = report.check.for_path(&payment_id);
+    let reported = state.ledger.report_payment(&actor, parse::ledger_report(&report, payment_id), check).await?;
+
+    state.metrics.report(Source::Teljoy, reported.outcome, reported.payment.status);
+    render::report(&reported, report.status)
 }
 
 async fn method_not_allowed(request: Request) -> Response {
     let mut response = Failure::method_not_allowed().respond(&trace_id(request.extensions()));
     response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
     response
-}
-
-fn trace_id(extensions: &axum::http::Extensions) -> String {
-    extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
-}
-
-async fn handle(state: AppState, request: Request) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let trace = trace_id(&parts.extensions);
-    // A path that does not decode names no payment: answered 404 once the caller is known.
-    let path_id = Path::<String>::from_request_parts(&mut parts, &state).await.ok().map(|Path(id)| id);
-    match run(&state, &parts.headers, body, path_id, &trace).await {
-        Ok(()) => json_answer(&TeljoyStatusResponse { success: true }),
-        Err(failure) => failure.respond(&trace),
-    }
-}
-
-/// A 200 with a JSON body, as ASP.NET writes it (`charset=utf-8`).
-fn json_answer(body: &impl serde::Serialize) -> Response {
-    let mut response = axum::Json(body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    response
-}
-
-async fn read(state: AppState, request: Request) -> Response {
-    let (mut parts, _) = request.into_parts();
-    let trace = trace_id(&parts.extensions);
-    let path_id = Path::<String>::from_request_parts(&mut parts, &state).await.ok().map(|Path(id)| id);
-    match read_back(&state, &parts.headers, path_id, &trace).await {
-        Ok(answer) => {
-            let mut response = json_answer(&answer);
-            // A status changes: no cache between the shop and paystate may keep an old one.
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(failure) => failure.respond(&trace),
-    }
-}
-
-/// The read-back: the key (one `api-key` header; a request has no body to carry it), then the
-/// payment and its order, read together.
-async fn read_back(
-    state: &AppState,
-    headers: &HeaderMap,
-    path_id: Option<String>,
-    trace: &str,
-) -> Result<TeljoyStatusReadBack, Failure> {
-    // Missing, empty or sent twice: refused exactly like a wrong key.
-    let key = crate::auth::single_header(headers, API_KEY_HEADER)
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
-        .ok_or_else(Failure::unauthorized)?;
-    let caller = match authenticate(state, key, Source::Teljoy, trace).await {
-        Ok(caller) => caller,
-        Err(AuthFailure::Unauthorized) => return Err(Failure::unauthorized()),
-        Err(AuthFailure::WrongDialect) => return Err(Failure::forbidden("This API key is limited to another API.")),
-        Err(AuthFailure::Unavailable) => return Err(Failure::unavailable()),
-    };
-    // Every scope may read. No payment has an id or external id outside these bounds.
-    let Some(path_id) = path_id.filter(|id| paystate_domain::order::validate_reference("id", id).is_ok()) else {
-        return Err(Failure::not_found());
-    };
-    let tenant = caller.tenant_id;
-    let answer = state
-        .ledger
-        .query(move |reader| {
-            async move {
-                let payment = find_payment(reader, &tenant, &path_id).await?;
-                let order = reader.order(&tenant, &payment.order_id).await?.ok_or(StoreError::NotFound)?;
-                Ok(TeljoyStatusReadBack::of(&payment, &order.reference))
-            }
-            .boxed()
-        })
-        .await?;
-    Ok(answer)
-}
-
-/// A report that passed validation: what the job needs.
-#[derive(Clone)]
-struct Report {
-    object: Map<String, Value>,
-    update: StatusUpdate,
-    status: WooStatus,
-    /// `Ok` when the seed decoded, `Err` when it did not, `None` when none was given.
-    seed: Option<Result<Value, SeedError>>,
-}
-
-async fn run(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-    path_id: Option<String>,
-    trace: &str,
-) -> Result<(), Failure> {
-    if !is_json(headers) {
-        return Err(Failure::unsupported_media_type());
-    }
-    let bytes = body_bytes(headers, body).await.map_err(|_| Failure::too_large())?;
-    if bytes.is_empty() {
-        return Err(Failure::invalid("", "A non-empty request body is required."));
-    }
-    if has_nul(&bytes) {
-        return Err(Failure::invalid("$", "NUL characters are not accepted."));
-    }
-    let object = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(object)) => object,
-        Ok(_) => return Err(Failure::invalid("$", "The request body must be a JSON object.")),
-        Err(_) => return Err(Failure::invalid("$", "The request body is not valid JSON.")),
-    };
-
-    let mut errors = Errors::default();
-    let update = transformers::bind(&object, &mut errors);
-    let key = presented_key(headers, update.api_key.as_deref(), &mut errors);
-    let status = match update.status.as_deref() {
-        None if !errors.0.contains_key(STATUS) => {
-            errors.required(STATUS);
-            None
-        }
-        None => None,
-        Some(text) => {
-            let parsed = WooStatus::parse(text);
-            if parsed.is_none() {
-                errors.add(STATUS, WooStatus::allowed_message());
-            }
-            parsed
-        }
-    };
-    let (Some(key), Some(status), true) = (key, status, errors.is_empty()) else {
-        return Err(Failure::validation(errors));
-    };
-
-    let caller = match authenticate(state, &key, Source::Teljoy, trace).await {
-        Ok(caller) => caller,
-        Err(AuthFailure::Unauthorized) => return Err(Failure::unauthorized()),
-        Err(AuthFailure::WrongDialect) => return Err(Failure::forbidden("This API key is limited to another API.")),
-        Err(AuthFailure::Unavailable) => return Err(Failure::unavailable()),
-    };
-    if caller.require(Scope::Write).is_err() {
-        return Err(Failure::forbidden("This API key may only read; reporting a status needs scope write."));
-    }
-    // No payment has an id or external id outside these bounds: no need to ask the database.
-    let Some(path_id) = path_id.filter(|id| paystate_domain::order::validate_reference("id", id).is_ok()) else {
-        return Err(Failure::not_found());
-    };
-
-    let seed = update.trust_seed.as_deref().map(transformers::decode_seed);
-    let report = Report { object, update, status, seed };
-    let actor = caller.actor(Source::Teljoy, None);
-    let mut attempt = 0;
-    let (payment, outcome) = loop {
-        attempt += 1;
-        let (actor, path_id, report) = (actor.clone(), path_id.clone(), report.clone());
-        let result = state
-            .ledger
-            .transaction(&caller.tenant_id, move |tx| {
-                async move {
-                    let payment = find_payment(tx, &actor.tenant_id, &path_id).await?;
-                    let tenant = tx.tenant(&actor.tenant_id).await?.ok_or(StoreError::NotFound)?;
-                    let order = tx.order(&actor.tenant_id, &payment.order_id).await?.ok_or(StoreError::NotFound)?;
-                    let verify = tenant.setting(&["teljoy", "verify_trust"]) != Some(&Value::Bool(false));
-                    let errors = check(&report, &path_id, &payment, &order.reference, verify);
-                    if !errors.is_empty() {
-                        return Ok(Err(errors));
-                    }
-                    let decoded = report.seed.as_ref().and_then(|seed| seed.as_ref().ok());
-                    let mut actor = actor;
-                    actor.request_body = Some(transformers::audit_body(&report.object, decoded));
-                    // The seed, for the read-back's trust_signature: kept first, so that a payment
-                    // not yet settled takes it without a correction.
-                    let payment = match keep_seed(&payment, report.update.trust_seed.as_deref()) {
-                        Some(command) => apply(tx, &actor, &payment, &command, None).await?.0,
-                        None => payment,
-                    };
-                    apply(tx, &actor, &payment, &report.status.command(), None).await.map(Ok)
-                }
-                .boxed()
-            })
-            .await;
-        match result {
-            Err(StoreError::VersionConflict) if attempt < VERSION_RETRIES => continue,
-            Err(error) => return Err(error.into()),
-            Ok(Err(errors)) => return Err(Failure::validation(errors)),
-            Ok(Ok(done)) => break done,
-        }
-    };
-    state.metrics.report(Source::Teljoy, outcome, payment.status);
-    match outcome {
-        Outcome::Applied | Outcome::Unchanged | Outcome::Stale => Ok(()),
-        Outcome::Conflict { current, .. } => Err(Failure::conflict(format!(
-            "The payment is {current}; the status \"{}\" contradicts it. The report is recorded and the payment \
-             is flagged for review.",
-            status.as_str()
-        ))),
-    }
-}
-
-/// The checks that need the payment: the body's `id`, and the trust values when the tenant
-/// verifies them (`settings.teljoy.verify_trust`, true unless set to false).
-fn check(report: &Report, path_id: &str, payment: &Payment, order_reference: &str, verify: bool) -> Errors {
-    let mut errors = Errors::default();
-    if let Some(id) = report.update.id.as_deref() {
-        let same = id == path_id || id == payment.id.as_str() || payment.external_id.as_deref() == Some(id);
-        if !same {
-            errors.add(ID, "The id field must equal the payment id in the path.");
-        }
-    }
-    if !verify {
-        return errors;
-    }
-    match report.update.trust_value.as_deref() {
-        None => errors.required(TRUST_VALUE),
-        Some(value) if !transformers::trust_value_matches(value, order_reference) => {
-            errors.add(TRUST_VALUE, "The trust_Value field must be the MD5 hex of the order id.");
-        }
-        Some(_) => {}
-    }
-    match &report.seed {
-        None => errors.required(TRUST_SEED),
-        Some(Err(error)) => errors.add(TRUST_SEED, error.message()),
-        Some(Ok(_)) => {}
-    }
-    errors
-}
-
-/// The change that keeps a seed the payment does not hold yet in its `attrs` (see [`render`]).
-/// A settled payment's fields change only as an audited correction, as every dialect's do.
-fn keep_seed(payment: &Payment, seed: Option<&str>) -> Option<PaymentCommand> {
-    let attrs = render::attrs_with_seed(payment, seed?)?;
-    Some(PaymentCommand::Update(PaymentPatch {
-        attrs: Some(attrs),
-        correction: matches!(payment.status, PaymentStatus::Paid | PaymentStatus::Reversed),
-        ..PaymentPatch::default()
-    }))
-}
-
-/// The key from the `api-key` header or the `apiKey` property; both may be sent if they agree.
-fn presented_key(headers: &HeaderMap, in_body: Option<&str>, errors: &mut Errors) -> Option<String> {
-    let mut values = headers.get_all(API_KEY_HEADER).iter();
-    let in_header = values.next().map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_owned());
-    if values.next().is_some() {
-        errors.add(API_KEY, "The api-key header must be sent once.");
-        return None;
-    }
-    match (in_header.filter(|k| !k.is_empty()), in_body) {
-        (None, None) => {
-            if !errors.0.contains_key(API_KEY) {
-                errors.required(API_KEY);
-            }
-            None
-        }
-        (Some(header), None) => Some(header),
-        (None, Some(body)) => Some(body.to_owned()),
-        (Some(header), Some(body)) => {
-            if bool::from(header.as_bytes().ct_eq(body.as_bytes())) {
-                Some(header)
-            } else {
-                errors.add(API_KEY, "The apiKey field must equal the api-key header.");
-                None
-            }
-        }
-    }
-}
-
-/// JSON as ASP.NET's JSON input formatter takes it: application/json, text/json, application/*+json.
-fn is_json(headers: &HeaderMap) -> bool {
-    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json"
-        || essence == "text/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

@@ -1,16 +1,20 @@
-//! What the Teljoy plugins read back, and what paystate keeps so that it can answer them.
+//! The ledger's answers in Teljoy's words: an accepted report (`{"success": true}`, or the 409 of
+//! a contradicted settled status), and what the plugins read back.
 //!
 //! `GET /api/status/{transaction-id}` answers `{order_id, status, trust_signature}`: the shop's
 //! order id (the `reference` of the payment's order), the payment's status in Teljoy's five
 //! words, and `trust_signature` = hex SHA-256 of (hex MD5 of the order id, then the `trust_Seed`
 //! the shop sent). The seed a shop sends with a status report is kept in the payment's `attrs`
-//! under [`ATTRS_MEMBER`] (`{"teljoy": {"trust_seed": "…"}}`), written through the ledger like any
-//! other field of the payment.
+//! under [`ATTRS_MEMBER`] (`{"teljoy": {"trust_seed": "…"}}`), written by the ledger with the
+//! report (see `parse::ledger_report`).
 
-use super::transformers::trust_value;
-use paystate_domain::{Payment, PaymentStatus};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use super::errors::Failure;
+use super::parse::{WooStatus, trust_value};
+use super::wire::{ReadStatus, TeljoyStatusReadBack, TeljoyStatusResponse};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use paystate_domain::{Outcome, Payment, PaymentStatus};
+use paystate_ledger::{PaymentReported, PaymentWithOrder};
 use sha2::{Digest, Sha256};
 
 /// The member of a payment's `attrs` that holds what this dialect keeps of the shop's reports.
@@ -18,54 +22,56 @@ pub const ATTRS_MEMBER: &str = "teljoy";
 /// The member of [`ATTRS_MEMBER`] that holds the last `trust_Seed` the shop sent, as sent.
 pub const SEED_MEMBER: &str = "trust_seed";
 
-/// The status words the plugins read back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReadStatus {
-    Pending,
-    Confirmed,
-    Complete,
-    Failed,
-    Cancelled,
+/// The answer to a report the ledger took: accepted when applied, already so, or an earlier
+/// status delivered late; a 409 when it contradicts a settled status (the ledger recorded it and
+/// flagged the payment for review).
+pub fn report(reported: &PaymentReported, status: WooStatus) -> Result<Response, Failure> {
+    match reported.outcome {
+        Outcome::Applied | Outcome::Unchanged | Outcome::Stale => {
+            Ok(json_answer(&TeljoyStatusResponse { success: true }))
+        }
+        Outcome::Conflict { current, .. } => Err(Failure::conflict(format!(
+            "The payment is {current}; the status \"{}\" contradicts it. The report is recorded and the payment \
+             is flagged for review.",
+            status.as_str()
+        ))),
+    }
 }
 
-impl ReadStatus {
-    /// A payment in Teljoy's words. Refunds and chargebacks are facts about a paid payment (it
-    /// stays `complete`); a payment that never became money and never will (expired, canceled,
-    /// reversed after payment, or deleted) is `cancelled`.
-    pub fn of(payment: &Payment) -> Self {
-        if payment.deleted_at.is_some() {
-            return Self::Cancelled;
-        }
-        match payment.status {
-            PaymentStatus::Open | PaymentStatus::Pending => Self::Pending,
-            PaymentStatus::Authorized => Self::Confirmed,
-            PaymentStatus::Paid => Self::Complete,
-            PaymentStatus::Failed => Self::Failed,
-            PaymentStatus::Expired | PaymentStatus::Canceled | PaymentStatus::Reversed => Self::Cancelled,
-        }
+/// The read-back's answer; never cached, since a status changes.
+pub fn read_back(read: &PaymentWithOrder) -> Response {
+    let mut response = json_answer(&read_back_body(&read.payment, &read.order.reference));
+    // A status changes: no cache between the shop and paystate may keep an old one.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A 200 with a JSON body, as ASP.NET writes it (`charset=utf-8`).
+fn json_answer(body: &impl serde::Serialize) -> Response {
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
+/// A payment in Teljoy's words. Refunds and chargebacks are facts about a paid payment (it
+/// stays `complete`); a payment that never became money and never will (expired, canceled,
+/// reversed after payment, or deleted) is `cancelled`.
+pub fn read_status(payment: &Payment) -> ReadStatus {
+    if payment.deleted_at.is_some() {
+        return ReadStatus::Cancelled;
+    }
+    match payment.status {
+        PaymentStatus::Open | PaymentStatus::Pending => ReadStatus::Pending,
+        PaymentStatus::Authorized => ReadStatus::Confirmed,
+        PaymentStatus::Paid => ReadStatus::Complete,
+        PaymentStatus::Failed => ReadStatus::Failed,
+        PaymentStatus::Expired | PaymentStatus::Canceled | PaymentStatus::Reversed => ReadStatus::Cancelled,
     }
 }
 
 /// The seed the shop sent last for this payment, if paystate has one.
 pub fn stored_seed(payment: &Payment) -> Option<&str> {
     payment.attrs.get(ATTRS_MEMBER)?.get(SEED_MEMBER)?.as_str()
-}
-
-/// The payment's `attrs` with `seed` kept in [`ATTRS_MEMBER`], other members left as they are;
-/// `None` when the payment already holds this seed.
-pub fn attrs_with_seed(payment: &Payment, seed: &str) -> Option<Value> {
-    if stored_seed(payment) == Some(seed) {
-        return None;
-    }
-    let mut attrs = payment.attrs.as_object().cloned().unwrap_or_default();
-    let mut member = match attrs.remove(ATTRS_MEMBER) {
-        Some(Value::Object(member)) => member,
-        _ => Map::new(),
-    };
-    member.insert(SEED_MEMBER.to_owned(), seed.into());
-    attrs.insert(ATTRS_MEMBER.to_owned(), Value::Object(member));
-    Some(Value::Object(attrs))
 }
 
 /// hex SHA-256 of (hex MD5 of the order id, then the seed), as the plugins compute it.
@@ -76,28 +82,12 @@ pub fn trust_signature(order_reference: &str, seed: &str) -> String {
     hex::encode(digest.finalize())
 }
 
-/// The answer of `GET /api/status/{transaction-id}`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TeljoyStatusReadBack {
-    /// The shop's order id: the reference of the payment's order.
-    #[schema(example = "76144")]
-    pub order_id: String,
-    /// The payment's status: pending, confirmed, complete, failed or cancelled.
-    #[schema(value_type = String, example = "complete", pattern = "^(pending|confirmed|complete|failed|cancelled)$")]
-    pub status: ReadStatus,
-    /// hex SHA-256 of (hex MD5 of `order_id`, then the last `trust_Seed` the shop sent; the empty
-    /// string when it sent none).
-    #[schema(example = "5b0f3d6e…")]
-    pub trust_signature: String,
-}
-
-impl TeljoyStatusReadBack {
-    pub fn of(payment: &Payment, order_reference: &str) -> Self {
-        TeljoyStatusReadBack {
-            order_id: order_reference.to_owned(),
-            status: ReadStatus::of(payment),
-            trust_signature: trust_signature(order_reference, stored_seed(payment).unwrap_or_default()),
-        }
+/// What the plugins read back of a payment of the order `order_reference`.
+pub fn read_back_body(payment: &Payment, order_reference: &str) -> TeljoyStatusReadBack {
+    TeljoyStatusReadBack {
+        order_id: order_reference.to_owned(),
+        status: read_status(payment),
+        trust_signature: trust_signature(order_reference, stored_seed(payment).unwrap_or_default()),
     }
 }
 
@@ -143,20 +133,16 @@ mod tests {
         assert_eq!(table.len(), PaymentStatus::ALL.len());
         for (status, expected) in table {
             payment.status = status;
-            assert_eq!(ReadStatus::of(&payment), expected, "{status}");
+            assert_eq!(read_status(&payment), expected, "{status}");
         }
         payment.status = PaymentStatus::Pending;
         payment.deleted_at = Some(payment.created_at);
-        assert_eq!(ReadStatus::of(&payment), ReadStatus::Cancelled, "a deleted payment");
+        assert_eq!(read_status(&payment), ReadStatus::Cancelled, "a deleted payment");
 
-        // The seed is kept beside the other attrs, and only a new one changes them.
+        // The seed is read where the ledger keeps it (`KeptValue`, tested in paystate-ledger).
         assert_eq!(stored_seed(&payment), None);
-        payment.attrs = attrs_with_seed(&payment, "W10=").unwrap();
-        assert_eq!(payment.attrs, json!({"till": 3, "teljoy": {"trust_seed": "W10="}}));
+        payment.attrs = json!({"till": 3, "teljoy": {"trust_seed": "W10="}});
         assert_eq!(stored_seed(&payment), Some("W10="));
-        assert_eq!(attrs_with_seed(&payment, "W10="), None);
-        payment.attrs["teljoy"]["other"] = json!(1);
-        assert_eq!(attrs_with_seed(&payment, "e30=").unwrap()["teljoy"], json!({"trust_seed": "e30=", "other": 1}));
-        assert_eq!(TeljoyStatusReadBack::of(&payment, "76144").trust_signature, trust_signature("76144", "W10="));
+        assert_eq!(read_back_body(&payment, "76144").trust_signature, trust_signature("76144", "W10="));
     }
 }
