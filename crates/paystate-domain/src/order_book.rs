@@ -169,8 +169,13 @@ impl From<BookError> for DomainError {
                 message: "must not be below what was already refunded and charged back".into(),
             },
             BookError::NotNow { status, step, .. } => DomainError::NotAllowed { status, action: step.name() },
-            BookError::SourceNotCompleted | BookError::RefundFinal | BookError::RefundAmountFinal => {
-                DomainError::NotAllowed { status: PaymentStatus::Paid, action: "refund" }
+            BookError::SourceNotCompleted => DomainError::Invalid {
+                field: "source_payment_id",
+                message: "must name a paid receipt of the same order".into(),
+            },
+            BookError::RefundFinal => DomainError::NotAllowed { status: PaymentStatus::Paid, action: "reverse" },
+            BookError::RefundAmountFinal => {
+                DomainError::NotAllowed { status: PaymentStatus::Paid, action: "change of amount" }
             }
         }
     }
