@@ -11,6 +11,7 @@ pub mod id;
 pub mod method;
 pub mod money;
 pub mod order;
+pub mod order_book;
 pub mod payment;
 pub mod status;
 pub mod tenant;

@@ -333,7 +333,7 @@ fn text_rules(schemas: &mut Map<String, Value>) {
     }
 }
 
-/// Gormic's `params`, as `dialects::gormic::transformers` reads them: unknown members refused,
+/// Gormic's `params`, as `dialects::gormic::parse` reads them: unknown members refused,
 /// ids 1 to 200 characters without control characters, free text up to 2000 characters, amounts
 /// in major units as a positive number or decimal string.
 fn gormic_rules(schemas: &mut Map<String, Value>) {

@@ -8,7 +8,9 @@ pub mod audit;
 mod checkout;
 mod keys;
 pub mod once;
+pub mod payment_desk;
 mod payment_report;
+mod refund_cap;
 mod search;
 pub mod transact;
 mod users;
@@ -16,6 +18,7 @@ mod users;
 pub use checkout::{CheckoutError, CheckoutPayment, CheckoutSynced, CheckoutUpdate};
 pub use keys::{IssuedKey, KEY_PREFIX};
 pub use once::{KEY_TAKEN, KEY_TAKEN_FIELD, Once, is_key_taken, write_once};
+pub use payment_desk::{DeskBook, DeskChange, DeskCreated, DeskPayment, PaymentDeskError};
 pub use payment_report::{
     KeptValue, PaymentReadError, PaymentReport, PaymentReportError, PaymentReported, PaymentWithOrder, ReportContext,
 };
@@ -615,16 +618,37 @@ pub async fn apply_order_patch(
 }
 
 /// Creates a payment of `order` and records `payment.created`, within a job. A refund must name
-/// a receipt of the same order.
+/// a receipt of the same order and fit in what remains refundable of it (the per-receipt refund
+/// cap of the domain's order book), whichever surface creates it.
 pub async fn open_payment(
     tx: &mut (impl Tx + ?Sized),
     actor: &Actor,
     order: &Order,
     new: NewPayment,
 ) -> StoreResult<Payment> {
-    if let Some(source) = &new.source_payment_id {
-        let source = tx.payment(&actor.tenant_id, source).await?;
-        if !source.is_some_and(|s| s.order_id == order.id && s.kind == paystate_domain::PaymentType::Receipt) {
+    open_payment_with(tx, actor, order, new, RefundCap::Hold).await
+}
+
+/// Whether [`open_payment_with`] holds the refund cap itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefundCap {
+    Hold,
+    /// The caller applied the order book's rules already (the payment desk, which also creates
+    /// refunds voided from the start, which never take money from their receipt).
+    HeldByCaller,
+}
+
+pub(crate) async fn open_payment_with(
+    tx: &mut (impl Tx + ?Sized),
+    actor: &Actor,
+    order: &Order,
+    new: NewPayment,
+    cap: RefundCap,
+) -> StoreResult<Payment> {
+    let mut source = None;
+    if let Some(id) = &new.source_payment_id {
+        source = tx.payment(&actor.tenant_id, id).await?;
+        if !source.as_ref().is_some_and(|s| s.order_id == order.id && s.kind == PaymentType::Receipt) {
             return Err(DomainError::Invalid {
                 field: "source_payment_id",
                 message: "must name a receipt of the same order".into(),
@@ -638,6 +662,10 @@ pub async fn open_payment(
         return Err(DomainError::Invalid { field: "method_id", message: "no such payment method".into() }.into());
     }
     let (payment, event) = Payment::create(order, new, actor, now())?;
+    // Checked once the domain has vetted the payment, so that its other refusals come first.
+    if let (Some(source), PaymentType::Refund, RefundCap::Hold) = (&source, payment.kind, cap) {
+        refund_cap::hold_on_create(tx, order, source, &payment).await?;
+    }
     tx.insert_payment(&payment).await?;
     tx.record(actor, event);
     Ok(payment)
@@ -658,6 +686,13 @@ pub async fn apply(
         return Err(DomainError::Invalid { field: "method_id", message: "no such payment method".into() }.into());
     }
     let decision = decide(payment, command, actor, now())?;
+    // A refund becoming paid must still fit in its receipt, on every surface.
+    if decision.outcome == Outcome::Applied
+        && decision.payment.status == paystate_domain::PaymentStatus::Paid
+        && matches!(command, PaymentCommand::ReportStatus { .. })
+    {
+        refund_cap::hold_on_confirm(tx, payment).await?;
+    }
     if decision.payment_changed() {
         tx.update_payment(&decision.payment).await?;
     }

@@ -18,6 +18,7 @@ mod idempotency;
 mod isolation;
 mod native;
 mod ops;
+mod refund_cap;
 mod schema_agreement;
 mod slow_clients;
 mod status_machine;

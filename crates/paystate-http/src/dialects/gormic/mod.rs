@@ -7,27 +7,32 @@
 //! the tenant setting `gormic.organization_id`). Answers are Gormic's envelope; refusals are
 //! `{"error": {"code", "message"}}`, HTTP 400 for the documented rule codes.
 //!
-//! [`transformers`] holds the wire format, the status mapping and the rules; [`jobs`] the
-//! transactions that apply them through the ledger's status machine.
+//! A translator, as every dialect: [`extract`] reads the credential and the body, [`parse`] turns
+//! `params` into the ledger's payment desk inputs, the ledger decides (its `payment_desk` use
+//! case, with the domain's order book rules), [`render`] writes the outcome in Gormic's words and
+//! [`errors`] its refusals; [`wire`] holds the wire types.
 
-mod jobs;
-pub mod transformers;
+pub mod errors;
+pub mod extract;
+pub mod parse;
+mod render;
+pub mod wire;
+
+pub use errors::Refusal;
 
 use crate::AppState;
-use crate::auth::{AuthFailure, authenticate};
-use crate::extract::{body_bytes, has_nul};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
-use paystate_domain::{Actor, DomainError, OrderState, Source};
-use paystate_store::{Scope, StoreError};
+use extract::{GormicCaller, Params};
+use paystate_domain::Source;
+use paystate_ledger::payment_desk::StatusReport;
 use serde::Serialize;
-use transformers::{Created, Envelope, ErrorBody, Items, Updated};
+use wire::{Created, Envelope, ErrorBody, Items, Updated};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,7 +55,7 @@ async fn method_not_allowed() -> Refusal {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(create, update, confirm, delete),
-    components(schemas(transformers::ErrorDetail, transformers::Item, transformers::MethodItem, transformers::LocaleItem)),
+    components(schemas(wire::ErrorDetail, wire::Item, wire::MethodItem, wire::LocaleItem)),
     modifiers(&ApiKeyAuth),
     tags((name = "gormic", description = "Gormic Order Management & POS: receipts and refunds of orders"))
 )]
@@ -67,257 +72,48 @@ impl utoipa::Modify for ApiKeyAuth {
     }
 }
 
-// --- refusals ---------------------------------------------------------------------------------
-
-/// A refusal in Gormic's format: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl Refusal {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Refusal { status, code, message: message.into() }
-    }
-
-    /// A malformed, missing or out-of-range field, named by its path (`params.amount`).
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidParameter", format!("{field}: {}", message.into()))
-    }
-
-    /// An action the payment's status does not allow.
-    pub fn invalid_status(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_STATUS", message)
-    }
-
-    /// Refunds beyond what the order's receipts paid.
-    pub fn limit_reached(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "LIMIT_REACHED", message)
-    }
-
-    pub fn method_not_found(method: &str) -> Self {
-        let method: String = method.chars().take(64).collect();
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "MethodNotFound",
-            format!("params.methodId: {method:?} is not a visible payment method of the organization"),
-        )
-    }
-
-    pub fn order_closed() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "ORDER_CLOSED", "the order is closed and takes no changes")
-    }
-
-    pub fn order_canceled() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "ORDER_CANCELED", "the order is canceled and takes no changes")
-    }
-
-    /// Missing, unknown, wrong or foreign credentials: always this very answer.
-    pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "a valid api-key and its organization-id are required")
-    }
-
-    pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", "this api-key may only read; changes need scope write")
-    }
-
-    pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no such {what}"))
-    }
-
-    pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "the service is busy; retry shortly")
-    }
-
-    fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "the request could not be completed")
-    }
-}
-
-impl From<DomainError> for Refusal {
-    fn from(error: DomainError) -> Self {
-        match error {
-            DomainError::Invalid { field, message } => {
-                Refusal::invalid(&format!("params.{}", wire_name(field)), message)
-            }
-            DomainError::UnknownCurrency(_) | DomainError::TooManyDecimals { .. } | DomainError::AmountOutOfRange => {
-                Refusal::invalid("params.amount", error.to_string())
-            }
-            DomainError::ExceedsAvailable { .. } => Refusal::limit_reached(error.to_string()),
-            DomainError::NotAllowed { status, action } => {
-                let hint = if action == "update" { " without correction: true" } else { "" };
-                let status = transformers::Status::of_canonical(status).as_str();
-                Refusal::invalid_status(format!("the payment is {status}; it does not allow {action}{hint}"))
-            }
-            DomainError::Deleted => Refusal::not_found("payment"),
-            DomainError::OrderNotOpen(OrderState::Canceled) => Refusal::order_canceled(),
-            DomainError::OrderNotOpen(_) => Refusal::order_closed(),
-        }
-    }
-}
-
-/// The Gormic name of a domain field.
-fn wire_name(field: &str) -> &str {
-    match field {
-        "method_id" => "methodId",
-        "source_payment_id" => "sourcePaymentId",
-        "transaction_ref" => "transactionRef",
-        "invoice_id" => "invoiceId",
-        "external_id" => "id",
-        other => other,
-    }
-}
-
-impl From<StoreError> for Refusal {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound => Refusal::not_found("payment"),
-            StoreError::Domain(domain) => domain.into(),
-            StoreError::InvalidValue(detail) => Refusal::invalid("params", detail),
-            StoreError::Busy | StoreError::VersionConflict => Refusal::unavailable(),
-            other => {
-                tracing::error!(error = %other, "storage failure");
-                Refusal::internal()
-            }
-        }
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let body = ErrorBody { error: transformers::ErrorDetail { code: self.code.into(), message: self.message } };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
-    }
-}
-
-// --- the request's context ------------------------------------------------------------------
-
-/// The authenticated caller of a Gormic request.
-struct Context {
-    caller: crate::auth::Caller,
-    request_id: String,
-}
-
-impl Context {
-    /// Checks `api-key` and `organization-id`. Every credential failure, including a valid key
-    /// presented with an organization that is not its tenant or a key limited to another
-    /// dialect, gets the same 401, so that a caller learns nothing about keys or tenants.
-    async fn authorize(state: &AppState, parts: &Parts) -> Result<Context, Refusal> {
-        let request_id = crate::auth::request_id(parts);
-        let header =
-            |name: &str| crate::auth::single_header(&parts.headers, name).map(str::trim).filter(|v| !v.is_empty());
-        let (Some(key), Some(organization)) = (header("api-key"), header("organization-id")) else {
-            return Err(Refusal::unauthorized());
-        };
-        let caller = match authenticate(state, key, Source::Gormic, &request_id).await {
-            Ok(caller) => caller,
-            Err(AuthFailure::Unavailable) => return Err(Refusal::unavailable()),
-            Err(AuthFailure::Unauthorized | AuthFailure::WrongDialect) => return Err(Refusal::unauthorized()),
-        };
-        let tenant = match state.ledger.tenant(&caller.tenant_id).await {
-            Ok(tenant) => tenant,
-            Err(StoreError::NotFound) => return Err(Refusal::unauthorized()),
-            Err(error) => return Err(error.into()),
-        };
-        let alias = match tenant.setting(&["gormic", "organization_id"]) {
-            Some(serde_json::Value::String(alias)) => Some(alias.clone()),
-            Some(serde_json::Value::Number(alias)) => Some(alias.to_string()),
-            _ => None,
-        };
-        if organization != tenant.id.as_str() && alias.as_deref() != Some(organization) {
-            return Err(Refusal::unauthorized());
-        }
-        if caller.scope < Scope::Write {
-            return Err(Refusal::forbidden());
-        }
-        Ok(Context { caller, request_id })
-    }
-
-    /// The actor of this request's changes; the body (no secret travels in it) goes to the audit trail.
-    fn actor(&self, body: &Bytes) -> Actor {
-        let raw = (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned());
-        self.caller.actor(Source::Gormic, raw)
-    }
-
-    fn answer<T: Serialize>(&self, state: &AppState, data: T) -> Response {
-        let envelope = Envelope {
-            app: transformers::APP,
-            service: transformers::SERVICE,
-            warnings: Vec::new(),
-            instance_id: state.config.instance_id.clone(),
-            request_id: self.request_id.clone(),
-            data,
-        };
-        (StatusCode::OK, axum::Json(envelope)).into_response()
-    }
-}
-
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-/// Reads the body within the 1 MiB cap; a body that is not JSON by its declared type, or that
-/// carries a NUL character, is refused. A body without a content type is read as JSON.
-async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, Refusal> {
-    let bytes = body_bytes(&parts.headers, body)
-        .await
-        .map_err(|_| Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body exceeds 1 MiB"))?;
-    let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?"));
-    if !bytes.iter().all(u8::is_ascii_whitespace) && content_type.is_some_and(|t| !is_json(t)) {
-        return Err(Refusal::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "send the body as application/json",
-        ));
-    }
-    if has_nul(&bytes) {
-        return Err(Refusal::invalid("body", "NUL characters are not accepted"));
-    }
-    Ok(bytes)
-}
+// --- the steps every handler shares ---------------------------------------------------------
 
 fn uid_of(path: Result<Path<String>, PathRejection>) -> Result<String, Refusal> {
     path.map(|Path(uid)| uid).map_err(|_| Refusal::not_found("payment"))
 }
 
-fn respond(result: Result<Response, Refusal>) -> Response {
-    result.unwrap_or_else(IntoResponse::into_response)
+/// Counts the status reports of a committed change.
+fn count(state: &AppState, reports: &[StatusReport]) {
+    for report in reports {
+        state.metrics.report(Source::Gormic, report.outcome, report.status);
+    }
+}
+
+fn answer<T: Serialize>(state: &AppState, caller: &GormicCaller, data: T) -> Response {
+    let envelope = render::envelope(&state.config.instance_id, &caller.request_id, data);
+    (StatusCode::OK, axum::Json(envelope)).into_response()
 }
 
 // --- handlers ---------------------------------------------------------------------------------
 
 /// Creates a payment (a receipt, or a refund of a completed receipt) of an order.
-#[utoipa::path(post, path = "/v1/om/payments", operation_id = "gormic_create", tag = "gormic", request_body = transformers::CreateRequest,
+#[utoipa::path(post, path = "/v1/om/payments", operation_id = "gormic_create", tag = "gormic", request_body = wire::CreateRequest,
     params(("organization-id" = String, Header, description = "the key's tenant id, or its alias in settings.gormic.organization_id")),
     responses(
         (status = 200, body = Envelope<Created>),
         (status = 400, body = ErrorBody, description = "InvalidParameter, MethodNotFound, LIMIT_REACHED, ORDER_CLOSED or ORDER_CANCELED"),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "no such order")),
     security(("gormic_api_key" = [])))]
-pub async fn create(State(state): State<AppState>, request: Request) -> Response {
-    respond(
-        async {
-            let (parts, body) = request.into_parts();
-            let context = Context::authorize(&state, &parts).await?;
-            let bytes = read_body(&parts, body).await?;
-            let create = transformers::create(transformers::params(&bytes, true)?)?;
-            let id = jobs::create(&state, context.actor(&bytes), create).await?;
-            Ok(context.answer(&state, Created { id: id.to_string() }))
-        }
-        .await,
-    )
+pub async fn create(
+    State(state): State<AppState>,
+    caller: GormicCaller,
+    Params { raw, params }: Params<true>,
+) -> Result<Response, Refusal> {
+    let input = parse::create(&params)?;
+    let created = state.ledger.desk_create(&caller.actor(&raw), input).await?;
+    count(&state, &created.reports);
+    Ok(answer(&state, &caller, Created { id: created.id.to_string() }))
 }
 
 /// Changes a payment's amount, method and other fields, or its status. A complete payment
 /// changes only with `correction: true` (reversing it needs none).
-#[utoipa::path(patch, path = "/v1/om/payments/{uid}", operation_id = "gormic_update", tag = "gormic", request_body = transformers::UpdateRequest,
+#[utoipa::path(patch, path = "/v1/om/payments/{uid}", operation_id = "gormic_update", tag = "gormic", request_body = wire::UpdateRequest,
     params(("uid" = String, Path, description = "the payment's id"),
         ("organization-id" = String, Header, description = "the key's tenant id, or its alias in settings.gormic.organization_id")),
     responses(
@@ -327,26 +123,20 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Response
     security(("gormic_api_key" = [])))]
 pub async fn update(
     State(state): State<AppState>,
+    caller: GormicCaller,
     uid: Result<Path<String>, PathRejection>,
-    request: Request,
-) -> Response {
-    respond(
-        async {
-            let (parts, body) = request.into_parts();
-            let context = Context::authorize(&state, &parts).await?;
-            let uid = uid_of(uid)?;
-            let bytes = read_body(&parts, body).await?;
-            let change = transformers::update(transformers::params(&bytes, true)?)?;
-            jobs::change(&state, context.actor(&bytes), uid, change).await?;
-            Ok(context.answer(&state, Updated { success: true }))
-        }
-        .await,
-    )
+    Params { raw, params }: Params<true>,
+) -> Result<Response, Refusal> {
+    let uid = uid_of(uid)?;
+    let change = parse::update(&params)?;
+    let after = state.ledger.desk_change(&caller.actor(&raw), &uid, change).await?;
+    count(&state, &after.reports);
+    Ok(answer(&state, &caller, Updated { success: true }))
 }
 
 /// Completes a pending or progress payment; confirming a complete one again changes nothing.
 #[utoipa::path(patch, path = "/v1/om/payments/{uid}/confirm", operation_id = "gormic_confirm", tag = "gormic",
-    request_body(content = Option<transformers::ConfirmRequest>, description = "optional: the body may be left out"),
+    request_body(content = Option<wire::ConfirmRequest>, description = "optional: the body may be left out"),
     params(("uid" = String, Path, description = "the payment's id"),
         ("organization-id" = String, Header, description = "the key's tenant id, or its alias in settings.gormic.organization_id")),
     responses(
@@ -356,21 +146,15 @@ pub async fn update(
     security(("gormic_api_key" = [])))]
 pub async fn confirm(
     State(state): State<AppState>,
+    caller: GormicCaller,
     uid: Result<Path<String>, PathRejection>,
-    request: Request,
-) -> Response {
-    respond(
-        async {
-            let (parts, body) = request.into_parts();
-            let context = Context::authorize(&state, &parts).await?;
-            let uid = uid_of(uid)?;
-            let bytes = read_body(&parts, body).await?;
-            let change = transformers::confirm(transformers::params(&bytes, false)?)?;
-            let book = jobs::change(&state, context.actor(&bytes), uid, change).await?;
-            Ok(context.answer(&state, book.items()))
-        }
-        .await,
-    )
+    Params { raw, params }: Params<false>,
+) -> Result<Response, Refusal> {
+    let uid = uid_of(uid)?;
+    let change = parse::confirm(&params)?;
+    let after = state.ledger.desk_change(&caller.actor(&raw), &uid, change).await?;
+    count(&state, &after.reports);
+    Ok(answer(&state, &caller, render::items(&after)))
 }
 
 /// Deletes (soft) a payment that is not complete; deleting it again changes nothing.
@@ -384,17 +168,10 @@ pub async fn confirm(
     security(("gormic_api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
+    caller: GormicCaller,
     uid: Result<Path<String>, PathRejection>,
-    request: Request,
-) -> Response {
-    respond(
-        async {
-            let (parts, _) = request.into_parts();
-            let context = Context::authorize(&state, &parts).await?;
-            let uid = uid_of(uid)?;
-            let book = jobs::delete(&state, context.actor(&Bytes::new()), uid).await?;
-            Ok(context.answer(&state, book.items()))
-        }
-        .await,
-    )
+) -> Result<Response, Refusal> {
+    let uid = uid_of(uid)?;
+    let after = state.ledger.desk_delete(&caller.actor(&Bytes::new()), &uid).await?;
+    Ok(answer(&state, &caller, render::items(&after)))
 }

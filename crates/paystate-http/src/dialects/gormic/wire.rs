@@ -1,17 +1,89 @@
-//! What Gormic callers read: the envelope, the items and payment methods, and the OpenAPI
-//! description of the request bodies and of the error format.
+//! Gormic's wire format: its status vocabulary, the envelope, the items and payment methods
+//! answered inside it, and the OpenAPI description of the request bodies and of the error
+//! format. The bodies themselves are read by [`super::parse`], the answers written by
+//! [`super::render`].
 
-use super::{Book, Status, client_attrs, major};
-use chrono::SecondsFormat;
-use paystate_domain::{MethodId, Order, Payment, PaymentMethod, PaymentStatus, Timestamp};
+use paystate_domain::order_book::{Marks, Target};
+use paystate_domain::{Payment, PaymentStatus};
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 use std::collections::BTreeMap;
 
-// --- responses ----------------------------------------------------------------------------------
+// --- statuses -------------------------------------------------------------------------------
 
-pub const APP: &str = "paystate";
-pub const SERVICE: &str = "om";
+/// Gormic's payment statuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Complete,
+    Pending,
+    Progress,
+    Reversed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Pending => "pending",
+            Self::Progress => "progress",
+            Self::Reversed => "reversed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Complete, Self::Pending, Self::Progress, Self::Reversed].into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The status a Gormic status asks a payment to reach (`reversed` voids a payment never
+    /// paid and reverses a paid one: [`Target::canonical_for`]).
+    pub fn target(self) -> Target {
+        match self {
+            Self::Complete => Target::Paid,
+            Self::Pending => Target::Pending,
+            Self::Progress => Target::InProgress,
+            Self::Reversed => Target::Reversed,
+        }
+    }
+
+    /// A target in Gormic's words.
+    pub fn of_target(target: Target) -> Self {
+        match target {
+            Target::Paid => Self::Complete,
+            Target::Pending => Self::Pending,
+            Target::InProgress => Self::Progress,
+            Target::Reversed => Self::Reversed,
+        }
+    }
+
+    /// How a canonical payment reads in Gormic (payments of other APIs may hold statuses Gormic
+    /// has no word for: open reads pending, authorized progress, and the failed, expired and
+    /// canceled ones, which never became money, read reversed).
+    pub fn of(payment: &Payment) -> Self {
+        Self::of_parts(payment.status, Marks::of(payment).in_progress)
+    }
+
+    /// A canonical status in Gormic's words, pending reading progress when `in_progress`.
+    pub fn of_parts(status: PaymentStatus, in_progress: bool) -> Self {
+        match status {
+            PaymentStatus::Pending if in_progress => Self::Progress,
+            status => Self::of_canonical(status),
+        }
+    }
+
+    /// A canonical status in Gormic's words, when the payment itself is not at hand.
+    pub fn of_canonical(status: PaymentStatus) -> Self {
+        match status {
+            PaymentStatus::Open | PaymentStatus::Pending => Self::Pending,
+            PaymentStatus::Authorized => Self::Progress,
+            PaymentStatus::Paid => Self::Complete,
+            PaymentStatus::Reversed | PaymentStatus::Failed | PaymentStatus::Expired | PaymentStatus::Canceled => {
+                Self::Reversed
+            }
+        }
+    }
+}
+
+// --- responses ----------------------------------------------------------------------------------
 
 /// Every answer of this dialect.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -108,72 +180,6 @@ pub struct MethodItem {
 pub struct LocaleItem {
     pub name: String,
     pub description: String,
-}
-
-/// Timestamps as JavaScript writes them (`2025-01-31T09:15:00.123Z`).
-pub fn timestamp(at: &Timestamp) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-impl Item {
-    pub fn of(payment: &Payment, book: &Book<'_>) -> Item {
-        Item {
-            kind: payment.kind.as_str(),
-            status: Status::of(payment).as_str(),
-            completed_at: payment.completed_at.as_ref().map(timestamp),
-            // A void (canceled) has no reversal time of its own: it is final, so its last change is it.
-            reversed_at: match payment.status {
-                PaymentStatus::Canceled => Some(timestamp(&payment.updated_at)),
-                _ => payment.reversed_at.as_ref().map(timestamp),
-            },
-            custom: payment.custom,
-            amount: major(payment.currency, payment.amount),
-            source_payment_id: payment.source_payment_id.as_ref().map(ToString::to_string),
-            transaction_ref: payment.transaction_ref.clone(),
-            attrs: client_attrs(payment),
-            invoice_id: payment.invoice_id.clone(),
-            note: payment.note.clone(),
-            created_at: timestamp(&payment.created_at),
-            created_via: payment.created_via.as_str(),
-            created_by: payment.created_by.clone(),
-            updated_at: timestamp(&payment.updated_at),
-            updated_via: payment.updated_via.as_str(),
-            updated_by: payment.updated_by.clone(),
-            id: payment.id.to_string(),
-            can: book.can(payment),
-            method_uid: payment.method_id.as_ref().map(ToString::to_string),
-        }
-    }
-}
-
-impl MethodItem {
-    pub fn of(method: &PaymentMethod) -> MethodItem {
-        MethodItem {
-            locales: method
-                .locales
-                .iter()
-                .map(|(tag, l)| (tag.clone(), LocaleItem { name: l.name.clone(), description: l.description.clone() }))
-                .collect(),
-            visible: method.visible,
-            created_at: timestamp(&method.created_at),
-            created_via: method.created_via.as_str(),
-            created_by: method.created_by.clone(),
-            updated_at: timestamp(&method.updated_at),
-            updated_via: method.updated_via.as_str(),
-            updated_by: method.updated_by.clone(),
-            id: method.id.to_string(),
-        }
-    }
-}
-
-/// The items of an order and the methods they use.
-pub fn items(order: &Order, payments: &[Payment], methods: &[PaymentMethod]) -> Items {
-    let book = Book::new(order, payments);
-    let used: Vec<&MethodId> = payments.iter().filter_map(|p| p.method_id.as_ref()).collect();
-    Items {
-        items: payments.iter().map(|p| Item::of(p, &book)).collect(),
-        payment_methods: methods.iter().filter(|m| used.contains(&&m.id)).map(MethodItem::of).collect(),
-    }
 }
 
 // --- documentation of the request bodies (the bodies themselves are read by `params`) ----------
@@ -285,4 +291,18 @@ pub struct ErrorDetail {
     /// PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, SERVICE_UNAVAILABLE or INTERNAL_ERROR.
     pub code: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip() {
+        for status in [Status::Complete, Status::Pending, Status::Progress, Status::Reversed] {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+            assert_eq!(Status::of_target(status.target()), status);
+        }
+        assert_eq!(Status::parse("COMPLETE"), None);
+    }
 }
