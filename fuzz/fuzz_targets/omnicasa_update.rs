@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use paystate_http::dialects::omnicasa::transformers::{MediaType, parse};
+use paystate_http::dialects::omnicasa::{parse::update as parse, wire::MediaType};
 
 fuzz_target!(|data: &[u8]| {
     for media in [MediaType::ApplicationJson, MediaType::ApplicationXml] {

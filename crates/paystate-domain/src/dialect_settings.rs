@@ -6,6 +6,9 @@
 use crate::{Currency, DomainError, Source, Tenant};
 use serde_json::Value;
 
+/// The typed reading of `settings.omnicasa`, for the requests that use it.
+pub mod omnicasa;
+
 /// The dialect sections of `settings`; each, when present, must be a JSON object.
 pub const SECTIONS: [&str; 4] = ["omnicasa", "norce", "gormic", "teljoy"];
 

@@ -12,6 +12,7 @@ pub mod method;
 pub mod money;
 pub mod order;
 pub mod order_book;
+pub mod order_report;
 pub mod payment;
 pub mod status;
 pub mod tenant;

@@ -163,7 +163,7 @@ fn norce_ids(document: &mut Value) {
     }
 }
 
-/// Omnicasa's `PaidAt`, as `dialects::omnicasa::transformers::PaidAt::parse` reads it: white
+/// Omnicasa's `PaidAt`, as `dialects::omnicasa::parse::paid_at` reads it: white
 /// space only (no date), or `yyyy-MM-dd HH:mm:ss` (`T` or a space between), up to 7 fractional
 /// digits, an optional `Z` or `±HH:MM` offset up to 14:00. February stops at the 28th here (the
 /// 29th of a leap year is accepted too, which a regular expression cannot tell).

@@ -8,6 +8,7 @@ pub mod audit;
 mod checkout;
 mod keys;
 pub mod once;
+mod order_status;
 pub mod payment_desk;
 mod payment_report;
 mod refund_cap;
@@ -18,6 +19,7 @@ mod users;
 pub use checkout::{CheckoutError, CheckoutPayment, CheckoutSynced, CheckoutUpdate};
 pub use keys::{IssuedKey, KEY_PREFIX};
 pub use once::{KEY_TAKEN, KEY_TAKEN_FIELD, Once, is_key_taken, write_once};
+pub use order_status::{OrderStatus, OrderStatusError, OrderStatusReported, ReportOrderStatus};
 pub use payment_desk::{DeskBook, DeskChange, DeskCreated, DeskPayment, PaymentDeskError};
 pub use payment_report::{
     KeptValue, PaymentReadError, PaymentReport, PaymentReportError, PaymentReported, PaymentWithOrder, ReportContext,
@@ -279,39 +281,6 @@ impl Ledger {
     pub async fn order(&self, tenant: &TenantId, id_or_reference: &str) -> StoreResult<Order> {
         let (tenant, key) = (tenant.clone(), id_or_reference.to_owned());
         self.store.lookup(move |r| async move { find_order(r, &tenant, &key).await }.boxed()).await
-    }
-
-    /// An order found by its reference only (never by its id), with its receipts that are not
-    /// deleted: what a dialect that names orders by their reference reads back. `None` when the
-    /// tenant has no such order.
-    pub async fn order_with_receipts(
-        &self,
-        tenant: &TenantId,
-        reference: &str,
-    ) -> StoreResult<Option<(Order, Vec<Payment>)>> {
-        const PAGE: u32 = 100;
-        let (tenant, reference) = (tenant.clone(), reference.to_owned());
-        self.store
-            .lookup(move |r| {
-                async move {
-                    let Some(order) = r.order_by_reference(&tenant, &reference).await? else { return Ok(None) };
-                    let filter = PaymentFilter { order_id: Some(order.id.clone()), ..PaymentFilter::default() };
-                    let mut receipts = Vec::new();
-                    let mut after = None;
-                    loop {
-                        let page =
-                            r.payments(&tenant, &filter, &PageRequest { after: after.take(), limit: PAGE }).await?;
-                        let full = page.len() == PAGE as usize;
-                        after = page.last().map(|p| p.id.to_string());
-                        receipts.extend(page.into_iter().filter(|p| p.kind == PaymentType::Receipt));
-                        if !full {
-                            return Ok(Some((order, receipts)));
-                        }
-                    }
-                }
-                .boxed()
-            })
-            .await
     }
 
     pub async fn orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>> {

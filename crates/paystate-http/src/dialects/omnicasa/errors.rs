@@ -1,7 +1,14 @@
-//! Omnicasa's error table: every failure the endpoint answers, with its `Code`, its HTTP status
-//! and its `Message` in the three languages of `LanguageId`.
+//! Omnicasa's error format: every failure the endpoints answer, with its `Code`, its HTTP status
+//! and its `Message` in the three languages of `LanguageId`; the [`Refusal`] that answers one in
+//! its route's envelope; and the one reading of the ledger's [`OrderStatusError`] as a failure.
 
+use super::render::answer;
+use super::wire::{MediaType, PaymentsResult, ReturnResult};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use paystate_domain::DomainError;
+use paystate_ledger::OrderStatusError;
+use paystate_store::StoreError;
 
 /// `LanguageId`: 1 NL, 2 FR, 3 EN; anything else (missing, 0, the sample's 4) is NL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,6 +259,69 @@ impl Failure {
                 "Cette ressource ne prend en charge que la méthode HTTP GET.",
                 "This resource supports only the HTTP method GET.",
             ],
+        }
+    }
+}
+
+/// The envelope a failure is answered in: the update's `ReturnResultOfInt32` (`Value` 0) or the
+/// read side's `ReturnResultOfPayments` (`Value` null).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Envelope {
+    Update,
+    Read,
+}
+
+/// A refused request, answered in its route's envelope, negotiated media type and language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub envelope: Envelope,
+    pub media: MediaType,
+    pub failure: Failure,
+    pub language: Language,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (code, message) = (self.failure.code(), self.failure.message(self.language).to_owned());
+        let body = match self.envelope {
+            Envelope::Update => ReturnResult { success: false, code, message, value: 0 }.to_bytes(self.media),
+            Envelope::Read => PaymentsResult { success: false, code, message, value: None }.to_bytes(self.media),
+        };
+        answer(self.media, self.failure.status(), body)
+    }
+}
+
+/// The ledger's refusals of a report (and of its read) in Omnicasa's table.
+impl From<OrderStatusError> for Failure {
+    fn from(error: OrderStatusError) -> Self {
+        match error {
+            OrderStatusError::OrderNotFound => Failure::OrderNotFound,
+            OrderStatusError::NoPayment => Failure::NoPayment,
+            OrderStatusError::Settings { tenant, setting } => {
+                // The reporter cannot fix the tenant's settings: it is told only that they are
+                // invalid; the administrator learns which one from the log.
+                let key = setting.key;
+                tracing::warn!(tenant = %tenant, setting = key, "the tenant's settings.omnicasa.{key} is invalid");
+                Failure::Settings
+            }
+            OrderStatusError::Store(error) => stored(error),
+        }
+    }
+}
+
+fn stored(error: StoreError) -> Failure {
+    match error {
+        StoreError::Busy | StoreError::VersionConflict | StoreError::Duplicate(_) => Failure::Busy,
+        StoreError::Domain(DomainError::Invalid { field: "reference", .. }) => Failure::InvalidOrderId,
+        StoreError::Domain(
+            DomainError::NotAllowed { .. }
+            | DomainError::OrderNotOpen(_)
+            | DomainError::Deleted
+            | DomainError::ExceedsAvailable { .. },
+        ) => Failure::NotAllowed,
+        other => {
+            tracing::error!(error = %other, "an Omnicasa request failed");
+            Failure::Internal
         }
     }
 }
