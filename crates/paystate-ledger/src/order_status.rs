@@ -2,9 +2,9 @@
 //!
 //! The reporter names an order by its reference, never a payment: the receipt the report is
 //! about is chosen by the domain's rule ([`order_report::target`]), and the tenant's rules
-//! (`settings.omnicasa`, read through [`dialect_settings::omnicasa`]) say in which zone a
-//! wall-clock time is placed and whether an unknown order (or an order without a receipt) gets
-//! an open receipt created for the report. The whole report is one transaction: finding or
+//! (`settings.omnicasa`, read through [`paystate_domain::dialect_settings::omnicasa`]) say in
+//! which zone a wall-clock time is placed and whether an unknown order (or an order without a
+//! receipt) gets an open receipt created for the report. The whole report is one transaction: finding or
 //! creating, then the status machine's decision. It finds or creates, so a concurrent request
 //! creating the same order first makes it run again and find that order.
 

@@ -148,7 +148,8 @@ impl Failure {
         }
     }
 
-    /// The message in Dutch, French and English.
+    /// The message in Dutch, French and English. One table, longer than a function should be,
+    /// so that each message is read beside its translations.
     pub fn messages(self) -> [&'static str; 3] {
         match self {
             Self::Unauthorized => {

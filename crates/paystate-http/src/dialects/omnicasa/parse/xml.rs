@@ -4,9 +4,9 @@
 //! DOCTYPE and no entity but the five predefined ones are read (no billion laughs, no external
 //! entities).
 
-use super::super::errors::Failure;
-use super::super::wire::{PARAMETERS_NS, REQUEST_ROOT};
 use super::{Fields, Raw, is_xml_space};
+use crate::dialects::omnicasa::errors::Failure;
+use crate::dialects::omnicasa::wire::{PARAMETERS_NS, REQUEST_ROOT};
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 
@@ -22,6 +22,56 @@ enum Place {
     Unknown { depth: usize },
     /// After the root element.
     Epilog,
+}
+
+impl Place {
+    /// Where an element that starts here leads: `root` when it is the request's root element,
+    /// `slot` when it is a known member; an `empty` one (`<a/>`) is closed at once.
+    fn open(
+        self,
+        root: bool,
+        slot: Option<Slot>,
+        empty: bool,
+        nil: bool,
+        fields: &mut Fields,
+    ) -> Result<Place, Failure> {
+        Ok(match self {
+            Place::Prolog if root => {
+                if empty {
+                    Place::Epilog
+                } else {
+                    Place::Root
+                }
+            }
+            Place::Prolog | Place::Epilog | Place::Member { .. } => return Err(Failure::MalformedXml),
+            Place::Root => match slot {
+                Some(slot) if empty => {
+                    *slot.of_fields(fields) = (!nil).then(|| Raw::Xml(String::new()));
+                    Place::Root
+                }
+                Some(slot) => Place::Member { slot, text: String::new(), nil },
+                // DataContractSerializer skips members it does not know.
+                None if empty => Place::Root,
+                None => Place::Unknown { depth: 1 },
+            },
+            // Not reached: `fields` counts the elements inside an unknown one itself.
+            Place::Unknown { depth } => Place::Unknown { depth },
+        })
+    }
+
+    /// Where the end of the current element leads; a member's text is kept when it closes.
+    fn close(self, fields: &mut Fields) -> Result<Place, Failure> {
+        Ok(match self {
+            Place::Root => Place::Epilog,
+            Place::Member { slot, text, nil } => {
+                *slot.of_fields(fields) = (!nil).then_some(Raw::Xml(text));
+                Place::Root
+            }
+            Place::Unknown { depth: 1 } => Place::Root,
+            Place::Unknown { depth } => Place::Unknown { depth: depth - 1 },
+            Place::Prolog | Place::Epilog => return Err(Failure::MalformedXml),
+        })
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -113,27 +163,8 @@ pub(super) fn fields(body: &[u8]) -> Result<Fields, Failure> {
                 check_attributes(&reader, element)?;
                 let nil = element.attributes().has_nil(reader.resolver());
                 let local = element.local_name().into_inner();
-                place = match place {
-                    Place::Prolog if ours && local == REQUEST_ROOT => {
-                        if empty {
-                            Place::Epilog
-                        } else {
-                            Place::Root
-                        }
-                    }
-                    Place::Prolog | Place::Epilog | Place::Member { .. } => return Err(Failure::MalformedXml),
-                    Place::Root => match Slot::of(local).filter(|_| ours) {
-                        Some(slot) if empty => {
-                            *slot.of_fields(&mut fields) = (!nil).then(|| Raw::Xml(String::new()));
-                            Place::Root
-                        }
-                        Some(slot) => Place::Member { slot, text: String::new(), nil },
-                        // DataContractSerializer skips members it does not know.
-                        None if empty => Place::Root,
-                        None => Place::Unknown { depth: 1 },
-                    },
-                    Place::Unknown { .. } => unreachable!("guarded above"),
-                };
+                let root = ours && local == REQUEST_ROOT;
+                place = place.open(root, Slot::of(local).filter(|_| ours), empty, nil, &mut fields)?;
             }
             Event::Start(ref element) | Event::Empty(ref element) => {
                 check_attributes(&reader, element)?;
@@ -141,18 +172,7 @@ pub(super) fn fields(body: &[u8]) -> Result<Fields, Failure> {
                     *depth += 1;
                 }
             }
-            Event::End(_) => {
-                place = match place {
-                    Place::Root => Place::Epilog,
-                    Place::Member { slot, text, nil } => {
-                        *slot.of_fields(&mut fields) = (!nil).then_some(Raw::Xml(text));
-                        Place::Root
-                    }
-                    Place::Unknown { depth: 1 } => Place::Root,
-                    Place::Unknown { depth } => Place::Unknown { depth: depth - 1 },
-                    Place::Prolog | Place::Epilog => return Err(Failure::MalformedXml),
-                };
-            }
+            Event::End(_) => place = place.close(&mut fields)?,
             Event::Text(content) => {
                 let content = content.xml10_content();
                 match &mut place {
@@ -208,10 +228,10 @@ fn check_attributes(
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::wire::{MediaType, StatusId};
     use super::super::{UpdatePaymentOrder, update};
     use super::*;
     use crate::dialects::omnicasa::errors::Language;
+    use crate::dialects::omnicasa::wire::{MediaType, StatusId};
 
     fn xml(body: &str) -> Result<UpdatePaymentOrder, Failure> {
         update(MediaType::ApplicationXml, body.as_bytes()).map_err(|r| r.failure)
