@@ -121,3 +121,74 @@ impl PaymentOrder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paystate_domain::order::NewOrder;
+    use paystate_domain::order_report::Tz;
+    use paystate_domain::payment::NewPayment;
+    use paystate_domain::{Actor, Currency, Order, Source, TenantId};
+
+    fn order_and_payment() -> (Order, Payment) {
+        let actor = Actor {
+            tenant_id: TenantId::generate(),
+            key_id: None,
+            user_id: None,
+            source: Source::Omnicasa,
+            request_id: "req".into(),
+            request_body: None,
+        };
+        let new = NewOrder {
+            reference: "OM-1".into(),
+            currency: Currency::parse("EUR").unwrap(),
+            total_amount: 1250,
+            customer: serde_json::Value::Null,
+            attributes: serde_json::json!({"omnicasa": {"PersonId": 7, "PropertyIdent": "P-9"}}),
+        };
+        let created = "2020-11-25T13:30:00Z".parse().unwrap();
+        let order = Order::open(new, &actor, created).unwrap().0;
+        let payment = NewPayment { amount: 1250, note: Some("deposit".into()), ..NewPayment::default() };
+        let payment = Payment::create(&order, payment, &actor, created).unwrap().0;
+        (order, payment)
+    }
+
+    #[test]
+    fn the_value_counts_changed_payments_and_a_conflict_is_a_failure() {
+        let (_, payment) = order_and_payment();
+        let reported = |outcome, created| OrderStatusReported { payment: payment.clone(), outcome, created };
+        assert_eq!(changed(&reported(Outcome::Applied, false)), Ok(1));
+        assert_eq!(changed(&reported(Outcome::Unchanged, false)), Ok(0));
+        assert_eq!(changed(&reported(Outcome::Stale, false)), Ok(0));
+        assert_eq!(changed(&reported(Outcome::Unchanged, true)), Ok(1), "created by the report");
+        let conflict = Outcome::Conflict { current: PaymentStatus::Failed, reported: PaymentStatus::Paid };
+        assert_eq!(changed(&reported(conflict, false)), Err(Failure::Conflict));
+    }
+
+    #[test]
+    fn money_that_went_back_is_told_by_its_last_fact() {
+        let (_, mut payment) = order_and_payment();
+        payment.status = PaymentStatus::Paid;
+        assert_eq!(StatusId::of(&payment), StatusId::Paid);
+        payment.has_refunds = true;
+        assert_eq!(StatusId::of(&payment), StatusId::HasRefunds);
+        payment.has_chargebacks = true;
+        assert_eq!(StatusId::of(&payment), StatusId::HasChargebacks);
+        payment.status = PaymentStatus::Authorized;
+        assert_eq!(StatusId::of(&payment), StatusId::Pending);
+        assert_eq!(StatusId::HasChargebacks.name(Language::Fr), "Rétrofacturé");
+    }
+
+    #[test]
+    fn the_payment_order_is_told_in_the_tenants_zone() {
+        let (order, payment) = order_and_payment();
+        let found = OrderStatus { order, payment, zone: Tz::Europe__Brussels };
+        let told = PaymentOrder::of(&found, Language::En);
+        assert_eq!((told.order_id.as_str(), told.status_id, told.status_name.as_str()), ("OM-1", 1, "Open"));
+        assert_eq!(told.value.to_string(), "12.50", "the currency's decimals, never a float");
+        assert_eq!(told.create_at, "2020-11-25 14:30:00");
+        assert_eq!((told.paid_at, told.expires_at), (None, None));
+        assert_eq!((told.person_id, told.property_ident.as_deref()), (Some(7), Some("P-9")));
+        assert_eq!(told.description.as_deref(), Some("deposit"));
+    }
+}
