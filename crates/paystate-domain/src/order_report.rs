@@ -89,17 +89,10 @@ mod tests {
     use super::*;
     use crate::order::NewOrder;
     use crate::payment::NewPayment;
-    use crate::{Actor, Currency, Order, Source};
+    use crate::{Actor, Currency, Order};
 
     fn receipts(statuses: &[PaymentStatus]) -> Vec<Payment> {
-        let actor = Actor {
-            tenant_id: crate::TenantId::generate(),
-            key_id: None,
-            user_id: None,
-            source: Source::Native,
-            request_id: "req".into(),
-            request_body: None,
-        };
+        let actor = Actor::cli(crate::TenantId::generate(), "test");
         let new = NewOrder {
             reference: "A-1".into(),
             currency: Currency::parse("EUR").unwrap(),

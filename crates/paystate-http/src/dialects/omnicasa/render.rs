@@ -128,17 +128,10 @@ mod tests {
     use paystate_domain::order::NewOrder;
     use paystate_domain::order_report::Tz;
     use paystate_domain::payment::NewPayment;
-    use paystate_domain::{Actor, Currency, Order, Source, TenantId};
+    use paystate_domain::{Actor, Currency, Order, TenantId};
 
     fn order_and_payment() -> (Order, Payment) {
-        let actor = Actor {
-            tenant_id: TenantId::generate(),
-            key_id: None,
-            user_id: None,
-            source: Source::Omnicasa,
-            request_id: "req".into(),
-            request_body: None,
-        };
+        let actor = Actor::cli(TenantId::generate(), "test");
         let new = NewOrder {
             reference: "OM-1".into(),
             currency: Currency::parse("EUR").unwrap(),
