@@ -14,7 +14,7 @@ use paystate_domain::order::NewOrder;
 use paystate_domain::payment::NewPayment;
 use paystate_domain::{Actor, Currency, PaymentCommand, PaymentStatus, Source};
 use paystate_ledger::Ledger;
-use paystate_store::{Scope, Store};
+use paystate_store::{Scope, Store, StoreExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -167,7 +167,8 @@ pub async fn prepare(cli: &Cli) -> Result<Fixture> {
                 let external_id = format!("{reference}:{psp_id}");
                 let order_reference = reference.clone();
                 let payment = ledger
-                    .transaction(&tenant.id, move |tx| {
+                    .store()
+                    .write_for(&tenant.id, move |tx| {
                         async move {
                             let new = NewOrder {
                                 reference: order_reference,
@@ -176,10 +177,10 @@ pub async fn prepare(cli: &Cli) -> Result<Fixture> {
                                 customer: serde_json::json!({"name": "Bench Customer", "email": "bench@example.com"}),
                                 attributes: serde_json::json!({"channel": "web"}),
                             };
-                            let order = paystate_ledger::open_order(tx, &actor, new).await?;
+                            let order = paystate_ledger::jobs::open_order(tx, &actor, new).await?;
                             let new =
                                 NewPayment { amount: AMOUNT, external_id: Some(external_id), ..Default::default() };
-                            paystate_ledger::open_payment(tx, &actor, &order, new).await
+                            paystate_ledger::jobs::open_payment(tx, &actor, &order, new).await
                         }
                         .boxed()
                     })

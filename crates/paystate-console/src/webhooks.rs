@@ -165,16 +165,12 @@ pub async fn retry(
     signed.check_csrf(&form.csrf)?;
     signed.require_operator()?;
     let id = DeliveryId::parse(&id).ok_or_else(PageError::not_found)?;
-    let tenant = signed.session.user.tenant_id.clone();
-    let lane = tenant.clone();
-    let found = state
-        .ledger
-        .transaction(&lane, move |tx| {
-            async move { tx.retry_delivery(&tenant, &id, paystate_ledger::now()).await }.boxed()
-        })
-        .await?;
-    if !found {
-        return Err(PageError::not_found());
+    match state.webhooks.retry(&signed.session.user.tenant_id, &id, None).await {
+        Ok(_) => {}
+        Err(paystate_webhooks::WebhookError::Store(paystate_store::StoreError::NotFound)) => {
+            return Err(PageError::not_found());
+        }
+        Err(error) => return Err(error.into()),
     }
     Ok(see_other("/dashboard/webhooks?state=pending&done=retried"))
 }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 mod checkout;
+pub mod jobs;
 mod keys;
 pub mod once;
 mod order_status;
@@ -17,6 +18,9 @@ pub mod transact;
 mod users;
 
 pub use checkout::{CheckoutError, CheckoutPayment, CheckoutSynced, CheckoutUpdate};
+pub(crate) use jobs::{
+    RefundCap, apply, apply_order_patch, find_order, find_payment, open_order, open_payment, open_payment_with,
+};
 pub use keys::{IssuedKey, KEY_PREFIX};
 pub use once::{KEY_TAKEN, KEY_TAKEN_FIELD, Once, is_key_taken, write_once};
 pub use order_status::{OrderStatus, OrderStatusError, OrderStatusReported, ReportOrderStatus};
@@ -30,14 +34,14 @@ pub use users::{ActiveSession, CreatedUser, IssuedSession, SESSION_ABSOLUTE, SES
 
 use futures::FutureExt;
 use paystate_domain::order::{NewOrder, OrderPatch};
-use paystate_domain::payment::{NewPayment, decide};
+use paystate_domain::payment::NewPayment;
 use paystate_domain::{
-    Actor, DomainError, EventDraft, EventType, KeyId, MethodId, MethodLocale, Order, OrderId, OrderState, Outcome,
-    Payment, PaymentCommand, PaymentId, PaymentMethod, PaymentType, Source, StoredEvent, Tenant, TenantId, Timestamp,
+    Actor, DomainError, EventDraft, EventType, KeyId, MethodId, MethodLocale, Order, OrderState, Outcome, Payment,
+    PaymentCommand, PaymentMethod, Source, StoredEvent, Tenant, TenantId, Timestamp,
 };
 use paystate_store::{
     ApiKeyRecord, EventFilter, OrderFilter, PageRequest, PaymentFilter, Reader, Scope, Store, StoreError, StoreExt,
-    StoreResult, Tx,
+    StoreResult,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -404,18 +408,8 @@ impl Ledger {
         Err(StoreError::Busy)
     }
 
-    /// Runs a job of the caller's own inside one transaction, for dialects whose single request
-    /// spans several records (create-or-update an order and its payment, then report a status).
-    /// The job may touch only `tenant`'s records.
-    pub async fn transaction<T, F>(&self, tenant: &TenantId, job: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut dyn Tx) -> futures::future::BoxFuture<'t, StoreResult<T>> + Send + 'static,
-    {
-        self.store.write_for(tenant, job).await
-    }
-
-    /// Runs a read job of the caller's own on a consistent snapshot.
+    /// Runs a read job of the caller's own on a consistent snapshot: for pages that compose
+    /// several reads (the console's). Every write goes through a use case of the ledger.
     pub async fn query<T, F>(&self, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -529,150 +523,4 @@ impl Ledger {
             })
             .await
     }
-}
-
-// --- building blocks for jobs, shared by the ledger's methods and the dialects' transactions ----
-
-/// An order by id or reference, within a job.
-pub async fn find_order(
-    reader: &mut (impl Reader + ?Sized),
-    tenant: &TenantId,
-    id_or_reference: &str,
-) -> StoreResult<Order> {
-    if let Some(id) = OrderId::parse(id_or_reference)
-        && let Some(order) = reader.order(tenant, &id).await?
-    {
-        return Ok(order);
-    }
-    reader.order_by_reference(tenant, id_or_reference).await?.ok_or(StoreError::NotFound)
-}
-
-/// A payment by id or external id, within a job (locked until commit inside a write job).
-pub async fn find_payment(
-    reader: &mut (impl Reader + ?Sized),
-    tenant: &TenantId,
-    id_or_external: &str,
-) -> StoreResult<Payment> {
-    if let Some(id) = PaymentId::parse(id_or_external)
-        && let Some(payment) = reader.payment(tenant, &id).await?
-    {
-        return Ok(payment);
-    }
-    reader.payment_by_external_id(tenant, id_or_external).await?.ok_or(StoreError::NotFound)
-}
-
-/// Opens an order and records `order.created`, within a job.
-pub async fn open_order(tx: &mut (impl Tx + ?Sized), actor: &Actor, new: NewOrder) -> StoreResult<Order> {
-    let (order, event) = Order::open(new, actor, now())?;
-    tx.insert_order(&order).await?;
-    tx.record(actor, event);
-    Ok(order)
-}
-
-/// Patches an order read in this job and records `order.updated`, when the patch changes anything.
-pub async fn apply_order_patch(
-    tx: &mut (impl Tx + ?Sized),
-    actor: &Actor,
-    order: Order,
-    patch: OrderPatch,
-) -> StoreResult<Order> {
-    match order.patch(patch, actor, now())? {
-        Some((next, event)) => {
-            tx.update_order(&next).await?;
-            tx.record(actor, event);
-            Ok(next)
-        }
-        None => Ok(order),
-    }
-}
-
-/// Creates a payment of `order` and records `payment.created`, within a job. A refund must name
-/// a receipt of the same order and fit in what remains refundable of it (the per-receipt refund
-/// cap of the domain's order book), whichever surface creates it.
-pub async fn open_payment(
-    tx: &mut (impl Tx + ?Sized),
-    actor: &Actor,
-    order: &Order,
-    new: NewPayment,
-) -> StoreResult<Payment> {
-    open_payment_with(tx, actor, order, new, RefundCap::Hold).await
-}
-
-/// Whether [`open_payment_with`] holds the refund cap itself.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RefundCap {
-    Hold,
-    /// The caller applied the order book's rules already (the payment desk, which also creates
-    /// refunds voided from the start, which never take money from their receipt).
-    HeldByCaller,
-}
-
-pub(crate) async fn open_payment_with(
-    tx: &mut (impl Tx + ?Sized),
-    actor: &Actor,
-    order: &Order,
-    new: NewPayment,
-    cap: RefundCap,
-) -> StoreResult<Payment> {
-    let mut source = None;
-    if let Some(id) = &new.source_payment_id {
-        source = tx.payment(&actor.tenant_id, id).await?;
-        if !source.as_ref().is_some_and(|s| s.order_id == order.id && s.kind == PaymentType::Receipt) {
-            return Err(DomainError::Invalid {
-                field: "source_payment_id",
-                message: "must name a receipt of the same order".into(),
-            }
-            .into());
-        }
-    }
-    if let Some(method) = &new.method_id
-        && tx.method(&actor.tenant_id, method).await?.is_none()
-    {
-        return Err(DomainError::Invalid { field: "method_id", message: "no such payment method".into() }.into());
-    }
-    let (payment, event) = Payment::create(order, new, actor, now())?;
-    // Checked once the domain has vetted the payment, so that its other refusals come first.
-    if let (Some(source), PaymentType::Refund, RefundCap::Hold) = (&source, payment.kind, cap) {
-        refund_cap::hold_on_create(tx, order, source, &payment).await?;
-    }
-    tx.insert_payment(&payment).await?;
-    tx.record(actor, event);
-    Ok(payment)
-}
-
-/// Decides a command against a payment read in this job, and writes the decision.
-pub async fn apply(
-    tx: &mut (impl Tx + ?Sized),
-    actor: &Actor,
-    payment: &Payment,
-    command: &PaymentCommand,
-    reason: Option<&str>,
-) -> StoreResult<(Payment, Outcome)> {
-    if let PaymentCommand::Update(patch) = command
-        && let Some(Some(method)) = &patch.method_id
-        && tx.method(&actor.tenant_id, method).await?.is_none()
-    {
-        return Err(DomainError::Invalid { field: "method_id", message: "no such payment method".into() }.into());
-    }
-    let decision = decide(payment, command, actor, now())?;
-    // A refund becoming paid must still fit in its receipt, on every surface.
-    if decision.outcome == Outcome::Applied
-        && decision.payment.status == paystate_domain::PaymentStatus::Paid
-        && matches!(command, PaymentCommand::ReportStatus { .. })
-    {
-        refund_cap::hold_on_confirm(tx, payment).await?;
-    }
-    if decision.payment_changed() {
-        tx.update_payment(&decision.payment).await?;
-    }
-    for mut event in decision.events {
-        if let Some(reason) = reason {
-            if !event.detail.is_object() {
-                event.detail = serde_json::json!({});
-            }
-            event.detail["reason"] = reason.into();
-        }
-        tx.record(actor, event);
-    }
-    Ok((decision.payment, decision.outcome))
 }

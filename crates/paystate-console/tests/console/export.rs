@@ -7,6 +7,7 @@ use futures::FutureExt;
 use paystate_domain::order::NewOrder;
 use paystate_domain::payment::NewPayment;
 use paystate_domain::{Actor, Currency, Role, Source};
+use paystate_store::StoreExt;
 use serde_json::json;
 
 /// `count` open KWD payments written in one transaction (more than one page of the export).
@@ -20,7 +21,8 @@ async fn many(app: &TestApp, count: usize) {
         request_body: None,
     };
     app.ledger
-        .transaction(&app.tenant_id, move |tx| {
+        .store()
+        .write_for(&app.tenant_id, move |tx| {
             async move {
                 for n in 0..count {
                     let currency = Currency::parse("KWD").unwrap();
@@ -31,10 +33,10 @@ async fn many(app: &TestApp, count: usize) {
                         customer: json!({}),
                         attributes: serde_json::Value::Null,
                     };
-                    let order = paystate_ledger::open_order(tx, &actor, new).await?;
+                    let order = paystate_ledger::jobs::open_order(tx, &actor, new).await?;
                     let new =
                         NewPayment { amount: 1250, external_id: Some(format!("psp-bulk-{n}")), ..Default::default() };
-                    paystate_ledger::open_payment(tx, &actor, &order, new).await?;
+                    paystate_ledger::jobs::open_payment(tx, &actor, &order, new).await?;
                 }
                 Ok(())
             }

@@ -9,6 +9,7 @@ use futures::FutureExt;
 use paystate_domain::order::NewOrder;
 use paystate_domain::payment::NewPayment;
 use paystate_domain::{Actor, Currency, PaymentCommand, PaymentStatus, Role, Source};
+use paystate_store::StoreExt;
 use std::time::{Duration, Instant};
 
 const TARGET_P99: Duration = Duration::from_millis(50);
@@ -30,7 +31,8 @@ async fn seed(app: &TestApp, payments: usize) -> String {
         let count = BATCH.min(payments - batch * BATCH);
         let last = app
             .ledger
-            .transaction(&app.tenant_id, move |tx| {
+            .store()
+            .write_for(&app.tenant_id, move |tx| {
                 async move {
                     let mut last = String::new();
                     for i in 0..count {
@@ -42,19 +44,19 @@ async fn seed(app: &TestApp, payments: usize) -> String {
                             customer: serde_json::json!({}),
                             attributes: serde_json::Value::Null,
                         };
-                        let order = paystate_ledger::open_order(tx, &actor, new).await?;
+                        let order = paystate_ledger::jobs::open_order(tx, &actor, new).await?;
                         let new = NewPayment {
                             amount: order.total_amount,
                             external_id: Some(format!("psp-bench-{n}")),
                             transaction_ref: Some(format!("tx-bench-{n}")),
                             ..Default::default()
                         };
-                        let payment = paystate_ledger::open_payment(tx, &actor, &order, new).await?;
+                        let payment = paystate_ledger::jobs::open_payment(tx, &actor, &order, new).await?;
                         let paid = PaymentCommand::ReportStatus { status: PaymentStatus::Paid, paid_at: None };
-                        let (payment, _) = paystate_ledger::apply(tx, &actor, &payment, &paid, None).await?;
+                        let (payment, _) = paystate_ledger::jobs::apply(tx, &actor, &payment, &paid, None).await?;
                         if n.is_multiple_of(100) {
                             let late = PaymentCommand::ReportStatus { status: PaymentStatus::Failed, paid_at: None };
-                            paystate_ledger::apply(tx, &actor, &payment, &late, None).await?;
+                            paystate_ledger::jobs::apply(tx, &actor, &payment, &late, None).await?;
                         }
                         last = payment.id.to_string();
                     }
