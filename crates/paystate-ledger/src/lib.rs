@@ -48,9 +48,6 @@ use std::sync::Arc;
 
 pub use paystate_store::now;
 
-/// How many times a command is retried when its payment changed underneath it.
-const VERSION_RETRIES: usize = 5;
-
 /// How long an API key read from the store is trusted before it is read again. A revocation
 /// through this process takes effect at once; through another instance, within this time.
 const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -389,23 +386,18 @@ impl Ledger {
         once: Option<Once<(Payment, Outcome)>>,
     ) -> StoreResult<(Payment, Outcome)> {
         let lane = actor.tenant_id.clone();
-        for _ in 0..VERSION_RETRIES {
+        transact::retrying(Retry::OnVersionConflict, || {
             let (actor, key, command, reason) =
                 (actor.clone(), id_or_external.to_owned(), command.clone(), reason.clone());
-            let result = write_once(&*self.store, &lane, once.clone(), move |tx| {
+            write_once(&*self.store, &lane, once.clone(), move |tx| {
                 async move {
                     let payment = find_payment(tx, &actor.tenant_id, &key).await?;
                     apply(tx, &actor, &payment, &command, reason.as_deref()).await
                 }
                 .boxed()
             })
-            .await;
-            match result {
-                Err(StoreError::VersionConflict) => continue,
-                other => return other,
-            }
-        }
-        Err(StoreError::Busy)
+        })
+        .await
     }
 
     /// Runs a read job of the caller's own on a consistent snapshot: for pages that compose

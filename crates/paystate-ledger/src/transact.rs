@@ -9,7 +9,7 @@
 
 use futures::future::BoxFuture;
 use paystate_domain::TenantId;
-use paystate_store::{Refusal, Store, StoreError, StoreExt, Tx};
+use paystate_store::{Refusal, Store, StoreError, StoreExt, StoreResult, Tx};
 
 /// How many times a job runs before its caller is told the database is busy.
 pub const ATTEMPTS: usize = 5;
@@ -65,28 +65,40 @@ where
     E: From<StoreError> + Send + Sync + 'static,
     F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, JobResult<T, E>> + Clone + Send + 'static,
 {
-    for _ in 0..ATTEMPTS {
+    let result = retrying(retry, || {
         let attempt = job.clone();
-        let result = store
-            .write_for(tenant, move |tx| {
-                Box::pin(async move {
-                    attempt(tx).await.map_err(|stop| match stop {
-                        Stop::Refused(refusal) => StoreError::Refused(Refusal::new(refusal)),
-                        Stop::Store(error) => error,
-                    })
+        store.write_for(tenant, move |tx| {
+            Box::pin(async move {
+                attempt(tx).await.map_err(|stop| match stop {
+                    Stop::Refused(refusal) => StoreError::Refused(Refusal::new(refusal)),
+                    Stop::Store(error) => error,
                 })
             })
-            .await;
-        match result {
-            Ok(value) => return Ok(value),
+        })
+    })
+    .await;
+    match result {
+        Ok(value) => Ok(value),
+        // Only this function wraps refusals, always as `E`: the downcast cannot miss.
+        Err(StoreError::Refused(refusal)) => {
+            Err(refusal.downcast::<E>().unwrap_or_else(|_| unreachable!("a job refused with another use case's error")))
+        }
+        Err(error) => Err(E::from(error)),
+    }
+}
+
+/// The one retry policy of every write: runs `attempt` again while `retry` says the store's
+/// answer means "fresh data may succeed"; after [`ATTEMPTS`] the database counts as busy.
+/// `transact` runs its jobs through it, and so does every write with an idempotency key.
+pub async fn retrying<T, Fut>(retry: Retry, mut attempt: impl FnMut() -> Fut) -> StoreResult<T>
+where
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    for _ in 0..ATTEMPTS {
+        match attempt().await {
             Err(error) if retry.again(&error) => continue,
-            Err(StoreError::Refused(refusal)) => {
-                return Err(refusal.downcast::<E>().unwrap_or_else(|_| {
-                    E::from(StoreError::Backend("a job refused with another use case's error".into()))
-                }));
-            }
-            Err(error) => return Err(E::from(error)),
+            other => return other,
         }
     }
-    Err(E::from(StoreError::Busy))
+    Err(StoreError::Busy)
 }

@@ -1,6 +1,13 @@
 //! The vendor dialects: each module speaks one vendor's API byte-compatibly at its documented
-//! path, and translates its wire types into ledger commands and back. Vendor vocabulary stays
-//! inside its module.
+//! paths. A dialect is a translator, laid out by one template (`extract`, `wire`, `parse`,
+//! `render`, `errors` beside its `mod.rs`; docs/dialects/adding-a-dialect.md): it reads the
+//! vendor's request into one of the ledger's use cases and writes the typed result back in the
+//! vendor's words. It opens no transaction and holds no rule; vendor vocabulary stays inside its
+//! folder. [`json`] is the lenient JSON reader they share.
+//!
+//! They are modules of `paystate-http`, not a crate of their own: each is mostly its HTTP
+//! surface, and what is not HTTP already lives where every surface shares it (the domain's
+//! rules, the ledger's use cases).
 
 pub mod gormic;
 pub mod json;
@@ -37,6 +44,8 @@ mod tests {
     async fn a_panic_answers_in_the_dialects_own_format() {
         let (status, _, gormic) = body(super::gormic::on_panic(Box::new("boom"))).await;
         assert_eq!((status, gormic["error"]["code"].as_str()), (500, Some("INTERNAL_ERROR")));
+        let (status, _, norce) = body(super::norce::on_panic(Box::new("boom"))).await;
+        assert_eq!((status, norce["code"].as_str()), (500, Some("internal-server-error")));
         let (status, _, omnicasa) = body(super::omnicasa::on_panic(Box::new("boom"))).await;
         assert_eq!((status, omnicasa["Success"].as_bool(), omnicasa["Value"].as_i64()), (500, Some(false), Some(0)));
         let (status, content_type, teljoy) = body(super::teljoy::on_panic(Box::new("boom"))).await;

@@ -111,7 +111,13 @@ impl NorceError {
 
     /// The database could not be asked in time: 503, to be retried.
     pub fn busy() -> Self {
-        ApiError::from(StoreError::Busy).into()
+        NorceError {
+            code: "service-unavailable".into(),
+            message: "the database is busy; retry shortly".into(),
+            field: None,
+            conflict: None,
+            status: 503,
+        }
     }
 
     pub fn internal() -> Self {

@@ -14,8 +14,8 @@
 //! key and the body, [`parse`] translates the body, [`render`] writes the answers, `errors` owns
 //! the problem details, and [`wire`] the wire types.
 
-mod errors;
-mod extract;
+pub mod errors;
+pub mod extract;
 pub mod parse;
 pub mod render;
 pub mod wire;
