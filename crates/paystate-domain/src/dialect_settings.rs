@@ -93,6 +93,24 @@ pub fn owns_merchant(tenant: &Tenant, source: Source, merchant: &str) -> bool {
         .is_some_and(|merchants| merchants.iter().any(|m| m.as_str() == Some(merchant)))
 }
 
+/// Whether the tenant checks the consistency values a shop sends with its status reports
+/// (`settings.teljoy.verify_trust`): true unless set to false.
+pub fn verifies_trust(tenant: &Tenant) -> bool {
+    tenant.setting(&["teljoy", "verify_trust"]) != Some(&Value::Bool(false))
+}
+
+/// Whether `organization` names the tenant to a back office that addresses tenants by an
+/// organization (`organization-id`): the tenant's own id, or its alias in
+/// `settings.gormic.organization_id` (written as text, or as a number by clients that send one).
+pub fn is_organization(tenant: &Tenant, organization: &str) -> bool {
+    let alias = match tenant.setting(&["gormic", "organization_id"]) {
+        Some(Value::String(alias)) => Some(alias.clone()),
+        Some(Value::Number(alias)) => Some(alias.to_string()),
+        _ => None,
+    };
+    organization == tenant.id.as_str() || alias.as_deref() == Some(organization)
+}
+
 impl Tenant {
     /// [`check`] of this tenant's dialect settings.
     pub fn check_dialect_settings(&self) -> Result<(), DomainError> {
@@ -131,6 +149,23 @@ mod tests {
         assert!(!owns_merchant(&tenant, Source::Norce, "Shop-2"));
         assert!(!owns_merchant(&tenant, Source::Norce, "x"));
         assert!(!owns_merchant(&with(json!({})), Source::Norce, "norce"));
+    }
+
+    #[test]
+    fn trust_is_verified_unless_turned_off() {
+        assert!(verifies_trust(&with(json!({}))));
+        assert!(verifies_trust(&with(json!({"teljoy": {"verify_trust": true}}))));
+        assert!(!verifies_trust(&with(json!({"teljoy": {"verify_trust": false}}))));
+    }
+
+    #[test]
+    fn an_organization_is_the_tenant_id_or_its_alias() {
+        let tenant = with(json!({"gormic": {"organization_id": "acme-42"}}));
+        assert!(is_organization(&tenant, tenant.id.as_str()));
+        assert!(is_organization(&tenant, "acme-42"));
+        assert!(!is_organization(&tenant, "acme-43"));
+        assert!(is_organization(&with(json!({"gormic": {"organization_id": 42}})), "42"));
+        assert!(!is_organization(&with(json!({})), "acme-42"));
     }
 
     #[test]

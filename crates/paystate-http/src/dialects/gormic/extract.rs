@@ -46,12 +46,7 @@ impl FromRequestParts<AppState> for GormicCaller {
             Err(StoreError::NotFound) => return Err(Refusal::unauthorized()),
             Err(error) => return Err(error.into()),
         };
-        let alias = match tenant.setting(&["gormic", "organization_id"]) {
-            Some(Value::String(alias)) => Some(alias.clone()),
-            Some(Value::Number(alias)) => Some(alias.to_string()),
-            _ => None,
-        };
-        if organization != tenant.id.as_str() && alias.as_deref() != Some(organization) {
+        if !paystate_domain::dialect_settings::is_organization(&tenant, organization) {
             return Err(Refusal::unauthorized());
         }
         if caller.scope < Scope::Write {

@@ -177,8 +177,7 @@ impl TrustCheck {
                 errors.add(ID, "The id field must equal the payment id in the path.");
             }
         }
-        let verify = seen.tenant.setting(&["teljoy", "verify_trust"]) != Some(&Value::Bool(false));
-        if verify {
+        if paystate_domain::dialect_settings::verifies_trust(seen.tenant) {
             match self.trust_value.as_deref() {
                 None => errors.required(TRUST_VALUE),
                 Some(value) if !trust_value_matches(value, order_reference) => {
