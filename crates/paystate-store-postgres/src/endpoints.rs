@@ -7,7 +7,9 @@ use crate::rows::{EndpointRow, endpoint_columns, endpoint_record, ts};
 use crate::statements::{check_cursor, only_if, unmatchable};
 use paystate_domain::{EndpointId, TenantId};
 use paystate_store::{EndpointRecord, PageRequest, StoreError, StoreResult};
-use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, Postgres};
 
 impl PgConn {
     pub(crate) async fn endpoint_row(
@@ -63,54 +65,27 @@ impl PgConn {
 
     pub(crate) async fn insert_endpoint_row(&mut self, record: &EndpointRecord) -> StoreResult<()> {
         let e = &record.endpoint;
-        check_text("url", &e.url)?;
-        check_opt_text("description", e.description.as_deref())?;
-        let events = json_text("events", &e.events)?;
         let query = sqlx::query(concat!(
             "INSERT INTO webhook_endpoints (",
             endpoint_columns!(),
             ") VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(e.id.as_str())
-        .bind(e.tenant_id.as_str())
-        .bind(&e.url)
-        .bind(events)
-        .bind(e.description.as_deref())
-        .bind(e.enabled)
-        .bind(e.disabled_reason.as_deref())
-        .bind(e.disabled_at.as_ref().map(ts))
-        .bind(e.failing_since.as_ref().map(ts))
-        .bind(record.secret.as_slice())
-        .bind(record.previous_secret.as_deref())
-        .bind(record.previous_expires_at.as_ref().map(ts))
-        .bind(ts(&e.created_at))
-        .bind(ts(&e.updated_at));
+        .bind(e.tenant_id.as_str());
+        let query = bind_endpoint_settings(query, record)?.bind(ts(&e.created_at)).bind(ts(&e.updated_at));
         self.execute(query).await.map(drop)
     }
 
     pub(crate) async fn update_endpoint_row(&mut self, record: &EndpointRecord) -> StoreResult<()> {
         let e = &record.endpoint;
-        check_text("url", &e.url)?;
-        check_opt_text("description", e.description.as_deref())?;
-        let events = json_text("events", &e.events)?;
         let query = sqlx::query(
             "UPDATE webhook_endpoints SET url = $3, events = $4::jsonb, description = $5, enabled = $6, \
              disabled_reason = $7, disabled_at = $8, failing_since = $9, secret = $10, previous_secret = $11, \
              previous_expires_at = $12, updated_at = $13 WHERE tenant_id = $1 AND id = $2",
         )
         .bind(e.tenant_id.as_str())
-        .bind(e.id.as_str())
-        .bind(&e.url)
-        .bind(events)
-        .bind(e.description.as_deref())
-        .bind(e.enabled)
-        .bind(e.disabled_reason.as_deref())
-        .bind(e.disabled_at.as_ref().map(ts))
-        .bind(e.failing_since.as_ref().map(ts))
-        .bind(record.secret.as_slice())
-        .bind(record.previous_secret.as_deref())
-        .bind(record.previous_expires_at.as_ref().map(ts))
-        .bind(ts(&e.updated_at));
+        .bind(e.id.as_str());
+        let query = bind_endpoint_settings(query, record)?.bind(ts(&e.updated_at));
         if self.execute(query).await? == 1 { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
@@ -124,4 +99,28 @@ impl PgConn {
             .bind(id.as_str());
         Ok(self.execute(query).await? == 1)
     }
+}
+
+/// Checks and binds an endpoint's settings, `$3` to `$12` (url, events, description, enabled,
+/// the disabling, the secrets), which its insert and its update both write after the two ids:
+/// one list, so that the two statements cannot check or bind them differently.
+fn bind_endpoint_settings<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    record: &'q EndpointRecord,
+) -> StoreResult<Query<'q, Postgres, PgArguments>> {
+    let e = &record.endpoint;
+    check_text("url", &e.url)?;
+    check_opt_text("description", e.description.as_deref())?;
+    let events = json_text("events", &e.events)?;
+    Ok(query
+        .bind(&e.url)
+        .bind(events)
+        .bind(e.description.as_deref())
+        .bind(e.enabled)
+        .bind(e.disabled_reason.as_deref())
+        .bind(e.disabled_at.as_ref().map(ts))
+        .bind(e.failing_since.as_ref().map(ts))
+        .bind(record.secret.as_slice())
+        .bind(record.previous_secret.as_deref())
+        .bind(record.previous_expires_at.as_ref().map(ts)))
 }

@@ -20,6 +20,9 @@ use paystate_store::{
     ApiKeyRecord, AttemptOutcome, ClaimedDelivery, DeliveryRecord, EndpointRecord, IdempotencyKey, SessionRecord,
     StoreError, StoreResult, StoredResponse, Tx, UserRecord,
 };
+use sqlx::Postgres;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 
 #[async_trait]
 impl Tx for PgConn {
@@ -124,8 +127,6 @@ impl Tx for PgConn {
         check_text("id", payment.id.as_str())?;
         check_text("tenant_id", payment.tenant_id.as_str())?;
         check_text("order_id", payment.order_id.as_str())?;
-        check_opt_text("external_id", payment.external_id.as_deref())?;
-        let doc = json_text("payment", payment)?;
         let query = noted(
             &self.log,
             "INSERT INTO payments (id, tenant_id, order_id, external_id, status, needs_review, deleted, version, doc) \
@@ -133,34 +134,22 @@ impl Tx for PgConn {
         )
         .bind(payment.id.as_str())
         .bind(payment.tenant_id.as_str())
-        .bind(payment.order_id.as_str())
-        .bind(payment.external_id.as_deref())
-        .bind(payment.status.as_str())
-        .bind(payment.needs_review)
-        .bind(payment.deleted_at.is_some())
-        .bind(payment.version)
-        .bind(doc);
+        .bind(payment.order_id.as_str());
+        let query = bind_payment_state(query, payment)?;
         self.execute(query).await.map(drop)
     }
 
     async fn update_payment(&mut self, payment: &Payment) -> StoreResult<()> {
         check_text("id", payment.id.as_str())?;
         check_text("tenant_id", payment.tenant_id.as_str())?;
-        check_opt_text("external_id", payment.external_id.as_deref())?;
-        let doc = json_text("payment", payment)?;
         let query = noted(
             &self.log,
             "UPDATE payments SET external_id = $3, status = $4, needs_review = $5, deleted = $6, version = $7, doc = $8::jsonb \
              WHERE tenant_id = $1 AND id = $2 AND version = $7 - 1",
         )
         .bind(payment.tenant_id.as_str())
-        .bind(payment.id.as_str())
-        .bind(payment.external_id.as_deref())
-        .bind(payment.status.as_str())
-        .bind(payment.needs_review)
-        .bind(payment.deleted_at.is_some())
-        .bind(payment.version)
-        .bind(doc);
+        .bind(payment.id.as_str());
+        let query = bind_payment_state(query, payment)?;
         if self.execute(query).await? == 1 { Ok(()) } else { Err(StoreError::VersionConflict) }
     }
 
@@ -310,4 +299,22 @@ impl Tx for PgConn {
     async fn purge_sessions(&mut self, before: Timestamp) -> StoreResult<u64> {
         self.purge_console_sessions(before).await
     }
+}
+
+/// Checks and binds what a payment's insert and its update both write after its ids (and, in an
+/// insert, its order): the external id, status, review flag, deletion, version and document. One
+/// list, so that the two statements cannot check or bind them differently.
+fn bind_payment_state<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    payment: &'q Payment,
+) -> StoreResult<Query<'q, Postgres, PgArguments>> {
+    check_opt_text("external_id", payment.external_id.as_deref())?;
+    let doc = json_text("payment", payment)?;
+    Ok(query
+        .bind(payment.external_id.as_deref())
+        .bind(payment.status.as_str())
+        .bind(payment.needs_review)
+        .bind(payment.deleted_at.is_some())
+        .bind(payment.version)
+        .bind(doc))
 }

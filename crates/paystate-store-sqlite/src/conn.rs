@@ -10,7 +10,7 @@ use crate::payment_cache::{PaymentCache, Weighed};
 use crate::rows::{docs, from_doc};
 use paystate_domain::{Actor, EventDraft, Payment};
 use paystate_store::{StatementLog, StoreResult};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, Row};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -99,10 +99,7 @@ impl SqliteConn {
     /// The first column of the one row the statement selects, if any.
     pub(crate) fn one_text(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Option<String>> {
         self.note(sql);
-        self.conn
-            .prepare_cached(sql)
-            .and_then(|mut s| s.query_row(params, |row| row.get(0)).optional())
-            .map_err(map_error)
+        self.query_one(sql, params, |row| row.get(0))
     }
 
     pub(crate) fn many_docs<T: DeserializeOwned>(
@@ -111,12 +108,33 @@ impl SqliteConn {
         params: impl rusqlite::Params,
     ) -> StoreResult<Vec<T>> {
         self.note(sql);
-        let texts = self
-            .conn
+        docs(self.query_all(sql, params, |row| row.get::<_, String>(0))?)
+    }
+
+    /// The one row a statement selects, if any, read by `from_row`. Every lookup of one row goes
+    /// through here, so that each does not spell out the prepare, the read and the error mapping
+    /// again. It notes nothing: a caller notes the statement where its request's log shows it.
+    pub(crate) fn query_one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        from_row: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<Option<T>> {
+        self.conn.prepare_cached(sql).and_then(|mut s| s.query_row(params, from_row).optional()).map_err(map_error)
+    }
+
+    /// Every row a statement selects, each read by `from_row`: the list counterpart of
+    /// [`Self::query_one`], and like it noting nothing.
+    pub(crate) fn query_all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        from_row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<Vec<T>> {
+        self.conn
             .prepare_cached(sql)
-            .and_then(|mut s| s.query_map(params, |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>())
-            .map_err(map_error)?;
-        docs(texts)
+            .and_then(|mut s| s.query_map(params, from_row)?.collect::<Result<Vec<_>, _>>())
+            .map_err(map_error)
     }
 
     /// The connection itself, for the statements of sibling modules.

@@ -2,19 +2,18 @@
 //! sealed secrets.
 
 use crate::conn::SqliteConn;
-use crate::error::map_error;
 use crate::rows::{ENDPOINT_COLUMNS, endpoint_from_row, endpoint_record, endpoint_values};
 use paystate_domain::{EndpointId, TenantId};
 use paystate_store::{EndpointRecord, PageRequest, StoreError, StoreResult};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 impl SqliteConn {
     pub(crate) fn endpoint_by_id(&self, id: &str) -> StoreResult<Option<EndpointRecord>> {
-        let row = self
-            .raw()
-            .prepare_cached(&format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?1"))
-            .and_then(|mut s| s.query_row([id], endpoint_from_row).optional())
-            .map_err(map_error)?;
+        let row = self.query_one(
+            &format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?1"),
+            [id],
+            endpoint_from_row,
+        )?;
         row.map(endpoint_record).transpose()
     }
 
@@ -23,17 +22,11 @@ impl SqliteConn {
     }
 
     pub(crate) fn endpoint_rows(&mut self, tenant: &TenantId, page: &PageRequest) -> StoreResult<Vec<EndpointRecord>> {
-        let rows = self
-            .raw()
-            .prepare_cached(&format!(
-                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = ?1 AND (?2 IS NULL OR id > ?2) \
-                 ORDER BY id LIMIT ?3"
-            ))
-            .and_then(|mut s| {
-                s.query_map(params![tenant.as_str(), page.after, page.limit], endpoint_from_row)?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(map_error)?;
+        let sql = format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = ?1 AND (?2 IS NULL OR id > ?2) \
+             ORDER BY id LIMIT ?3"
+        );
+        let rows = self.query_all(&sql, params![tenant.as_str(), page.after, page.limit], endpoint_from_row)?;
         rows.into_iter().map(endpoint_record).collect()
     }
 

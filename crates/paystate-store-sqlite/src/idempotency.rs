@@ -2,11 +2,10 @@
 //! answer replayed to a retry of it.
 
 use crate::conn::SqliteConn;
-use crate::error::map_error;
 use crate::rows::{from_doc, parse_ts, to_doc, ts};
 use paystate_domain::{TenantId, Timestamp};
 use paystate_store::{IdempotencyKey, IdempotencyRecord, StoreResult, StoredResponse};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 impl SqliteConn {
     pub(crate) fn idempotency_row(&mut self, tenant: &TenantId, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
@@ -14,16 +13,7 @@ impl SqliteConn {
         const SQL: &str = "SELECT fingerprint, status, content_type, headers, body, created_at FROM idempotency_keys \
                            WHERE tenant_id = ?1 AND key = ?2";
         self.note(SQL);
-        let row: Option<Row> = self
-            .raw()
-            .prepare_cached(SQL)
-            .and_then(|mut s| {
-                s.query_row([tenant.as_str(), key], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
-                })
-                .optional()
-            })
-            .map_err(map_error)?;
+        let row: Option<Row> = self.query_one(SQL, [tenant.as_str(), key], |row| row.try_into())?;
         let Some((fingerprint, status, content_type, headers, body, created_at)) = row else { return Ok(None) };
         let response = match (status, content_type, body) {
             (Some(status), Some(content_type), Some(body)) => {

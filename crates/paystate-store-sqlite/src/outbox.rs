@@ -19,7 +19,7 @@ use paystate_store::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryState, NextStep,
     OutboxStats, PageRequest, StoreError, StoreResult,
 };
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use std::collections::HashMap;
 
 impl SqliteConn {
@@ -82,11 +82,7 @@ impl SqliteConn {
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = ?1 AND enabled = 1 ORDER BY id"
         );
         self.note(&sql);
-        let rows = self
-            .raw()
-            .prepare_cached(&sql)
-            .and_then(|mut s| s.query_map([tenant.as_str()], endpoint_from_row)?.collect::<Result<Vec<_>, _>>())
-            .map_err(map_error)?;
+        let rows = self.query_all(&sql, [tenant.as_str()], endpoint_from_row)?;
         rows.into_iter().map(|row| endpoint_record(row).map(|r| Subscriber::Webhook(r.endpoint))).collect()
     }
 
@@ -123,11 +119,11 @@ impl SqliteConn {
     }
 
     fn delivery_by_id(&self, id: &str) -> StoreResult<Option<DeliveryRecord>> {
-        let row = self
-            .raw()
-            .prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?1"))
-            .and_then(|mut s| s.query_row([id], delivery_from_row).optional())
-            .map_err(map_error)?;
+        let row = self.query_one(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?1"),
+            [id],
+            delivery_from_row,
+        )?;
         row.map(delivery_record).transpose()
     }
 
@@ -144,46 +140,34 @@ impl SqliteConn {
         let by_endpoint = only_if(filter.endpoint_id.is_some(), "endpoint_id = ?2", "?2");
         let by_event = only_if(filter.event_id.is_some(), "event_id = ?3", "?3");
         let after = only_if(page.after.is_some(), "id > ?5", "?5");
-        let rows = self
-            .raw()
-            .prepare_cached(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = ?1 AND {by_endpoint} \
-                 AND {by_event} AND (?4 IS NULL OR state = ?4) AND {after} ORDER BY id LIMIT ?6"
-            ))
-            .and_then(|mut s| {
-                s.query_map(
-                    params![
-                        tenant.as_str(),
-                        filter.endpoint_id.as_ref().map(|id| id.as_str()),
-                        filter.event_id.as_ref().map(|id| id.as_str()),
-                        filter.state.map(|s| s.as_str()),
-                        page.after,
-                        page.limit
-                    ],
-                    delivery_from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(map_error)?;
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = ?1 AND {by_endpoint} \
+             AND {by_event} AND (?4 IS NULL OR state = ?4) AND {after} ORDER BY id LIMIT ?6"
+        );
+        let rows = self.query_all(
+            &sql,
+            params![
+                tenant.as_str(),
+                filter.endpoint_id.as_ref().map(|id| id.as_str()),
+                filter.event_id.as_ref().map(|id| id.as_str()),
+                filter.state.map(|s| s.as_str()),
+                page.after,
+                page.limit
+            ],
+            delivery_from_row,
+        )?;
         rows.into_iter().map(delivery_record).collect()
     }
 
     pub(crate) fn attempt_rows(&mut self, tenant: &TenantId, ids: &[DeliveryId]) -> StoreResult<Vec<AttemptRecord>> {
-        let rows = self
-            .raw()
-            .prepare_cached(
-                "SELECT a.delivery_id, a.at, a.status_code, a.latency_ms, a.response_excerpt, a.error \
-                 FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
-                 WHERE d.tenant_id = ?1 AND a.delivery_id IN (SELECT value FROM json_each(?2)) \
-                 ORDER BY a.delivery_id, a.id",
-            )
-            .and_then(|mut s| {
-                s.query_map(params![tenant.as_str(), ids_json(ids)], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
-                })?
-                .collect::<Result<Vec<AttemptRow>, _>>()
-            })
-            .map_err(map_error)?;
+        let rows: Vec<AttemptRow> = self.query_all(
+            "SELECT a.delivery_id, a.at, a.status_code, a.latency_ms, a.response_excerpt, a.error \
+             FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
+             WHERE d.tenant_id = ?1 AND a.delivery_id IN (SELECT value FROM json_each(?2)) \
+             ORDER BY a.delivery_id, a.id",
+            params![tenant.as_str(), ids_json(ids)],
+            |row| row.try_into(),
+        )?;
         rows.into_iter().map(attempt_record).collect()
     }
 
@@ -212,13 +196,13 @@ impl SqliteConn {
         limit: u32,
         owner: &str,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let ids: Vec<String> = self.raw().prepare_cached(
-                "SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-                 WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
-                 AND e.enabled = 1 ORDER BY d.next_attempt_at, d.id LIMIT ?2",
-            )
-            .and_then(|mut s| s.query_map(params![ts(&now), limit], |row| row.get(0))?.collect())
-            .map_err(map_error)?;
+        let ids: Vec<String> = self.query_all(
+            "SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
+             AND e.enabled = 1 ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+            params![ts(&now), limit],
+            |row| row.get(0),
+        )?;
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
             let token = paystate_store::new_lease_token(owner);

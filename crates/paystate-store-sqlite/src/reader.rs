@@ -4,7 +4,6 @@
 //! their own modules.
 
 use crate::conn::{SqliteConn, only_if};
-use crate::error::map_error;
 use crate::payment_cache::Cached;
 use crate::rows::{
     KEY_COLUMNS, event_from_row, event_record, from_doc, key_from_row, key_record, parse_ts, tenant_from_row,
@@ -19,18 +18,14 @@ use paystate_store::{
     IdempotencyRecord, OrderFilter, OutboxStats, PageRequest, PaymentFilter, PaymentSearch, Reader, SessionRecord,
     StatusCount, StoreResult, UserRecord,
 };
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 #[async_trait]
 impl Reader for SqliteConn {
     async fn tenant(&mut self, id: &TenantId) -> StoreResult<Option<Tenant>> {
         const SQL: &str = "SELECT id, name, settings, created_at, updated_at FROM tenants WHERE id = ?1";
         self.note(SQL);
-        let row = self
-            .raw()
-            .prepare_cached(SQL)
-            .and_then(|mut s| s.query_row([id.as_str()], tenant_from_row).optional())
-            .map_err(map_error)?;
+        let row = self.query_one(SQL, [id.as_str()], tenant_from_row)?;
         row.map(|(id, name, settings, created_at, updated_at)| {
             Ok(Tenant {
                 id: TenantId::from_trusted(id),
@@ -46,22 +41,14 @@ impl Reader for SqliteConn {
     async fn api_key(&mut self, id: &KeyId) -> StoreResult<Option<ApiKeyRecord>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1");
         self.note(&sql);
-        let row = self
-            .raw()
-            .prepare_cached(&sql)
-            .and_then(|mut s| s.query_row([id.as_str()], key_from_row).optional())
-            .map_err(map_error)?;
+        let row = self.query_one(&sql, [id.as_str()], key_from_row)?;
         row.map(key_record).transpose()
     }
 
     async fn api_keys(&mut self, tenant: &TenantId) -> StoreResult<Vec<ApiKeyRecord>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 ORDER BY id");
         self.note(&sql);
-        let rows = self
-            .raw()
-            .prepare_cached(&sql)
-            .and_then(|mut s| s.query_map([tenant.as_str()], key_from_row)?.collect::<Result<Vec<_>, _>>())
-            .map_err(map_error)?;
+        let rows = self.query_all(&sql, [tenant.as_str()], key_from_row)?;
         rows.into_iter().map(key_record).collect()
     }
 
@@ -148,22 +135,11 @@ impl Reader for SqliteConn {
              created_at FROM events WHERE tenant_id = ?1 AND seq > ?2 AND {by_payment} ORDER BY seq LIMIT ?4"
         );
         self.note(&sql);
-        let rows = self
-            .raw()
-            .prepare_cached(&sql)
-            .and_then(|mut s| {
-                s.query_map(
-                    params![
-                        tenant.as_str(),
-                        filter.after_seq,
-                        filter.payment_id.as_ref().map(|p| p.as_str()),
-                        filter.limit
-                    ],
-                    event_from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(map_error)?;
+        let rows = self.query_all(
+            &sql,
+            params![tenant.as_str(), filter.after_seq, filter.payment_id.as_ref().map(|p| p.as_str()), filter.limit],
+            event_from_row,
+        )?;
         rows.into_iter().map(event_record).collect()
     }
 

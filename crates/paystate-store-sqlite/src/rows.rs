@@ -41,25 +41,38 @@ pub(crate) fn docs<T: DeserializeOwned>(texts: Vec<String>) -> StoreResult<Vec<T
     texts.iter().map(|text| from_doc(text)).collect()
 }
 
+/// Declares a row struct whose fields are the columns of a `SELECT` in their order (as
+/// [`ENDPOINT_COLUMNS`] and [`DELIVERY_COLUMNS`] list them), and its reader: field n is column n. The struct's field list is then the only place the order is
+/// spelled, instead of once in the struct and again in a reader listing `row.get(n)?` per field.
+macro_rules! columns_by_position {
+    ($name:ident, $from_row:ident { $($field:ident: $ty:ty),+ $(,)? }) => {
+        pub(crate) struct $name {
+            $($field: $ty),+
+        }
+
+        pub(crate) fn $from_row(row: &Row<'_>) -> rusqlite::Result<$name> {
+            let mut next = 0;
+            let mut column = || {
+                next += 1;
+                next - 1
+            };
+            // A struct's fields are evaluated in the order written: each takes the next column.
+            Ok($name { $($field: row.get(column())?),+ })
+        }
+    };
+}
+
+/// A tenant's columns as a tuple. This and the other tuple readers (keys, events) use rusqlite's
+/// own `TryFrom<&Row>` for tuples, which reads column n into field n, instead of listing `row.get(n)?`.
 pub(crate) fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, String, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+    row.try_into()
 }
 
 pub(crate) type KeyRow =
     (String, String, Vec<u8>, String, Option<String>, Option<String>, String, Option<String>, Option<String>);
 
 pub(crate) fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRow> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-    ))
+    row.try_into()
 }
 
 pub(crate) fn key_record(row: KeyRow) -> StoreResult<ApiKeyRecord> {
@@ -96,20 +109,7 @@ pub(crate) type EventRow = (
 );
 
 pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-        row.get(9)?,
-        row.get(10)?,
-        row.get(11)?,
-    ))
+    row.try_into()
 }
 
 pub(crate) fn event_record(row: EventRow) -> StoreResult<StoredEvent> {
@@ -155,40 +155,23 @@ pub(crate) fn endpoint_values(record: &EndpointRecord) -> StoreResult<Vec<Box<dy
     ])
 }
 
-pub(crate) struct EndpointRow {
-    id: String,
-    tenant_id: String,
-    url: String,
-    events: String,
-    description: Option<String>,
-    enabled: bool,
-    disabled_reason: Option<String>,
-    disabled_at: Option<String>,
-    failing_since: Option<String>,
-    secret: Vec<u8>,
-    previous_secret: Option<Vec<u8>>,
-    previous_expires_at: Option<String>,
-    created_at: String,
-    updated_at: String,
-}
-
-pub(crate) fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<EndpointRow> {
-    Ok(EndpointRow {
-        id: row.get(0)?,
-        tenant_id: row.get(1)?,
-        url: row.get(2)?,
-        events: row.get(3)?,
-        description: row.get(4)?,
-        enabled: row.get(5)?,
-        disabled_reason: row.get(6)?,
-        disabled_at: row.get(7)?,
-        failing_since: row.get(8)?,
-        secret: row.get(9)?,
-        previous_secret: row.get(10)?,
-        previous_expires_at: row.get(11)?,
-        created_at: row.get(12)?,
-        updated_at: row.get(13)?,
-    })
+columns_by_position! {
+    EndpointRow, endpoint_from_row {
+        id: String,
+        tenant_id: String,
+        url: String,
+        events: String,
+        description: Option<String>,
+        enabled: bool,
+        disabled_reason: Option<String>,
+        disabled_at: Option<String>,
+        failing_since: Option<String>,
+        secret: Vec<u8>,
+        previous_secret: Option<Vec<u8>>,
+        previous_expires_at: Option<String>,
+        created_at: String,
+        updated_at: String,
+    }
 }
 
 pub(crate) fn endpoint_record(row: EndpointRow) -> StoreResult<EndpointRecord> {
@@ -215,38 +198,22 @@ pub(crate) fn endpoint_record(row: EndpointRow) -> StoreResult<EndpointRecord> {
 pub(crate) const DELIVERY_COLUMNS: &str = "id, tenant_id, endpoint_id, event_id, event_type, payload, state, attempts, step, \
      next_attempt_at, last_attempt_at, created_at, updated_at";
 
-pub(crate) struct DeliveryRow {
-    id: String,
-    tenant_id: String,
-    endpoint_id: String,
-    event_id: String,
-    event_type: String,
-    payload: String,
-    state: String,
-    attempts: u32,
-    step: u32,
-    next_attempt_at: Option<String>,
-    last_attempt_at: Option<String>,
-    created_at: String,
-    updated_at: String,
-}
-
-pub(crate) fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
-    Ok(DeliveryRow {
-        id: row.get(0)?,
-        tenant_id: row.get(1)?,
-        endpoint_id: row.get(2)?,
-        event_id: row.get(3)?,
-        event_type: row.get(4)?,
-        payload: row.get(5)?,
-        state: row.get(6)?,
-        attempts: row.get(7)?,
-        step: row.get(8)?,
-        next_attempt_at: row.get(9)?,
-        last_attempt_at: row.get(10)?,
-        created_at: row.get(11)?,
-        updated_at: row.get(12)?,
-    })
+columns_by_position! {
+    DeliveryRow, delivery_from_row {
+        id: String,
+        tenant_id: String,
+        endpoint_id: String,
+        event_id: String,
+        event_type: String,
+        payload: String,
+        state: String,
+        attempts: u32,
+        step: u32,
+        next_attempt_at: Option<String>,
+        last_attempt_at: Option<String>,
+        created_at: String,
+        updated_at: String,
+    }
 }
 
 pub(crate) fn delivery_record(row: DeliveryRow) -> StoreResult<DeliveryRecord> {

@@ -40,13 +40,7 @@ impl SqliteConn {
              ORDER BY c.updated_at NULLS FIRST, t.id LIMIT ?3"
         );
         self.note(&sql);
-        let owed: Vec<(String, i64)> = self
-            .raw()
-            .prepare_cached(&sql)
-            .and_then(|mut s| {
-                s.query_map(params![sink, ts(&now), limit], |row| Ok((row.get(0)?, row.get(1)?)))?.collect()
-            })
-            .map_err(map_error)?;
+        let owed: Vec<(String, i64)> = self.query_all(&sql, params![sink, ts(&now), limit], |row| row.try_into())?;
         let token = paystate_store::new_lease_token("stream");
         let mut claims = Vec::with_capacity(owed.len());
         for (tenant, acked_seq) in owed {

@@ -16,7 +16,7 @@ use paystate_store::{
     ApiKeyRecord, AttemptOutcome, ClaimedDelivery, DeliveryRecord, EndpointRecord, IdempotencyKey, SessionRecord,
     StoreError, StoreResult, StoredResponse, Tx, UserRecord,
 };
-use rusqlite::params;
+use rusqlite::{ToSql, params};
 
 #[async_trait]
 impl Tx for SqliteConn {
@@ -92,49 +92,23 @@ impl Tx for SqliteConn {
     }
 
     async fn insert_payment(&mut self, payment: &Payment) -> StoreResult<()> {
-        let doc = to_doc(payment)?;
-        let length = doc.len();
-        self.run(
+        self.write_payment_row(
             "INSERT INTO payments (id, tenant_id, order_id, external_id, status, needs_review, deleted, version, doc) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                payment.id.as_str(),
-                payment.tenant_id.as_str(),
-                payment.order_id.as_str(),
-                payment.external_id,
-                payment.status.as_str(),
-                payment.needs_review,
-                payment.deleted_at.is_some(),
-                payment.version,
-                doc
-            ],
-        )?;
-        self.wrote_payment(payment, length);
-        Ok(())
+            params![payment.id.as_str(), payment.tenant_id.as_str(), payment.order_id.as_str()],
+            payment,
+        )
+        .map(drop)
     }
 
     async fn update_payment(&mut self, payment: &Payment) -> StoreResult<()> {
-        let doc = to_doc(payment)?;
-        let length = doc.len();
-        let changed = self.run(
+        let changed = self.write_payment_row(
             "UPDATE payments SET external_id = ?3, status = ?4, needs_review = ?5, deleted = ?6, version = ?7, doc = ?8 \
              WHERE tenant_id = ?1 AND id = ?2 AND version = ?7 - 1",
-            params![
-                payment.tenant_id.as_str(),
-                payment.id.as_str(),
-                payment.external_id,
-                payment.status.as_str(),
-                payment.needs_review,
-                payment.deleted_at.is_some(),
-                payment.version,
-                doc
-            ],
+            params![payment.tenant_id.as_str(), payment.id.as_str()],
+            payment,
         )?;
-        if changed != 1 {
-            return Err(StoreError::VersionConflict);
-        }
-        self.wrote_payment(payment, length);
-        Ok(())
+        if changed == 1 { Ok(()) } else { Err(StoreError::VersionConflict) }
     }
 
     async fn insert_method(&mut self, method: &PaymentMethod) -> StoreResult<()> {
@@ -273,5 +247,25 @@ impl Tx for SqliteConn {
 
     async fn purge_sessions(&mut self, before: Timestamp) -> StoreResult<u64> {
         self.purge_console_sessions(before)
+    }
+}
+
+impl SqliteConn {
+    /// Runs a payment's insert or its update. Both bind, after their own leading parameters
+    /// (`ids`: the ids, and an insert's order), the same columns in the same order (external id,
+    /// status, review flag, deletion, version, document), and both note a payment they wrote for
+    /// the payment cache: one place, so that the two cannot drift apart.
+    fn write_payment_row(&mut self, sql: &str, ids: &[&dyn ToSql], payment: &Payment) -> StoreResult<usize> {
+        let doc = to_doc(payment)?;
+        let length = doc.len();
+        let (status, deleted) = (payment.status.as_str(), payment.deleted_at.is_some());
+        let state: [&dyn ToSql; 6] =
+            [&payment.external_id, &status, &payment.needs_review, &deleted, &payment.version, &doc];
+        let values: Vec<&dyn ToSql> = ids.iter().copied().chain(state).collect();
+        let changed = self.run(sql, values.as_slice())?;
+        if changed == 1 {
+            self.wrote_payment(payment, length);
+        }
+        Ok(changed)
     }
 }

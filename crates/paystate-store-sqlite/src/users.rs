@@ -1,14 +1,13 @@
 //! The SQL of the operator console on SQLite: users, sessions and the overview's counts.
 
 use crate::conn::SqliteConn;
-use crate::error::map_error;
 use crate::rows::{opt_ts, parse_ts, ts};
 use paystate_domain::Payment;
 use paystate_domain::{EventType, PaymentStatus, Role, Source, TenantId, Timestamp, UserId};
 use paystate_store::{
     EventCount, PageRequest, PaymentSearch, SessionRecord, StatusCount, StoreError, StoreResult, UserRecord,
 };
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Row, params};
 
 const USER_COLUMNS: &str = "id, tenant_id, email, role, password_hash, disabled_at, created_at, updated_at";
 const SESSION_COLUMNS: &str = "token_hash, tenant_id, user_id, created_at, last_seen_at, revoked_at";
@@ -54,11 +53,7 @@ fn session_record(row: SessionRow) -> StoreResult<SessionRecord> {
 impl SqliteConn {
     fn user_rows(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Vec<UserRecord>> {
         self.note(sql);
-        let rows = self
-            .raw()
-            .prepare_cached(sql)
-            .and_then(|mut s| s.query_map(params, user_from_row)?.collect::<Result<Vec<_>, _>>())
-            .map_err(map_error)?;
+        let rows = self.query_all(sql, params, user_from_row)?;
         rows.into_iter().map(user_record).collect()
     }
 
@@ -80,11 +75,7 @@ impl SqliteConn {
     pub(super) fn console_session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM console_sessions WHERE token_hash = ?1");
         self.note(&sql);
-        let row = self
-            .raw()
-            .prepare_cached(&sql)
-            .and_then(|mut s| s.query_row([token_hash.as_slice()], session_from_row).optional())
-            .map_err(map_error)?;
+        let row = self.query_one(&sql, [token_hash.as_slice()], session_from_row)?;
         row.map(session_record).transpose()
     }
 
@@ -92,13 +83,7 @@ impl SqliteConn {
         const SQL: &str = "SELECT status, needs_review, COUNT(*) FROM payments WHERE tenant_id = ?1 AND deleted = 0 \
                            GROUP BY status, needs_review ORDER BY status, needs_review";
         self.note(SQL);
-        let rows: Vec<(String, bool, i64)> = self
-            .raw()
-            .prepare_cached(SQL)
-            .and_then(|mut s| {
-                s.query_map([tenant.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()
-            })
-            .map_err(map_error)?;
+        let rows: Vec<(String, bool, i64)> = self.query_all(SQL, [tenant.as_str()], |row| row.try_into())?;
         rows.into_iter()
             .map(|(status, needs_review, count)| {
                 let status =
@@ -112,14 +97,8 @@ impl SqliteConn {
         const SQL: &str = "SELECT source, type, COUNT(*) FROM events WHERE tenant_id = ?1 AND created_at >= ?2 \
                            GROUP BY source, type ORDER BY source, type";
         self.note(SQL);
-        let rows: Vec<(String, String, i64)> = self
-            .raw()
-            .prepare_cached(SQL)
-            .and_then(|mut s| {
-                s.query_map(params![tenant.as_str(), ts(&since)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<Result<_, _>>()
-            })
-            .map_err(map_error)?;
+        let rows: Vec<(String, String, i64)> =
+            self.query_all(SQL, params![tenant.as_str(), ts(&since)], |row| row.try_into())?;
         rows.into_iter()
             .map(|(source, kind, count)| {
                 let source =

@@ -122,6 +122,28 @@ pub fn new_order(tenant: &TenantId, reference: &str) -> (Order, EventDraft) {
 }
 
 pub(crate) async fn insert_order(store: &Arc<dyn Store>, tenant: &TenantId, reference: &str) -> StoreResult<Order> {
+    order_job(store, tenant, reference, Ok).await
+}
+
+/// A write job that inserts an order of `tenant` and records its event, then fails with
+/// [`StoreError::NotFound`]: the scenarios that check a failed job leaves nothing behind (no
+/// order, no event, no delivery) all run this one job.
+pub(crate) async fn insert_order_then_fail(
+    store: &Arc<dyn Store>,
+    tenant: &TenantId,
+    reference: &str,
+) -> StoreResult<()> {
+    order_job(store, tenant, reference, |_| Err(StoreError::NotFound)).await
+}
+
+/// The one write job behind [`insert_order`] and [`insert_order_then_fail`]: inserts a new order
+/// of `tenant`, records its event, and ends the job with what `then` makes of the order.
+async fn order_job<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    tenant: &TenantId,
+    reference: &str,
+    then: fn(Order) -> StoreResult<T>,
+) -> StoreResult<T> {
     let (order, event) = new_order(tenant, reference);
     let actor = actor(tenant);
     store
@@ -129,7 +151,7 @@ pub(crate) async fn insert_order(store: &Arc<dyn Store>, tenant: &TenantId, refe
             async move {
                 tx.insert_order(&order).await?;
                 tx.record(&actor, event);
-                Ok(order)
+                then(order)
             }
             .boxed()
         })

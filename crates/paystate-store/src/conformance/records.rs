@@ -1,7 +1,7 @@
 //! The records' story: tenants and keys, orders and payments with their versions, events
 //! numbered without gaps, jobs that fail alone, idempotency keys, and tenants kept apart.
 
-use super::{actor, insert_order, insert_payment, new_order, new_tenant};
+use super::{actor, insert_order, insert_order_then_fail, insert_payment, new_order, new_tenant};
 use crate::*;
 use futures::FutureExt;
 use paystate_domain::{EventType, OrderState, PaymentStatus, Source};
@@ -161,18 +161,7 @@ pub async fn payments_by_transaction_ref(store: &Arc<dyn Store>) {
 
 pub async fn a_failing_job_leaves_nothing_behind(store: &Arc<dyn Store>) {
     let tenant = new_tenant(store).await;
-    let (order, event) = new_order(&tenant, "F-1");
-    let a = actor(&tenant);
-    let result: StoreResult<()> = store
-        .write(move |tx| {
-            async move {
-                tx.insert_order(&order).await?;
-                tx.record(&a, event);
-                Err(StoreError::NotFound)
-            }
-            .boxed()
-        })
-        .await;
+    let result = insert_order_then_fail(store, &tenant, "F-1").await;
     assert!(matches!(result, Err(StoreError::NotFound)));
     let t = tenant.clone();
     assert_eq!(store.read(move |r| async move { r.order_by_reference(&t, "F-1").await }.boxed()).await.unwrap(), None);

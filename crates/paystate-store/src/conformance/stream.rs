@@ -1,7 +1,7 @@
 //! The event stream's story: sinks' cursors, leased per tenant and moved forward as events are
 //! acknowledged.
 
-use super::{actor, new_order};
+use super::insert_order;
 use crate::*;
 use futures::FutureExt;
 use std::sync::Arc;
@@ -101,17 +101,5 @@ pub async fn stream_cursors_lease_and_advance(store: &Arc<dyn Store>) {
 
 /// One more event (an order's) for `tenant`.
 async fn one_more_event(store: &Arc<dyn Store>, tenant: &TenantId, reference: &str) {
-    let (order, event) = new_order(tenant, reference);
-    let actor = actor(tenant);
-    store
-        .write(move |tx| {
-            async move {
-                tx.insert_order(&order).await?;
-                tx.record(&actor, event);
-                Ok(())
-            }
-            .boxed()
-        })
-        .await
-        .unwrap();
+    insert_order(store, tenant, reference).await.unwrap();
 }

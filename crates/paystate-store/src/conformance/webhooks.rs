@@ -1,7 +1,7 @@
 //! The webhooks' story: endpoints, the outbox that writes deliveries with their events, and the
 //! dispatchers' claims, leases, attempts, retries and purges.
 
-use super::{actor, insert_order, insert_payment, new_order, new_tenant};
+use super::{actor, insert_order, insert_order_then_fail, insert_payment, new_tenant};
 use crate::*;
 use futures::FutureExt;
 use paystate_domain::{EndpointId, EventSelection, EventType, PaymentStatus, WebhookEndpoint};
@@ -171,18 +171,7 @@ pub async fn the_outbox_writes_deliveries_with_their_events(store: &Arc<dyn Stor
     assert!(stats.oldest_pending_at.is_some_and(|at| at <= delivery.created_at));
 
     // A job that fails leaves neither its event nor its deliveries behind.
-    let (failed_order, failed_event) = new_order(&tenant, "W-2");
-    let a = actor(&tenant);
-    let failed: StoreResult<()> = store
-        .write(move |tx| {
-            async move {
-                tx.insert_order(&failed_order).await?;
-                tx.record(&a, failed_event);
-                Err(StoreError::NotFound)
-            }
-            .boxed()
-        })
-        .await;
+    let failed = insert_order_then_fail(store, &tenant, "W-2").await;
     assert!(failed.is_err());
     assert_eq!(deliveries_of(store, &tenant, DeliveryFilter::default()).await.len(), 1);
 
