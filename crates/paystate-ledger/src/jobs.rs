@@ -5,6 +5,7 @@
 
 use crate::{now, refund_cap};
 use paystate_domain::order::{NewOrder, OrderPatch};
+use paystate_domain::order_book;
 use paystate_domain::payment::{NewPayment, decide};
 use paystate_domain::{
     Actor, DomainError, Order, OrderId, Outcome, Payment, PaymentCommand, PaymentId, PaymentType, TenantId,
@@ -66,7 +67,8 @@ pub async fn apply_order_patch(
 
 /// Creates a payment of `order` and records `payment.created`, within a job. A refund must name
 /// a receipt of the same order and fit in what remains refundable of it (the per-receipt refund
-/// cap of the domain's order book), whichever surface creates it.
+/// cap of the domain's order book), whichever surface creates it; a refund of a receipt not paid
+/// yet waits, and is held when it becomes paid ([`apply`]).
 pub async fn open_payment(
     tx: &mut (impl Tx + ?Sized),
     actor: &Actor,
@@ -118,7 +120,8 @@ pub(crate) async fn open_payment_with(
     Ok(payment)
 }
 
-/// Decides a command against a payment read in this job, and writes the decision.
+/// Decides a command against a payment read in this job, holds the per-receipt refund cap on the
+/// decision (whichever surface sent the command), and writes the decision.
 pub async fn apply(
     tx: &mut (impl Tx + ?Sized),
     actor: &Actor,
@@ -132,13 +135,13 @@ pub async fn apply(
     {
         return Err(DomainError::Invalid { field: "method_id", message: "no such payment method".into() }.into());
     }
-    let decision = decide(payment, command, actor, now())?;
-    // A refund becoming paid must still fit in its receipt, on every surface.
-    if decision.outcome == Outcome::Applied
-        && decision.payment.status == paystate_domain::PaymentStatus::Paid
-        && matches!(command, PaymentCommand::ReportStatus { .. })
-    {
-        refund_cap::hold_on_confirm(tx, payment).await?;
+    let now = now();
+    let mut decision = decide(payment, command, actor, now)?;
+    // The per-receipt refund cap, on every command of every surface: a refund that becomes paid,
+    // a refund's or a paid receipt's new amount, money recorded as gone back of a receipt. Only
+    // such changes read the order's payments.
+    if decision.outcome == Outcome::Applied && order_book::concerns_cap(payment, &decision.payment) {
+        decision = refund_cap::hold(tx, actor, payment, command, decision, now).await?;
     }
     if decision.payment_changed() {
         tx.update_payment(&decision.payment).await?;
