@@ -1,6 +1,8 @@
 //! The order book: an order with its live payments, and the rules that decide what an action may
 //! do to one of them. Above all the per-receipt refund cap: refund payments of a receipt never
-//! take more than the receipt paid, whichever API creates or confirms them.
+//! take more than the receipt paid, whichever API creates, changes or completes them, and
+//! refunds recorded on the receipt itself count them ([`OrderBook::check_change`], which the
+//! ledger holds on every decision of the status machine).
 //!
 //! The rules answer [`BookError`], in domain terms; each surface words it in its own format. The
 //! same checks that refuse actions compute [`OrderBook::actions`], so that no surface ever offers
@@ -71,6 +73,21 @@ pub fn stored_attrs(mut client: Map<String, Value>, marks: &Marks) -> Value {
         client.insert(MARKS_MEMBER.into(), member);
     }
     Value::Object(client)
+}
+
+/// The `attrs` a caller other than the payment desk writes, with the marks as `kept` holds them
+/// (none for a new payment): whatever the caller put under [`MARKS_MEMBER`] is left out. The
+/// marks are paystate's record of what the desk did, above all whether a completed refund is
+/// booked on its receipt, which decides whether the refund cap counts it: a caller that could set
+/// that mark would hide a paid refund from the cap, one that could clear it would count a booked
+/// refund twice. Attrs that are no object are returned as they are, for the domain to refuse.
+pub fn with_marks_of(attrs: Value, kept: Option<&Payment>) -> Value {
+    let client = match attrs {
+        Value::Object(map) => map,
+        Value::Null => Map::new(),
+        other => return other,
+    };
+    stored_attrs(client, &kept.map(Marks::of).unwrap_or_default())
 }
 
 /// Reversed or voided (canceled): final, nothing turns it back into money.

@@ -8,7 +8,8 @@ use paystate_domain::order::{NewOrder, OrderPatch};
 use paystate_domain::order_book;
 use paystate_domain::payment::{NewPayment, decide};
 use paystate_domain::{
-    Actor, DomainError, Order, OrderId, Outcome, Payment, PaymentCommand, PaymentId, PaymentType, TenantId,
+    Actor, DomainError, Order, OrderId, Outcome, Payment, PaymentCommand, PaymentId, PaymentPatch, PaymentType,
+    TenantId,
 };
 use paystate_store::{Reader, StoreError, StoreResult, Tx};
 
@@ -83,7 +84,8 @@ pub async fn open_payment(
 pub(crate) enum RefundCap {
     Hold,
     /// The caller applied the order book's rules already (the payment desk, which also creates
-    /// refunds voided from the start, which never take money from their receipt).
+    /// refunds voided from the start, which never take money from their receipt, and writes the
+    /// marks of the payments it creates).
     HeldByCaller,
 }
 
@@ -91,7 +93,7 @@ pub(crate) async fn open_payment_with(
     tx: &mut (impl Tx + ?Sized),
     actor: &Actor,
     order: &Order,
-    new: NewPayment,
+    mut new: NewPayment,
     cap: RefundCap,
 ) -> StoreResult<Payment> {
     let mut source = None;
@@ -110,6 +112,10 @@ pub(crate) async fn open_payment_with(
     {
         return Err(DomainError::Invalid { field: "method_id", message: "no such payment method".into() }.into());
     }
+    if cap == RefundCap::Hold {
+        // Only the desk marks a payment (see `apply`).
+        new.attrs = order_book::with_marks_of(std::mem::take(&mut new.attrs), None);
+    }
     let (payment, event) = Payment::create(order, new, actor, now())?;
     // Checked once the domain has vetted the payment, so that its other refusals come first.
     if let (Some(source), PaymentType::Refund, RefundCap::Hold) = (&source, payment.kind, cap) {
@@ -121,8 +127,28 @@ pub(crate) async fn open_payment_with(
 }
 
 /// Decides a command against a payment read in this job, holds the per-receipt refund cap on the
-/// decision (whichever surface sent the command), and writes the decision.
+/// decision (whichever surface sent the command), and writes the decision. A change of `attrs`
+/// keeps the payment's marks as they are ([`order_book::with_marks_of`]): only the payment desk
+/// writes them ([`apply_as_desk`]).
 pub async fn apply(
+    tx: &mut (impl Tx + ?Sized),
+    actor: &Actor,
+    payment: &Payment,
+    command: &PaymentCommand,
+    reason: Option<&str>,
+) -> StoreResult<(Payment, Outcome)> {
+    if let PaymentCommand::Update(patch) = command
+        && let Some(attrs) = &patch.attrs
+    {
+        let attrs = Some(order_book::with_marks_of(attrs.clone(), Some(payment)));
+        let command = PaymentCommand::Update(PaymentPatch { attrs, ..patch.clone() });
+        return apply_as_desk(tx, actor, payment, &command, reason).await;
+    }
+    apply_as_desk(tx, actor, payment, command, reason).await
+}
+
+/// [`apply`] for the payment desk, whose changes of `attrs` carry the marks it keeps.
+pub(crate) async fn apply_as_desk(
     tx: &mut (impl Tx + ?Sized),
     actor: &Actor,
     payment: &Payment,

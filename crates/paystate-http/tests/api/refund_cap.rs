@@ -301,3 +301,31 @@ async fn a_refund_of_nothing_needs_a_paid_receipt_on_both_surfaces(app: TestApp)
     assert_problem(native_refund(&app, &order_id, &receipt, 0).await, 400, "invalid-request").await;
     assert_problem(native_refund(&app, &order_id, &receipt, 1).await, 422, "exceeds-available").await;
 }
+
+api_test!(no_caller_but_the_desk_marks_a_refund_booked);
+async fn no_caller_but_the_desk_marks_a_refund_booked(app: TestApp) {
+    let om = Om::new(&app).await;
+    let (order_id, receipt) = paid_receipt(&app, &om, "CAP-11").await;
+    // A refund marked booked would not count against its receipt: the native API cannot mark one.
+    let marked = json!({"_gormic": {"booked": true}, "till": 3});
+    let body = json!({"order_id": order_id, "type": "refund", "source_payment_id": receipt, "amount": 6_000,
+        "attrs": marked});
+    let first = created(app.post("/v1/payments", body).await).await;
+    assert_eq!(native(&app, &first).await["attrs"], json!({"till": 3}));
+    let second = created(native_refund(&app, &order_id, &receipt, 2_000).await).await;
+    assert_eq!(patch_amount(&app, &second, json!({"attrs": marked})).await.status(), 200);
+    assert_eq!(native(&app, &second).await["attrs"], json!({"till": 3}));
+    assert_eq!(report_paid(&app, &first).await.status(), 200);
+    assert_eq!(report_paid(&app, &second).await.status(), 200);
+    // Both still count: 20.00 is left, on both surfaces.
+    refused(om.refund(&order_id, &receipt, 20.01, "complete").await, 400, "LIMIT_REACHED").await;
+    assert_problem(native_refund(&app, &order_id, &receipt, 2_001).await, 422, "exceeds-available").await;
+
+    // A refund the desk completed stays booked whatever the native API writes in its attrs.
+    let booked = ok(om.refund(&order_id, &receipt, 20.0, "complete").await).await["id"].as_str().unwrap().to_owned();
+    let cleared = json!({"attrs": {}, "correction": true});
+    assert_eq!(patch_amount(&app, &booked, cleared).await.status(), 200);
+    assert_eq!(native(&app, &booked).await["attrs"], json!({"_gormic": {"booked": true}}));
+    assert_eq!(native(&app, &receipt).await["amount_refunded"], 2_000);
+    refused(om.refund(&order_id, &receipt, 0.01, "complete").await, 400, "LIMIT_REACHED").await;
+}
