@@ -50,6 +50,15 @@ impl Source {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
+    /// Whether this source reports what a payment provider did (Omnicasa, Norce, Teljoy) rather
+    /// than asking paystate to do something. A provider's report is a fact: when it contradicts
+    /// a rule it is recorded and the payment flagged for review, since refusing it would not undo
+    /// what happened and the provider would only send it again. A command (native API, Gormic's
+    /// desk, the console, the CLI) is refused instead, and its caller told why.
+    pub fn reports_facts(self) -> bool {
+        matches!(self, Self::Omnicasa | Self::Norce | Self::Teljoy)
+    }
+
     /// Whether an API key may be limited to this source: the native API and the vendor
     /// dialects take keys; the CLI, paystate itself and the console (people) do not.
     pub fn takes_keys(self) -> bool {

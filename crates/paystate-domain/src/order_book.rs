@@ -1,6 +1,8 @@
 //! The order book: an order with its live payments, and the rules that decide what an action may
 //! do to one of them. Above all the per-receipt refund cap: refund payments of a receipt never
-//! take more than the receipt paid, whichever API creates or confirms them.
+//! take more than the receipt paid, whichever API creates, changes or completes them, and
+//! refunds recorded on the receipt itself count them ([`OrderBook::check_change`], which the
+//! ledger holds on every decision of the status machine).
 //!
 //! The rules answer [`BookError`], in domain terms; each surface words it in its own format. The
 //! same checks that refuse actions compute [`OrderBook::actions`], so that no surface ever offers
@@ -9,10 +11,10 @@
 
 use crate::payment::{Adjustment, MissingAmount};
 use crate::{
-    Currency, DomainError, Order, OrderState, Payment, PaymentCommand, PaymentId, PaymentPatch, PaymentStatus,
-    PaymentType,
+    Actor, Currency, Decision, DomainError, Order, OrderState, Outcome, Payment, PaymentCommand, PaymentId,
+    PaymentPatch, PaymentStatus, PaymentType, Timestamp,
 };
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 // --- the marks kept in attrs ------------------------------------------------------------------
 
@@ -71,6 +73,21 @@ pub fn stored_attrs(mut client: Map<String, Value>, marks: &Marks) -> Value {
         client.insert(MARKS_MEMBER.into(), member);
     }
     Value::Object(client)
+}
+
+/// The `attrs` a caller other than the payment desk writes, with the marks as `kept` holds them
+/// (none for a new payment): whatever the caller put under [`MARKS_MEMBER`] is left out. The
+/// marks are paystate's record of what the desk did, above all whether a completed refund is
+/// booked on its receipt, which decides whether the refund cap counts it: a caller that could set
+/// that mark would hide a paid refund from the cap, one that could clear it would count a booked
+/// refund twice. Attrs that are no object are returned as they are, for the domain to refuse.
+pub fn with_marks_of(attrs: Value, kept: Option<&Payment>) -> Value {
+    let client = match attrs {
+        Value::Object(map) => map,
+        Value::Null => Map::new(),
+        other => return other,
+    };
+    stored_attrs(client, &kept.map(Marks::of).unwrap_or_default())
 }
 
 /// Reversed or voided (canceled): final, nothing turns it back into money.
@@ -218,37 +235,67 @@ impl<'a> OrderBook<'a> {
         self.payments.iter().find(|p| &p.id == id)
     }
 
+    /// The refund payments of `source` that still count against it, each with whether it is
+    /// already money: not yet complete (reserved: it may still become money), or complete without
+    /// being booked on the receipt (completed through another API). `except` leaves one out.
+    fn refunds_against<'s>(
+        &'s self,
+        source: &'s Payment,
+        except: Option<&'s PaymentId>,
+    ) -> impl Iterator<Item = (&'a Payment, bool)> + 's {
+        self.payments
+            .iter()
+            .filter(move |r| r.kind == PaymentType::Refund && r.source_payment_id.as_ref() == Some(&source.id))
+            .filter(move |r| Some(&r.id) != except && r.deleted_at.is_none())
+            .filter_map(|r| match r.status {
+                PaymentStatus::Open | PaymentStatus::Pending | PaymentStatus::Authorized => Some((r, false)),
+                PaymentStatus::Paid if !Marks::of(r).booked => Some((r, true)),
+                _ => None,
+            })
+    }
+
     /// What is spoken for of a receipt: refunds and chargebacks booked on it, plus its refund
     /// payments that may still become money (not yet complete) or became money without being
     /// booked on it (completed through another API). `except` leaves one refund out.
     pub fn used(&self, source: &Payment, except: Option<&PaymentId>) -> i64 {
-        let refunds = self
-            .payments
-            .iter()
-            .filter(|r| r.kind == PaymentType::Refund && r.source_payment_id.as_ref() == Some(&source.id))
-            .filter(|r| Some(&r.id) != except && r.deleted_at.is_none())
-            .filter(|r| match r.status {
-                PaymentStatus::Open | PaymentStatus::Pending | PaymentStatus::Authorized => true,
-                PaymentStatus::Paid => !Marks::of(r).booked,
-                _ => false,
-            })
-            .fold(0_i64, |sum, r| sum.saturating_add(r.amount));
+        let refunds = self.refunds_against(source, except).fold(0_i64, |sum, (r, _)| sum.saturating_add(r.amount));
         source.amount_refunded.saturating_add(source.amount_charged_back).saturating_add(refunds)
+    }
+
+    /// What has already gone back of a receipt: refunds and chargebacks booked on it, plus its
+    /// refund payments completed without being booked on it. Unlike [`Self::used`] it leaves out
+    /// refund payments not complete yet: they are claims, held when they complete.
+    pub fn gone(&self, source: &Payment) -> i64 {
+        let refunds = self
+            .refunds_against(source, None)
+            .filter(|(_, money)| *money)
+            .fold(0_i64, |sum, (r, _)| sum.saturating_add(r.amount));
+        source.amount_refunded.saturating_add(source.amount_charged_back).saturating_add(refunds)
+    }
+
+    /// Whether refunds may be taken from `source` now: a paid, live receipt of this order.
+    fn eligible(&self, source: &Payment) -> bool {
+        source.kind == PaymentType::Receipt
+            && source.status == PaymentStatus::Paid
+            && source.deleted_at.is_none()
+            && source.order_id == self.order.id
     }
 
     /// What may still be refunded of a receipt (nothing unless it is complete).
     pub fn refundable(&self, source: &Payment, except: Option<&PaymentId>) -> i64 {
-        let eligible = source.kind == PaymentType::Receipt
-            && source.status == PaymentStatus::Paid
-            && source.deleted_at.is_none()
-            && source.order_id == self.order.id;
-        if eligible { (source.amount - self.used(source, except)).max(0) } else { 0 }
+        if self.eligible(source) { (source.amount - self.used(source, except)).max(0) } else { 0 }
     }
 
     /// The per-receipt refund cap: a refund of `amount` from `source` stays within what the
     /// receipt paid and is not yet spoken for. `except` is the refund itself, when it exists.
+    /// A receipt that is not paid has nothing to refund, whatever the amount: a refund of nothing
+    /// is refused too, so that every surface agrees with [`Self::check_confirm`].
     pub fn refund_fits(&self, source: &Payment, amount: i64, except: Option<&PaymentId>) -> Result<(), BookError> {
+        if !self.eligible(source) {
+            return Err(self.nothing_to_refund(Some(&source.id), amount));
+        }
         let available = self.refundable(source, except);
+        // The status machine refuses an adjustment of nothing, so a refund of nothing skips the probe.
         let adjustable = amount == 0
             || source.allowed(&PaymentCommand::Adjust {
                 kind: Adjustment::Refund,
@@ -256,14 +303,41 @@ impl<'a> OrderBook<'a> {
                 missing: MissingAmount::Remaining,
             });
         if amount > available || !adjustable {
-            return Err(BookError::RefundExceedsReceipt {
-                receipt: source.id.clone(),
-                currency: self.order.currency,
-                requested: amount,
-                available,
-            });
+            return Err(self.exceeds(&source.id, amount, available));
         }
         Ok(())
+    }
+
+    /// A refund payment that is not money yet, of `amount` (on creation, or when its amount
+    /// grows): a paid receipt must cover it now, since it reserves its amount; a receipt that may
+    /// still become paid (open, pending, authorized) lets it wait, and the cap is held when the
+    /// refund completes ([`Self::check_change`]); any other receipt has nothing to refund.
+    pub fn refund_may_wait(&self, source: &Payment, amount: i64, except: Option<&PaymentId>) -> Result<(), BookError> {
+        let waits = source.kind == PaymentType::Receipt
+            && source.deleted_at.is_none()
+            && source.order_id == self.order.id
+            && source.status.precedes(PaymentStatus::Paid);
+        if waits { Ok(()) } else { self.refund_fits(source, amount, except) }
+    }
+
+    fn exceeds(&self, receipt: &PaymentId, requested: i64, available: i64) -> BookError {
+        BookError::RefundExceedsReceipt {
+            receipt: receipt.clone(),
+            currency: self.order.currency,
+            requested,
+            available,
+        }
+    }
+
+    /// The refusal of a refund of `amount` from a receipt that has nothing to refund (not paid,
+    /// not of this order, or not found): a refund of something exceeds its 0 available, as every
+    /// surface words the cap; a refund of nothing exceeds nothing, and is refused for what it
+    /// lacks, a paid receipt.
+    fn nothing_to_refund(&self, receipt: Option<&PaymentId>, amount: i64) -> BookError {
+        match receipt {
+            Some(receipt) if amount > 0 => self.exceeds(receipt, amount, 0),
+            _ => BookError::SourceNotCompleted,
+        }
     }
 
     /// A new amount for `payment`: a completed refund's is final, a refund's must fit its
@@ -365,6 +439,92 @@ impl<'a> OrderBook<'a> {
         Ok(())
     }
 
+    /// The refund cap held on a change the status machine decided, whichever command and surface
+    /// made it: `before` is the payment as this book holds it, `after` as the decision leaves it.
+    /// Only what the change adds is checked, so that a receipt already over its cap (data older
+    /// than the cap) still takes changes that do not make it worse.
+    /// - A refund that becomes paid (a status report, or an admin's resolve) must fit in its paid
+    ///   receipt.
+    /// - A paid refund's amount is final: it is money gone back (and may be booked on its receipt).
+    /// - A refund that may still become money and grows must fit, or wait ([`Self::refund_may_wait`]).
+    /// - A paid receipt's amount cannot fall below what its refunds, reserved ones included, and
+    ///   chargebacks take ([`Self::used`]).
+    /// - A refund recorded as an adjustment of a paid receipt (its `amount_refunded`) cannot exceed
+    ///   what has not gone back yet ([`Self::gone`]). Refund payments not complete yet do not count
+    ///   here: an adjustment records money that already went back, which a waiting refund cannot
+    ///   stop; the waiting refund is then held when it completes.
+    pub fn check_change(&self, before: &Payment, after: &Payment) -> Result<(), BookError> {
+        let Some(claim) = Claim::of(before, after) else {
+            return Ok(());
+        };
+        let source = || before.source_payment_id.as_ref().and_then(|id| self.find(id));
+        let missing = || self.nothing_to_refund(before.source_payment_id.as_ref(), after.amount);
+        match claim {
+            Claim::Completes => match source() {
+                Some(source) => self.refund_fits(source, after.amount, Some(&before.id)),
+                None => Err(missing()),
+            },
+            Claim::ChangesFinalAmount => Err(BookError::RefundAmountFinal),
+            Claim::Grows => match source() {
+                Some(source) => self.refund_may_wait(source, after.amount, Some(&before.id)),
+                None => Err(missing()),
+            },
+            Claim::Lowers => {
+                let used = self.used(before, None);
+                if after.amount < used {
+                    return Err(BookError::BelowRefunded { currency: self.order.currency, used });
+                }
+                Ok(())
+            }
+            Claim::Refunds(requested) => {
+                let available = (before.amount - self.gone(before)).max(0);
+                if requested > available {
+                    return Err(self.exceeds(&before.id, requested, available));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Self::check_change`] on a decision, answering a refusal as its source would be answered:
+    /// a provider's report ([`crate::Source::reports_facts`]: a status or money gone back) that
+    /// exceeds the cap is a fact all the same, so it is recorded as a conflict and the payment
+    /// flagged for review, not applied (as the status machine does with any report that
+    /// contradicts what paystate holds); a command is refused.
+    pub fn hold(
+        &self,
+        before: &Payment,
+        command: &PaymentCommand,
+        decision: Decision,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<Decision, BookError> {
+        if decision.outcome != Outcome::Applied {
+            return Ok(decision);
+        }
+        let refusal = match self.check_change(before, &decision.payment) {
+            Ok(()) => return Ok(decision),
+            Err(refusal) => refusal,
+        };
+        let current = before.status;
+        let detail = |reported: (&str, Value)| {
+            let mut detail = json!({"current_status": current, "refund_cap": refusal.to_string()});
+            detail[reported.0] = reported.1;
+            detail
+        };
+        match command {
+            PaymentCommand::ReportStatus { status, .. } if actor.source.reports_facts() => {
+                let detail = detail(("reported_status", json!(status)));
+                Ok(Decision::contradicted(before, *status, detail, actor, now))
+            }
+            PaymentCommand::Adjust { kind: Adjustment::Refund, .. } if actor.source.reports_facts() => {
+                let detail = detail(("reported", json!("refund")));
+                Ok(Decision::contradicted(before, PaymentStatus::Paid, detail, actor, now))
+            }
+            _ => Err(refusal),
+        }
+    }
+
     /// The actions `payment` allows now, each one exactly when its check passes.
     pub fn actions(&self, payment: &Payment) -> Vec<Action> {
         let mut can = Vec::new();
@@ -385,6 +545,46 @@ impl<'a> OrderBook<'a> {
         }
         can
     }
+}
+
+/// What a change of a payment asks of the refund cap (see [`OrderBook::check_change`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claim {
+    /// A refund becomes paid.
+    Completes,
+    /// A paid refund's amount changes.
+    ChangesFinalAmount,
+    /// A refund that may still become money grows.
+    Grows,
+    /// A paid receipt's amount falls.
+    Lowers,
+    /// A paid receipt's `amount_refunded` grows by this much.
+    Refunds(i64),
+}
+
+impl Claim {
+    fn of(before: &Payment, after: &Payment) -> Option<Claim> {
+        let paid = PaymentStatus::Paid;
+        match before.kind {
+            PaymentType::Refund if after.status == paid && before.status != paid => Some(Claim::Completes),
+            PaymentType::Refund if after.amount == before.amount => None,
+            PaymentType::Refund if before.status == paid => Some(Claim::ChangesFinalAmount),
+            PaymentType::Refund if after.amount > before.amount && after.status.precedes(paid) => Some(Claim::Grows),
+            PaymentType::Refund => None,
+            PaymentType::Receipt if before.status != paid => None,
+            PaymentType::Receipt if after.amount < before.amount => Some(Claim::Lowers),
+            PaymentType::Receipt if after.amount_refunded > before.amount_refunded => {
+                Some(Claim::Refunds(after.amount_refunded - before.amount_refunded))
+            }
+            PaymentType::Receipt => None,
+        }
+    }
+}
+
+/// Whether a change of a payment (`before`, then `after`) asks anything of the refund cap: only
+/// then need its order book be read to hold it ([`OrderBook::hold`]).
+pub fn concerns_cap(before: &Payment, after: &Payment) -> bool {
+    Claim::of(before, after).is_some()
 }
 
 fn not_now(payment: &Payment, step: Step) -> BookError {

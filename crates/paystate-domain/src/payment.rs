@@ -165,6 +165,26 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A report that contradicts what paystate holds of `payment`: not applied, but recorded (a
+    /// `payment.conflict` event with `detail`) and the payment flagged for review, because a
+    /// provider's report is a fact that the audit trail must keep even when it cannot be applied.
+    /// `reported` is the status the report implies.
+    pub fn contradicted(
+        payment: &Payment,
+        reported: PaymentStatus,
+        detail: serde_json::Value,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Decision {
+        let mut next = payment.touched(actor, now);
+        next.needs_review = true;
+        Decision {
+            events: vec![EventDraft::payment(EventType::PaymentConflict, &next, detail)],
+            payment: next,
+            outcome: Outcome::Conflict { current: payment.status, reported },
+        }
+    }
+
     /// True when the payment row must be written (events alone may still be recorded).
     pub fn payment_changed(&self) -> bool {
         !self.events.is_empty() && self.events.iter().any(|e| e.kind != EventType::PaymentStaleUpdate)
@@ -304,19 +324,13 @@ pub fn decide(
                         json!({"reported_status": reported, "current_status": payment.status}),
                     )],
                 }),
-                Transition::Conflict => {
-                    let mut next = payment.touched(actor, now);
-                    next.needs_review = true;
-                    Ok(Decision {
-                        events: vec![EventDraft::payment(
-                            EventType::PaymentConflict,
-                            &next,
-                            json!({"reported_status": reported, "current_status": payment.status}),
-                        )],
-                        payment: next,
-                        outcome: Outcome::Conflict { current: payment.status, reported },
-                    })
-                }
+                Transition::Conflict => Ok(Decision::contradicted(
+                    payment,
+                    reported,
+                    json!({"reported_status": reported, "current_status": payment.status}),
+                    actor,
+                    now,
+                )),
                 Transition::Advance => {
                     let mut next = payment.touched(actor, now);
                     set_status(&mut next, reported, *paid_at, now);
@@ -396,17 +410,8 @@ fn adjust(
     };
     if payment.status != PaymentStatus::Paid {
         // A refund of a payment that was never paid contradicts what we know: a conflict.
-        let mut next = payment.touched(actor, now);
-        next.needs_review = true;
-        return Ok(Decision {
-            events: vec![EventDraft::payment(
-                EventType::PaymentConflict,
-                &next,
-                json!({"reported": action, "current_status": payment.status}),
-            )],
-            payment: next,
-            outcome: Outcome::Conflict { current: payment.status, reported: PaymentStatus::Paid },
-        });
+        let detail = json!({"reported": action, "current_status": payment.status});
+        return Ok(Decision::contradicted(payment, PaymentStatus::Paid, detail, actor, now));
     }
     let flag_already = match kind {
         Adjustment::Refund => payment.has_refunds,

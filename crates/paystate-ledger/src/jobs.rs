@@ -5,9 +5,11 @@
 
 use crate::{now, refund_cap};
 use paystate_domain::order::{NewOrder, OrderPatch};
+use paystate_domain::order_book;
 use paystate_domain::payment::{NewPayment, decide};
 use paystate_domain::{
-    Actor, DomainError, Order, OrderId, Outcome, Payment, PaymentCommand, PaymentId, PaymentType, TenantId,
+    Actor, DomainError, Order, OrderId, Outcome, Payment, PaymentCommand, PaymentId, PaymentPatch, PaymentType,
+    TenantId,
 };
 use paystate_store::{Reader, StoreError, StoreResult, Tx};
 
@@ -66,7 +68,8 @@ pub async fn apply_order_patch(
 
 /// Creates a payment of `order` and records `payment.created`, within a job. A refund must name
 /// a receipt of the same order and fit in what remains refundable of it (the per-receipt refund
-/// cap of the domain's order book), whichever surface creates it.
+/// cap of the domain's order book), whichever surface creates it; a refund of a receipt not paid
+/// yet waits, and is held when it becomes paid ([`apply`]).
 pub async fn open_payment(
     tx: &mut (impl Tx + ?Sized),
     actor: &Actor,
@@ -81,7 +84,8 @@ pub async fn open_payment(
 pub(crate) enum RefundCap {
     Hold,
     /// The caller applied the order book's rules already (the payment desk, which also creates
-    /// refunds voided from the start, which never take money from their receipt).
+    /// refunds voided from the start, which never take money from their receipt, and writes the
+    /// marks of the payments it creates).
     HeldByCaller,
 }
 
@@ -89,7 +93,7 @@ pub(crate) async fn open_payment_with(
     tx: &mut (impl Tx + ?Sized),
     actor: &Actor,
     order: &Order,
-    new: NewPayment,
+    mut new: NewPayment,
     cap: RefundCap,
 ) -> StoreResult<Payment> {
     let mut source = None;
@@ -108,6 +112,10 @@ pub(crate) async fn open_payment_with(
     {
         return Err(DomainError::Invalid { field: "method_id", message: "no such payment method".into() }.into());
     }
+    if cap == RefundCap::Hold {
+        // Only the desk marks a payment (see `apply`).
+        new.attrs = order_book::with_marks_of(std::mem::take(&mut new.attrs), None);
+    }
     let (payment, event) = Payment::create(order, new, actor, now())?;
     // Checked once the domain has vetted the payment, so that its other refusals come first.
     if let (Some(source), PaymentType::Refund, RefundCap::Hold) = (&source, payment.kind, cap) {
@@ -118,8 +126,29 @@ pub(crate) async fn open_payment_with(
     Ok(payment)
 }
 
-/// Decides a command against a payment read in this job, and writes the decision.
+/// Decides a command against a payment read in this job, holds the per-receipt refund cap on the
+/// decision (whichever surface sent the command), and writes the decision. A change of `attrs`
+/// keeps the payment's marks as they are ([`order_book::with_marks_of`]): only the payment desk
+/// writes them ([`apply_as_desk`]).
 pub async fn apply(
+    tx: &mut (impl Tx + ?Sized),
+    actor: &Actor,
+    payment: &Payment,
+    command: &PaymentCommand,
+    reason: Option<&str>,
+) -> StoreResult<(Payment, Outcome)> {
+    if let PaymentCommand::Update(patch) = command
+        && let Some(attrs) = &patch.attrs
+    {
+        let attrs = Some(order_book::with_marks_of(attrs.clone(), Some(payment)));
+        let command = PaymentCommand::Update(PaymentPatch { attrs, ..patch.clone() });
+        return apply_as_desk(tx, actor, payment, &command, reason).await;
+    }
+    apply_as_desk(tx, actor, payment, command, reason).await
+}
+
+/// [`apply`] for the payment desk, whose changes of `attrs` carry the marks it keeps.
+pub(crate) async fn apply_as_desk(
     tx: &mut (impl Tx + ?Sized),
     actor: &Actor,
     payment: &Payment,
@@ -132,13 +161,13 @@ pub async fn apply(
     {
         return Err(DomainError::Invalid { field: "method_id", message: "no such payment method".into() }.into());
     }
-    let decision = decide(payment, command, actor, now())?;
-    // A refund becoming paid must still fit in its receipt, on every surface.
-    if decision.outcome == Outcome::Applied
-        && decision.payment.status == paystate_domain::PaymentStatus::Paid
-        && matches!(command, PaymentCommand::ReportStatus { .. })
-    {
-        refund_cap::hold_on_confirm(tx, payment).await?;
+    let now = now();
+    let mut decision = decide(payment, command, actor, now)?;
+    // The per-receipt refund cap, on every command of every surface: a refund that becomes paid,
+    // a refund's or a paid receipt's new amount, money recorded as gone back of a receipt. Only
+    // such changes read the order's payments.
+    if decision.outcome == Outcome::Applied && order_book::concerns_cap(payment, &decision.payment) {
+        decision = refund_cap::hold(tx, actor, payment, command, decision, now).await?;
     }
     if decision.payment_changed() {
         tx.update_payment(&decision.payment).await?;

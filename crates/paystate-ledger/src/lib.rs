@@ -19,7 +19,8 @@ mod users;
 
 pub use checkout::{CheckoutError, CheckoutPayment, CheckoutSynced, CheckoutUpdate};
 pub(crate) use jobs::{
-    RefundCap, apply, apply_order_patch, find_order, find_payment, open_order, open_payment, open_payment_with,
+    RefundCap, apply, apply_as_desk, apply_order_patch, find_order, find_payment, open_order, open_payment,
+    open_payment_with,
 };
 pub use keys::{IssuedKey, KEY_PREFIX};
 pub use once::{KEY_TAKEN, KEY_TAKEN_FIELD, Once, is_key_taken, write_once};

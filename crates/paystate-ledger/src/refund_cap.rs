@@ -1,10 +1,12 @@
-//! The per-receipt refund cap, held wherever a refund payment is created ([`crate::open_payment`])
-//! or confirmed ([`crate::apply`]), so that every surface (native API, dialects, console) refuses
-//! what the domain's [`OrderBook::refund_fits`] refuses. Also the reading of an order's live
+//! The per-receipt refund cap, held in the two places every write of a payment goes through:
+//! where a refund payment is created ([`crate::open_payment`]) and where the status machine's
+//! decision on any command is written ([`crate::apply`]). Every surface (native API, dialects,
+//! console) is thereby held by the domain's own rules ([`OrderBook::refund_may_wait`],
+//! [`OrderBook::hold`]), and none can go around them. Also the reading of an order's live
 //! payments, which the cap and the payment desk both need.
 
-use paystate_domain::order_book::OrderBook;
-use paystate_domain::{DomainError, Order, Payment, PaymentStatus, PaymentType};
+use paystate_domain::order_book::{BookError, OrderBook};
+use paystate_domain::{Actor, Decision, DomainError, Order, Payment, PaymentCommand, Timestamp};
 use paystate_store::{PageRequest, PaymentFilter, Reader, StoreError, StoreResult, Tx};
 
 /// Payments of an order are read in pages of this size.
@@ -25,7 +27,8 @@ pub(crate) async fn live_payments(reader: &mut (impl Reader + ?Sized), order: &O
     }
 }
 
-/// A new refund payment (not yet written) must fit in what remains refundable of `source`.
+/// A new refund payment (not yet written) must fit in what remains refundable of `source`, or
+/// wait for a receipt not paid yet (then it is held when it completes).
 pub(crate) async fn hold_on_create(
     tx: &mut (impl Tx + ?Sized),
     order: &Order,
@@ -33,29 +36,25 @@ pub(crate) async fn hold_on_create(
     refund: &Payment,
 ) -> StoreResult<()> {
     let payments = live_payments(tx, order).await?;
-    OrderBook::new(order, &payments).refund_fits(source, refund.amount, None).map_err(refused)
+    OrderBook::new(order, &payments).refund_may_wait(source, refund.amount, None).map_err(refused)
 }
 
-/// A refund payment about to become paid (`before` as it is now) must still fit in its receipt:
-/// the receipt may have been reversed, corrected or charged back since the refund was created.
-pub(crate) async fn hold_on_confirm(tx: &mut (impl Tx + ?Sized), before: &Payment) -> StoreResult<()> {
-    if before.kind != PaymentType::Refund || before.status == PaymentStatus::Paid {
-        return Ok(());
-    }
-    let tenant = &before.tenant_id;
-    let order = tx.order(tenant, &before.order_id).await?.ok_or(StoreError::NotFound)?;
-    let source = match &before.source_payment_id {
-        Some(id) => tx.payment(tenant, id).await?,
-        None => None,
-    };
-    let Some(source) = source else {
-        // A refund always names its receipt; one that does not has nothing to refund.
-        return Err(DomainError::ExceedsAvailable { requested: before.amount, available: 0 }.into());
-    };
+/// Holds the cap on a decision of the status machine about `before` (read in this job), which
+/// the caller found to concern it ([`paystate_domain::order_book::concerns_cap`]): the decision
+/// as it is, a conflict in its place (a provider's report), or the refusal.
+pub(crate) async fn hold(
+    tx: &mut (impl Tx + ?Sized),
+    actor: &Actor,
+    before: &Payment,
+    command: &PaymentCommand,
+    decision: Decision,
+    now: Timestamp,
+) -> StoreResult<Decision> {
+    let order = tx.order(&before.tenant_id, &before.order_id).await?.ok_or(StoreError::NotFound)?;
     let payments = live_payments(tx, &order).await?;
-    OrderBook::new(&order, &payments).refund_fits(&source, before.amount, Some(&before.id)).map_err(refused)
+    OrderBook::new(&order, &payments).hold(before, command, decision, actor, now).map_err(refused)
 }
 
-fn refused(error: paystate_domain::order_book::BookError) -> StoreError {
+fn refused(error: BookError) -> StoreError {
     DomainError::from(error).into()
 }

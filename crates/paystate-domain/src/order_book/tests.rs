@@ -105,3 +105,89 @@ fn a_booked_refund_counts_once_through_the_receipts_refunded_amount() {
     let unpaid = payment(&order, PaymentType::Receipt, None, 10_000);
     assert_eq!(book.refundable(&unpaid, None), 0, "nothing of an unpaid receipt is refundable");
 }
+
+/// A refund of nothing passes the amount check, never the receipt's: both surfaces refuse it
+/// when the receipt is not paid.
+#[test]
+fn a_refund_of_nothing_needs_a_paid_receipt() {
+    let order = order();
+    let reversed = with_status(payment(&order, PaymentType::Receipt, None, 10_000), PaymentStatus::Reversed);
+    let nothing = payment(&order, PaymentType::Refund, Some(&reversed), 0);
+    let payments = [reversed.clone(), nothing.clone()];
+    let book = OrderBook::new(&order, &payments);
+    assert_eq!(book.refund_fits(&reversed, 0, None), Err(BookError::SourceNotCompleted));
+    assert_eq!(book.check_confirm(&nothing), Err(BookError::SourceNotCompleted));
+    assert_eq!(
+        book.check_change(&nothing, &with_status(nothing.clone(), PaymentStatus::Paid)),
+        book.check_confirm(&nothing)
+    );
+    assert!(matches!(book.refund_fits(&reversed, 1, None), Err(BookError::RefundExceedsReceipt { available: 0, .. })));
+}
+
+/// A refund of a receipt not paid yet waits; one of a receipt that will never be paid does not.
+#[test]
+fn a_refund_waits_only_for_a_receipt_that_may_still_be_paid() {
+    let order = order();
+    let open = payment(&order, PaymentType::Receipt, None, 10_000);
+    let failed = with_status(payment(&order, PaymentType::Receipt, None, 10_000), PaymentStatus::Failed);
+    let payments = [open.clone(), failed.clone()];
+    let book = OrderBook::new(&order, &payments);
+    assert_eq!(book.refund_may_wait(&open, 20_000, None), Ok(()));
+    assert!(book.refund_may_wait(&failed, 1, None).is_err());
+    let refund = payment(&order, PaymentType::Refund, Some(&open), 1_000);
+    assert!(book.check_change(&refund, &with_status(refund.clone(), PaymentStatus::Paid)).is_err());
+}
+
+/// Each change that takes money of a receipt is held, whichever command made it.
+#[test]
+fn every_change_that_takes_money_of_a_receipt_is_held() {
+    let order = order();
+    let receipt = with_status(payment(&order, PaymentType::Receipt, None, 10_000), PaymentStatus::Paid);
+    let open = payment(&order, PaymentType::Refund, Some(&receipt), 3_000);
+    let paid = with_status(payment(&order, PaymentType::Refund, Some(&receipt), 2_000), PaymentStatus::Paid);
+    let payments = [receipt.clone(), open.clone(), paid.clone()];
+    let book = OrderBook::new(&order, &payments);
+    let amount = |payment: &Payment, amount: i64| Payment { amount, ..payment.clone() };
+
+    // An open refund grows within what is left; a paid refund's amount is final.
+    assert_eq!(book.check_change(&open, &amount(&open, 8_000)), Ok(()));
+    assert!(matches!(book.check_change(&open, &amount(&open, 8_001)), Err(BookError::RefundExceedsReceipt { .. })));
+    assert_eq!(book.check_change(&open, &amount(&open, 1)), Ok(()), "lowering frees");
+    assert_eq!(book.check_change(&paid, &amount(&paid, 1_000)), Err(BookError::RefundAmountFinal));
+    // A paid receipt covers its refund payments, open and paid.
+    assert_eq!(book.check_change(&receipt, &amount(&receipt, 5_000)), Ok(()));
+    let below = book.check_change(&receipt, &amount(&receipt, 4_999));
+    assert_eq!(below, Err(BookError::BelowRefunded { currency: order.currency, used: 5_000 }));
+    // Money recorded as gone back of the receipt: the paid refund payment counts, the open one
+    // is a claim held when it completes.
+    assert_eq!(book.gone(&receipt), 2_000);
+    let refunded = |by: i64| Payment { amount_refunded: by, has_refunds: true, ..receipt.clone() };
+    assert_eq!(book.check_change(&receipt, &refunded(8_000)), Ok(()));
+    assert!(matches!(
+        book.check_change(&receipt, &refunded(8_001)),
+        Err(BookError::RefundExceedsReceipt { requested: 8_001, available: 8_000, .. })
+    ));
+    assert!(!concerns_cap(&receipt, &Payment { note: Some("x".into()), ..receipt.clone() }));
+}
+
+/// Beyond the cap, a provider's report of money gone back is a conflict to review; a command is refused.
+#[test]
+fn a_providers_report_beyond_the_cap_is_recorded_a_commands_is_refused() {
+    let order = order();
+    let receipt = with_status(payment(&order, PaymentType::Receipt, None, 10_000), PaymentStatus::Paid);
+    let paid = with_status(payment(&order, PaymentType::Refund, Some(&receipt), 2_000), PaymentStatus::Paid);
+    let payments = [receipt.clone(), paid];
+    let book = OrderBook::new(&order, &payments);
+    let command = PaymentCommand::Adjust { kind: Adjustment::Refund, amount: None, missing: MissingAmount::Remaining };
+    let now = chrono::Utc::now();
+    let native = actor();
+    let decision = crate::payment::decide(&receipt, &command, &native, now).unwrap();
+    assert!(book.hold(&receipt, &command, decision.clone(), &native, now).is_err());
+    let teljoy = Actor { source: Source::Teljoy, ..actor() };
+    let held = book.hold(&receipt, &command, decision, &teljoy, now).unwrap();
+    assert_eq!(held.outcome, Outcome::Conflict { current: PaymentStatus::Paid, reported: PaymentStatus::Paid });
+    assert!(held.payment.needs_review);
+    assert_eq!(held.payment.amount_refunded, 0);
+    assert_eq!(held.events.len(), 1);
+    assert_eq!(held.events[0].kind, crate::EventType::PaymentConflict);
+}

@@ -10,15 +10,15 @@ use serde_json::{Value, json};
 const MERCHANT: &str = "norce";
 const CHANNEL: &str = "1";
 /// The ids of the document's sample.
-const ORDER: &str = "o_yClTSySjyAuuBjmiBlHCjuEcTf";
-const PAYMENT: &str = "p_KBiXuYjvYxsezKCQAMuuSKGDaT";
+pub(crate) const ORDER: &str = "o_yClTSySjyAuuBjmiBlHCjuEcTf";
+pub(crate) const PAYMENT: &str = "p_KBiXuYjvYxsezKCQAMuuSKGDaT";
 
 fn path(order: &str, payment: &str) -> String {
     format!("/api/checkout/v1/callback/orders/{order}/payments/{payment}/update-payment")
 }
 
 /// A refusal in Norce's adapter shape, `{"code", "message"}`, as `application/json`.
-async fn assert_refused(response: Response, status: u16, code: &str) -> Value {
+pub(crate) async fn assert_refused(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status(), status, "status");
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.unwrap();
@@ -29,7 +29,7 @@ async fn assert_refused(response: Response, status: u16, code: &str) -> Value {
 }
 
 /// Declares the tenant's Norce merchant and answers a key limited to the Norce dialect.
-async fn norce_key(app: &TestApp) -> String {
+pub(crate) async fn norce_key(app: &TestApp) -> String {
     let patched = app.patch("/v1/tenant", json!({"settings": {"norce": {"merchants": [MERCHANT]}}})).await;
     assert_eq!(patched.status(), 200);
     app.key(Scope::Write, Some(Source::Norce)).await
@@ -110,7 +110,7 @@ fn norce_order(id: &str, payments: Vec<Value>) -> Value {
 }
 
 /// The sample order with one payment (the document's) in `state`.
-fn sample(state: &str) -> Value {
+pub(crate) fn sample(state: &str) -> Value {
     norce_order(ORDER, vec![norce_payment(PAYMENT, ORDER, state, 1548.5)])
 }
 
@@ -126,7 +126,7 @@ async fn hook_as(app: &TestApp, key: &str, order: &str, payment: &str, merchant:
         .unwrap()
 }
 
-async fn hook(app: &TestApp, key: &str, body: &Value) -> Response {
+pub(crate) async fn hook(app: &TestApp, key: &str, body: &Value) -> Response {
     let order = body["id"].as_str().unwrap().to_owned();
     let payment = body["payments"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned();
     hook_as(app, key, &order, &payment, MERCHANT, body).await
@@ -150,7 +150,7 @@ fn applied(body: &Value, operations: &Value) -> Value {
     document
 }
 
-async fn ours(app: &TestApp, order: &str, payment: &str) -> Value {
+pub(crate) async fn ours(app: &TestApp, order: &str, payment: &str) -> Value {
     let response = app.get(&format!("/v1/payments/norce:{MERCHANT}:{order}:{payment}")).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()

@@ -4,7 +4,7 @@ use super::steps::{advance, after, lock, method_of, source_of};
 use super::{DeskBook, DeskChange, DeskCreated, DeskPayment, Field, PaymentDeskError, invalid};
 use crate::refund_cap::live_payments;
 use crate::transact::JobResult;
-use crate::{RefundCap, apply, find_order, find_payment, open_payment_with};
+use crate::{RefundCap, apply, apply_as_desk, find_order, find_payment, open_payment_with};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use paystate_domain::order_book::{Marks, OrderBook, Target, client_attrs, is_final, stored_attrs};
@@ -107,7 +107,8 @@ pub(super) fn change(
             if !patch.correction && is_final(&current) {
                 book.check_update(&current)?;
             }
-            current = apply(tx, &actor, &current, &PaymentCommand::Update(patch), None).await?.0;
+            // The desk writes the marks (a refund it completes is booked).
+            current = apply_as_desk(tx, &actor, &current, &PaymentCommand::Update(patch), None).await?.0;
         }
         if let Some(target) = change.target {
             advance(tx, &actor, current, target, source.as_ref(), &mut reports).await?;
