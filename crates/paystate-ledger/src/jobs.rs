@@ -11,7 +11,7 @@ use paystate_domain::{
     Actor, DomainError, Order, OrderId, Outcome, Payment, PaymentCommand, PaymentId, PaymentPatch, PaymentType,
     TenantId,
 };
-use paystate_store::{Reader, StoreError, StoreResult, Tx};
+use paystate_store::{PageRequest, PaymentFilter, Reader, StoreError, StoreResult, Tx};
 
 /// An order by id or reference, within a job.
 pub async fn find_order(
@@ -182,4 +182,22 @@ pub(crate) async fn apply_as_desk(
         tx.record(actor, event);
     }
     Ok((decision.payment, decision.outcome))
+}
+
+/// Payments of an order are read in pages of this size.
+const PAGE: u32 = 500;
+
+/// The live (not deleted) payments of an order, oldest first.
+pub async fn live_payments(reader: &mut (impl Reader + ?Sized), order: &Order) -> StoreResult<Vec<Payment>> {
+    let filter = PaymentFilter { order_id: Some(order.id.clone()), ..PaymentFilter::default() };
+    let mut payments: Vec<Payment> = Vec::new();
+    loop {
+        let page = PageRequest { after: payments.last().map(|p| p.id.to_string()), limit: PAGE };
+        let batch = reader.payments(&order.tenant_id, &filter, &page).await?;
+        let full = batch.len() == PAGE as usize;
+        payments.extend(batch);
+        if !full {
+            return Ok(payments);
+        }
+    }
 }

@@ -8,6 +8,7 @@
 //! creating, then the status machine's decision. It finds or creates, so a concurrent request
 //! creating the same order first makes it run again and find that order.
 
+use crate::jobs::live_payments;
 use crate::transact::{JobResult, Retry, Stop, transact};
 use crate::{Ledger, apply, open_order, open_payment};
 use futures::FutureExt;
@@ -16,7 +17,7 @@ use paystate_domain::order::NewOrder;
 use paystate_domain::order_report::{self, ReportedStatus, ReportedTime, Tz};
 use paystate_domain::payment::NewPayment;
 use paystate_domain::{Actor, Order, Outcome, Payment, PaymentType, TenantId};
-use paystate_store::{PageRequest, PaymentFilter, Reader, StoreError, StoreExt, StoreResult, Tx};
+use paystate_store::{Reader, StoreError, StoreExt, StoreResult, Tx};
 
 /// A status report about the payment of the order whose reference is `reference`.
 #[derive(Clone, Debug, PartialEq)]
@@ -163,18 +164,6 @@ async fn target(tx: &mut dyn Tx, order: &Order, status: ReportedStatus) -> Store
 
 /// Every receipt of `order` that is not deleted, page by page.
 async fn receipts(reader: &mut (impl Reader + ?Sized), order: &Order) -> StoreResult<Vec<Payment>> {
-    const PAGE: u32 = 100;
-    let filter = PaymentFilter { order_id: Some(order.id.clone()), ..PaymentFilter::default() };
-    let mut receipts = Vec::new();
-    let mut after = None;
-    loop {
-        let page =
-            reader.payments(&order.tenant_id, &filter, &PageRequest { after: after.take(), limit: PAGE }).await?;
-        let full = page.len() == PAGE as usize;
-        after = page.last().map(|p| p.id.to_string());
-        receipts.extend(page.into_iter().filter(|p| p.kind == PaymentType::Receipt));
-        if !full {
-            return Ok(receipts);
-        }
-    }
+    let payments = live_payments(reader, order).await?;
+    Ok(payments.into_iter().filter(|p| p.kind == PaymentType::Receipt).collect())
 }

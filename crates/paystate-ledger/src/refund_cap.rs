@@ -2,30 +2,12 @@
 //! where a refund payment is created ([`crate::open_payment`]) and where the status machine's
 //! decision on any command is written ([`crate::apply`]). Every surface (native API, dialects,
 //! console) is thereby held by the domain's own rules ([`OrderBook::refund_may_wait`],
-//! [`OrderBook::hold`]), and none can go around them. Also the reading of an order's live
-//! payments, which the cap and the payment desk both need.
+//! [`OrderBook::hold`]), and none can go around them.
 
+use crate::jobs::live_payments;
 use paystate_domain::order_book::{BookError, OrderBook};
 use paystate_domain::{Actor, Decision, DomainError, Order, Payment, PaymentCommand, Timestamp};
-use paystate_store::{PageRequest, PaymentFilter, Reader, StoreError, StoreResult, Tx};
-
-/// Payments of an order are read in pages of this size.
-const PAGE: u32 = 500;
-
-/// The live (not deleted) payments of an order, oldest first.
-pub(crate) async fn live_payments(reader: &mut (impl Reader + ?Sized), order: &Order) -> StoreResult<Vec<Payment>> {
-    let filter = PaymentFilter { order_id: Some(order.id.clone()), ..PaymentFilter::default() };
-    let mut payments: Vec<Payment> = Vec::new();
-    loop {
-        let page = PageRequest { after: payments.last().map(|p| p.id.to_string()), limit: PAGE };
-        let batch = reader.payments(&order.tenant_id, &filter, &page).await?;
-        let full = batch.len() == PAGE as usize;
-        payments.extend(batch);
-        if !full {
-            return Ok(payments);
-        }
-    }
-}
+use paystate_store::{StoreError, StoreResult, Tx};
 
 /// A new refund payment (not yet written) must fit in what remains refundable of `source`, or
 /// wait for a receipt not paid yet (then it is held when it completes).

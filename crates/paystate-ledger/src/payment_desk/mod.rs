@@ -11,7 +11,7 @@
 //!
 //! [`Marks::booked`]: paystate_domain::order_book::Marks
 
-mod jobs;
+mod requests;
 mod steps;
 
 use crate::Ledger;
@@ -218,7 +218,7 @@ impl Ledger {
     /// the status it is to reach.
     pub async fn desk_create(&self, actor: &Actor, input: DeskPayment) -> Result<DeskCreated, PaymentDeskError> {
         let (tenant, actor) = (actor.tenant_id.clone(), actor.clone());
-        transact(&*self.store, &tenant, Retry::OnVersionConflict, move |tx| jobs::create(tx, actor, input)).await
+        transact(&*self.store, &tenant, Retry::OnVersionConflict, move |tx| requests::create(tx, actor, input)).await
     }
 
     /// Changes a payment's fields and, optionally, its status; answers its order's book after.
@@ -230,15 +230,18 @@ impl Ledger {
     ) -> Result<DeskBook, PaymentDeskError> {
         let order = self.desk_order_of(actor, uid).await?;
         let (tenant, actor, uid) = (actor.tenant_id.clone(), actor.clone(), uid.to_owned());
-        transact(&*self.store, &tenant, Retry::OnVersionConflict, move |tx| jobs::change(tx, actor, order, uid, change))
-            .await
+        transact(&*self.store, &tenant, Retry::OnVersionConflict, move |tx| {
+            requests::change(tx, actor, order, uid, change)
+        })
+        .await
     }
 
     /// Deletes (soft) a payment that is not complete; deleting it again changes nothing.
     pub async fn desk_delete(&self, actor: &Actor, uid: &str) -> Result<DeskBook, PaymentDeskError> {
         let order = self.desk_order_of(actor, uid).await?;
         let (tenant, actor, uid) = (actor.tenant_id.clone(), actor.clone(), uid.to_owned());
-        transact(&*self.store, &tenant, Retry::OnVersionConflict, move |tx| jobs::delete(tx, actor, order, uid)).await
+        transact(&*self.store, &tenant, Retry::OnVersionConflict, move |tx| requests::delete(tx, actor, order, uid))
+            .await
     }
 
     /// The order of the payment a uid names, read before the transaction so that the

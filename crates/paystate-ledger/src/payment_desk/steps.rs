@@ -2,7 +2,7 @@
 //! reporting a status (booking a completed refund on its receipt).
 
 use super::{DeskBook, PaymentDeskError, StatusReport, invalid};
-use crate::refund_cap::live_payments;
+use crate::jobs::live_payments;
 use crate::transact::JobResult;
 use crate::{apply, find_payment};
 use paystate_domain::order_book::{BookError, Target};

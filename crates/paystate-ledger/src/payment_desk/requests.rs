@@ -1,8 +1,8 @@
-//! The payment desk's jobs: each one transaction, every rule checked before its first write.
+//! The payment desk's requests, each one job of one transaction, every rule checked before its first write.
 
 use super::steps::{advance, after, lock, method_of, source_of};
 use super::{DeskBook, DeskChange, DeskCreated, DeskPayment, Field, PaymentDeskError, invalid};
-use crate::refund_cap::live_payments;
+use crate::jobs::live_payments;
 use crate::transact::JobResult;
 use crate::{RefundCap, apply, apply_as_desk, find_order, find_payment, open_payment_with};
 use futures::FutureExt;
