@@ -4,6 +4,7 @@
 use crate::Console;
 use crate::error::{PageError, PageResult};
 use crate::format::time;
+use crate::layout::Notice;
 use crate::layout::{self, Section};
 use crate::session::{Signed, see_other};
 use axum::extract::{Form, Path, Query, State};
@@ -35,12 +36,6 @@ pub struct RevokeForm {
     csrf: String,
     #[serde(default)]
     once: String,
-}
-
-#[derive(Deserialize, Default)]
-pub struct Notice {
-    #[serde(default)]
-    done: String,
 }
 
 async fn render(state: &Console, signed: &Signed, issued: Option<IssuedKey>, done: &str) -> PageResult<Markup> {

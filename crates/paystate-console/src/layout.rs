@@ -5,9 +5,17 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use maud::{DOCTYPE, Markup, html};
 use paystate_ledger::ActiveSession;
+use serde::Deserialize;
 
 const STYLESHEET: &str = include_str!("../assets/console.css");
 const SCRIPT: &str = include_str!("../assets/console.js");
+
+/// The `?done=` of a page that an action sent the browser back to: what to tell of it.
+#[derive(Deserialize, Default)]
+pub struct Notice {
+    #[serde(default)]
+    pub done: String,
+}
 
 /// Which section of the console a page belongs to, for the navigation's current marker.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 use crate::Console;
 use crate::error::{PageError, PageResult};
 use crate::layout;
+use crate::session::CsrfForm;
 use crate::session::{self, Signed};
 use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -143,12 +144,6 @@ pub async fn submit(
     let value = HeaderValue::from_str(&cookie).map_err(|_| PageError::invalid("bad cookie"))?;
     response.headers_mut().append(header::SET_COOKIE, value);
     Ok(response)
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 fn signed_out() -> Response {

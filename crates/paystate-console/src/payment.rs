@@ -5,6 +5,7 @@
 use crate::Console;
 use crate::error::PageResult;
 use crate::format::{self, money, time};
+use crate::layout::Notice;
 use crate::layout::{self, Section};
 use crate::overview::outcome;
 use crate::session::Signed;
@@ -13,14 +14,7 @@ use futures::FutureExt;
 use maud::{Markup, html};
 use paystate_domain::{EventType, Payment, PaymentStatus, StoredEvent};
 use paystate_store::{DeliveryFilter, DeliveryRecord, PageRequest};
-use serde::Deserialize;
 use std::collections::HashMap;
-
-#[derive(Deserialize, Default)]
-pub struct Notice {
-    #[serde(default)]
-    done: String,
-}
 
 /// The event that set the current status: the last status change, creation, or resolution
 /// that forced a status (one that kept the status settled a conflict but set nothing).

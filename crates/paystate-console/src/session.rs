@@ -10,10 +10,18 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use paystate_domain::{Actor, Source};
 use paystate_ledger::ActiveSession;
+use serde::Deserialize;
 
 pub const COOKIE: &str = "paystate_session";
 /// Where the cookie is sent: the console only, never the API.
 const COOKIE_PATH: &str = "/dashboard";
+
+/// A form that carries its CSRF value and nothing else.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
 
 /// A signed-in person and the request's id, for every console page and action.
 pub struct Signed {

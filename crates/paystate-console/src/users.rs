@@ -5,7 +5,9 @@
 use crate::Console;
 use crate::error::{PageError, PageResult};
 use crate::format::time;
+use crate::layout::Notice;
 use crate::layout::{self, Section};
+use crate::session::CsrfForm;
 use crate::session::{Signed, see_other};
 use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -25,18 +27,6 @@ pub struct CreateForm {
     role: String,
     #[serde(default)]
     once: String,
-}
-
-#[derive(Deserialize, Default)]
-pub struct Notice {
-    #[serde(default)]
-    done: String,
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ use crate::Console;
 use crate::error::{PageError, PageResult};
 use crate::format::time;
 use crate::layout::{self, Section};
+use crate::session::CsrfForm;
 use crate::session::{Signed, see_other};
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
@@ -24,12 +25,6 @@ pub struct ListQuery {
     state: String,
     #[serde(default)]
     done: String,
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 type Listing = (Vec<EndpointRecord>, Vec<DeliveryRecord>, Vec<AttemptRecord>);

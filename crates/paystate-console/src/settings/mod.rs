@@ -5,6 +5,7 @@
 
 use crate::Console;
 use crate::error::{PageError, PageResult};
+use crate::layout::Notice;
 use crate::layout::{self, Section};
 use crate::session::{Signed, see_other};
 use axum::extract::{Form, Path, Query, State};
@@ -14,17 +15,10 @@ use maud::{Markup, html};
 use paystate_domain::dialect_settings::{self, RULES};
 use paystate_domain::{Currency, Tenant};
 use paystate_ledger::is_key_taken;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 mod dialects;
 use dialects::{DIALECTS, Dialect, Kind, Setting};
-
-#[derive(Deserialize, Default)]
-pub struct Notice {
-    #[serde(default)]
-    done: String,
-}
 
 /// A dialect's form sent back with what is wrong with it.
 struct Refused {

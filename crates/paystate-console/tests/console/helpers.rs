@@ -3,12 +3,9 @@
 
 use paystate_domain::{Role, TenantId};
 use paystate_ledger::Ledger;
-use paystate_store::Store;
+use paystate_testkit::{Cleanup, Harness, TestStore};
 use reqwest::Response;
 use serde_json::{Value, json};
-use std::sync::Arc;
-
-type Cleanup = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
 pub struct TestApp {
     pub address: String,
@@ -31,55 +28,26 @@ pub struct Session {
 #[macro_export]
 macro_rules! console_test {
     ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                $crate::helpers::TestApp::sqlite().await.run(super::$name).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match $crate::helpers::TestApp::postgres().await {
-                    Some(app) => app.run(super::$name).await,
-                    None => eprintln!("skipped: PostgreSQL tests need PAYSTATE_TEST_POSTGRES_URL"),
-                }
-            }
-        }
+        paystate_testkit::scenario!($crate::helpers::TestApp, $name);
     };
+}
+
+impl Harness for TestApp {
+    fn take_cleanup(&mut self) -> Option<Cleanup> {
+        self.cleanup.take()
+    }
 }
 
 impl TestApp {
     pub async fn sqlite() -> TestApp {
-        let dir = std::env::temp_dir().join(format!("paystate-console-{}", TenantId::generate()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("paystate.db").display());
-        let mut options = paystate_store_sqlite::SqliteOptions::from_url(&url).unwrap();
-        options.serving = Some(paystate_store_sqlite::Serving::with_payment_cache_mb(
-            paystate_store_sqlite::DEFAULT_PAYMENT_CACHE_MB,
-        ));
-        let store: Arc<dyn Store> = Arc::new(paystate_store_sqlite::SqliteStore::open(options).await.unwrap());
-        let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
-            Box::pin(async move {
-                let _ = std::fs::remove_dir_all(dir);
-            })
-        };
-        Self::start(store, Box::new(cleanup)).await
+        Self::start(TestStore::sqlite("paystate-console").await).await
     }
 
     pub async fn postgres() -> Option<TestApp> {
-        let base = std::env::var("PAYSTATE_TEST_POSTGRES_URL").ok()?;
-        let database = paystate_store_postgres::testing::TestDatabase::create(&base).await.unwrap();
-        let options = paystate_store_postgres::PostgresOptions::from_url(&database.url).unwrap();
-        let store: Arc<dyn Store> = Arc::new(paystate_store_postgres::PostgresStore::open(options).await.unwrap());
-        let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
-            Box::pin(async move {
-                let _ = database.drop_database().await;
-            })
-        };
-        Some(Self::start(store, Box::new(cleanup)).await)
+        Some(Self::start(TestStore::postgres().await?).await)
     }
 
-    async fn start(store: Arc<dyn Store>, cleanup: Cleanup) -> TestApp {
+    async fn start(TestStore { store, cleanup, .. }: TestStore) -> TestApp {
         paystate_webhooks::install_default_crypto_provider();
         let ledger = Ledger::new(store);
         // Webhook endpoints of the tests point at 127.0.0.1; no dispatcher runs (tests fail deliveries).
@@ -92,22 +60,6 @@ impl TestApp {
         let (tenant, key) = ledger.create_tenant("Console shop").await.unwrap();
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         TestApp { address, client, ledger, tenant_id: tenant.id, admin_key: key.token, cleanup: Some(cleanup) }
-    }
-
-    /// Runs the scenario, then drops the database whether it passed or not.
-    pub async fn run<F, Fut>(mut self, scenario: F)
-    where
-        F: FnOnce(TestApp) -> Fut,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let cleanup = self.cleanup.take();
-        let outcome = tokio::spawn(scenario(self)).await;
-        if let Some(cleanup) = cleanup {
-            cleanup().await;
-        }
-        if let Err(error) = outcome {
-            std::panic::resume_unwind(error.into_panic());
-        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -10,6 +10,7 @@ use paystate_domain::order::NewOrder;
 use paystate_domain::payment::NewPayment;
 use paystate_domain::{Actor, Currency, PaymentCommand, PaymentStatus, Role, Source};
 use paystate_store::StoreExt;
+use paystate_testkit::Harness;
 use std::time::{Duration, Instant};
 
 const TARGET_P99: Duration = Duration::from_millis(50);

@@ -1,11 +1,9 @@
 //! `/v1/events`: the tenant's audit trail, in sequence order, for readers that follow it.
 
-use crate::AppState;
-use crate::auth::Caller;
+use super::Native;
 use crate::extract::Query;
 use crate::problem::{ApiError, ApiResult, Problem};
-use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use paystate_domain::StoredEvent;
 use paystate_store::EventFilter;
 use serde::{Deserialize, Serialize};
@@ -53,8 +51,7 @@ fn page(mut data: Vec<StoredEvent>, after: i64, limit: u32) -> EventPage {
 #[utoipa::path(get, operation_id = "events_list", path = "/v1/events", tag = "events", params(EventQuery),
     responses((status = 200, body = EventPage), (status = 400, body = Problem)), security(("bearer" = [])))]
 pub async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     Query(query): Query<EventQuery>,
 ) -> ApiResult<axum::Json<EventPage>> {
     let (after, limit) = filter(&query)?;
@@ -68,8 +65,7 @@ pub async fn list(
 #[utoipa::path(get, operation_id = "events_of_payment", path = "/v1/payments/{id}/events", tag = "events", params(EventQuery),
     responses((status = 200, body = EventPage), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn of_payment(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     Path(id): Path<String>,
     Query(query): Query<EventQuery>,
 ) -> ApiResult<axum::Json<EventPage>> {

@@ -1,13 +1,11 @@
 //! `/v1/api-keys` (admin): issue, list and revoke the tenant's API keys. A key's secret is in
 //! the creation response only.
 
-use crate::AppState;
-use crate::auth::Caller;
+use super::Native;
 use crate::extract::Json;
 use crate::idempotency::{Idempotency, json, respond};
 use crate::problem::{ApiError, ApiResult, Problem};
-use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use paystate_domain::{KeyId, Source};
@@ -65,12 +63,7 @@ pub struct IssuedKeyView {
 
 #[utoipa::path(post, operation_id = "keys_create", path = "/v1/api-keys", tag = "api keys", request_body = CreateKey,
     responses((status = 201, body = IssuedKeyView), (status = 403, body = Problem)), security(("bearer" = [])))]
-pub async fn create(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    idem: Idempotency,
-    body: Json<CreateKey>,
-) -> ApiResult<Response> {
+pub async fn create(Native { state, caller }: Native, idem: Idempotency, body: Json<CreateKey>) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
     let actor = caller.actor(Source::Native, Some(body.raw));
     let CreateKey { scope, dialect, expires_at, label } = body.value;
@@ -106,10 +99,7 @@ fn issued_answer(issued: &IssuedKey, reveal: bool) -> paystate_store::StoredResp
 }
 
 #[utoipa::path(get, operation_id = "keys_list", path = "/v1/api-keys", tag = "api keys", responses((status = 200, body = super::ListOf<KeyView>)), security(("bearer" = [])))]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> ApiResult<axum::Json<super::ListOf<KeyView>>> {
+pub async fn list(Native { state, caller }: Native) -> ApiResult<axum::Json<super::ListOf<KeyView>>> {
     caller.require(Scope::Admin)?;
     let data = state.ledger.keys(&caller.tenant_id).await?.into_iter().map(KeyView::from).collect();
     Ok(axum::Json(super::ListOf { data, has_more: false, next_cursor: None }))
@@ -117,8 +107,7 @@ pub async fn list(
 
 #[utoipa::path(delete, operation_id = "keys_revoke", path = "/v1/api-keys/{id}", tag = "api keys", responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn revoke(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {

@@ -1,12 +1,10 @@
 //! `/v1/payment-methods`: the payment methods a tenant offers, with localized names.
 
-use crate::AppState;
-use crate::auth::Caller;
+use super::Native;
 use crate::extract::Json;
 use crate::idempotency::{Idempotency, json, respond};
 use crate::problem::{ApiError, ApiResult, Problem};
-use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use paystate_domain::{MethodId, MethodLocale, PaymentMethod, Source};
@@ -40,8 +38,7 @@ fn method_id(raw: &str) -> ApiResult<MethodId> {
 #[utoipa::path(post, operation_id = "methods_create", path = "/v1/payment-methods", tag = "payment methods", request_body = CreateMethod,
     responses((status = 201, body = PaymentMethod), (status = 409, body = Problem)), security(("bearer" = [])))]
 pub async fn create(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     body: Json<CreateMethod>,
 ) -> ApiResult<Response> {
@@ -54,29 +51,21 @@ pub async fn create(
 
 #[utoipa::path(get, operation_id = "methods_list", path = "/v1/payment-methods", tag = "payment methods",
     responses((status = 200, body = super::ListOf<PaymentMethod>)), security(("bearer" = [])))]
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> ApiResult<axum::Json<super::ListOf<PaymentMethod>>> {
+pub async fn list(Native { state, caller }: Native) -> ApiResult<axum::Json<super::ListOf<PaymentMethod>>> {
     let data = state.ledger.methods(&caller.tenant_id).await?;
     Ok(axum::Json(super::ListOf { data, has_more: false, next_cursor: None }))
 }
 
 #[utoipa::path(get, operation_id = "methods_get", path = "/v1/payment-methods/{id}", tag = "payment methods",
     responses((status = 200, body = PaymentMethod), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<PaymentMethod>> {
+pub async fn get(Native { state, caller }: Native, Path(id): Path<String>) -> ApiResult<axum::Json<PaymentMethod>> {
     Ok(axum::Json(state.ledger.method(&caller.tenant_id, &method_id(&id)?).await?))
 }
 
 #[utoipa::path(patch, operation_id = "methods_patch", path = "/v1/payment-methods/{id}", tag = "payment methods", request_body = PatchMethod,
     responses((status = 200, body = PaymentMethod), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn patch(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Json<PatchMethod>,

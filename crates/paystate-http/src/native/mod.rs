@@ -11,8 +11,11 @@ pub mod tenant;
 pub mod webhooks;
 
 use crate::AppState;
-use axum::Router;
+use crate::auth::Caller;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -47,6 +50,22 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(state, crate::auth::require_native_key))
 }
 
+/// What every native handler starts from: the server's state and the API key that called
+/// (`require_native_key` put it in the request's extensions).
+pub struct Native {
+    pub state: AppState,
+    pub caller: Caller,
+}
+
+impl FromRequestParts<AppState> for Native {
+    type Rejection = <Extension<Caller> as FromRequestParts<AppState>>::Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Extension(caller) = Extension::<Caller>::from_request_parts(parts, state).await?;
+        Ok(Native { state: state.clone(), caller })
+    }
+}
+
 /// A page of a list.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ListOf<T> {
@@ -58,7 +77,18 @@ pub struct ListOf<T> {
 
 impl<T> From<paystate_ledger::Page<T>> for ListOf<T> {
     fn from(page: paystate_ledger::Page<T>) -> Self {
-        ListOf { data: page.data, has_more: page.has_more, next_cursor: page.next_cursor }
+        ListOf::of(page, |item| item)
+    }
+}
+
+impl<T> ListOf<T> {
+    /// A page of the ledger, each item turned into its `view`.
+    pub fn of<U>(page: paystate_ledger::Page<U>, view: impl FnMut(U) -> T) -> Self {
+        ListOf {
+            data: page.data.into_iter().map(view).collect(),
+            has_more: page.has_more,
+            next_cursor: page.next_cursor,
+        }
     }
 }
 

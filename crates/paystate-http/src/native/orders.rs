@@ -1,13 +1,10 @@
 //! `/v1/orders`: open, read, list, describe and close orders.
 
-use super::{ListOf, Paging};
-use crate::AppState;
-use crate::auth::Caller;
+use super::{ListOf, Native, Paging};
 use crate::extract::{Json, Query};
 use crate::idempotency::{Idempotency, json, respond};
 use crate::problem::{ApiResult, Problem};
-use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use paystate_domain::order::{NewOrder, OrderPatch};
@@ -72,8 +69,7 @@ pub struct OrderQuery {
     responses((status = 201, body = Order), (status = 400, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn create(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     body: Json<CreateOrder>,
 ) -> ApiResult<Response> {
@@ -92,19 +88,14 @@ pub async fn create(
 
 #[utoipa::path(get, operation_id = "orders_get", path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path, description = "order id or reference")),
     responses((status = 200, body = Order), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Order>> {
+pub async fn get(Native { state, caller }: Native, Path(id): Path<String>) -> ApiResult<axum::Json<Order>> {
     Ok(axum::Json(state.ledger.order(&caller.tenant_id, &id).await?))
 }
 
 #[utoipa::path(get, operation_id = "orders_list", path = "/v1/orders", tag = "orders", params(OrderQuery),
     responses((status = 200, body = ListOf<Order>)), security(("bearer" = [])))]
 pub async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     Query(query): Query<OrderQuery>,
 ) -> ApiResult<axum::Json<ListOf<Order>>> {
     let page = Paging { limit: query.limit, cursor: query.cursor }.page()?;
@@ -115,8 +106,7 @@ pub async fn list(
 #[utoipa::path(patch, operation_id = "orders_patch", path = "/v1/orders/{id}", tag = "orders", request_body = PatchOrder,
     responses((status = 200, body = Order), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn patch(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Json<PatchOrder>,
@@ -132,8 +122,7 @@ pub async fn patch(
 #[utoipa::path(post, operation_id = "orders_set_state", path = "/v1/orders/{id}/state", tag = "orders", request_body = SetOrderState,
     responses((status = 200, body = Order), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn set_state(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Json<SetOrderState>,

@@ -1,13 +1,12 @@
 //! `/v1/payments`: create, read and list payments, and every command of the status machine.
 
-use super::ListOf;
+use super::{ListOf, Native};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::{Json, Query, present};
 use crate::idempotency::{Idempotency, json, respond};
 use crate::problem::{ApiError, ApiResult, Problem};
-use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use paystate_domain::payment::{Adjustment, MissingAmount, NewPayment};
@@ -162,8 +161,7 @@ fn reason(text: Option<String>) -> ApiResult<Option<String>> {
     responses((status = 201, body = Payment), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn create(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     body: Json<CreatePayment>,
 ) -> ApiResult<Response> {
@@ -220,19 +218,14 @@ pub async fn create(
 
 #[utoipa::path(get, operation_id = "payments_get", path = "/v1/payments/{id}", tag = "payments", params(("id" = String, Path, description = "payment id or external id")),
     responses((status = 200, body = Payment), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Payment>> {
+pub async fn get(Native { state, caller }: Native, Path(id): Path<String>) -> ApiResult<axum::Json<Payment>> {
     Ok(axum::Json(state.ledger.payment(&caller.tenant_id, &id).await?))
 }
 
 #[utoipa::path(get, operation_id = "payments_list", path = "/v1/payments", tag = "payments", params(PaymentQuery),
     responses((status = 200, body = ListOf<Payment>)), security(("bearer" = [])))]
 pub async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     Query(query): Query<PaymentQuery>,
 ) -> ApiResult<axum::Json<ListOf<Payment>>> {
     let page = super::Paging { limit: query.limit, cursor: query.cursor }.page()?;
@@ -259,8 +252,7 @@ pub async fn list(
 #[utoipa::path(patch, operation_id = "payments_patch", path = "/v1/payments/{id}", tag = "payments", request_body = PatchPayment,
     responses((status = 200, body = Payment), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn patch(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Json<PatchPayment>,
@@ -285,8 +277,7 @@ pub async fn patch(
 #[utoipa::path(delete, operation_id = "payments_delete", path = "/v1/payments/{id}", tag = "payments",
     responses((status = 200, body = Payment), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
@@ -298,8 +289,7 @@ pub async fn delete(
         (status = 409, body = Problem, description = "contradicts a settled status; the payment is flagged for review")),
     security(("bearer" = [])))]
 pub async fn report_status(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Json<ReportStatus>,
@@ -312,8 +302,7 @@ pub async fn report_status(
 #[utoipa::path(post, operation_id = "payments_refund", path = "/v1/payments/{id}/refunds", tag = "payments", request_body = Adjust,
     responses((status = 200, body = Payment), (status = 409, body = Problem), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn refund(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Json<Adjust>,
@@ -324,8 +313,7 @@ pub async fn refund(
 #[utoipa::path(post, operation_id = "payments_chargeback", path = "/v1/payments/{id}/chargebacks", tag = "payments", request_body = Adjust,
     responses((status = 200, body = Payment), (status = 409, body = Problem), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn chargeback(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Json<Adjust>,
@@ -349,8 +337,7 @@ async fn adjust(
 #[utoipa::path(post, operation_id = "payments_resolve", path = "/v1/payments/{id}/resolve", tag = "payments", request_body = Resolve,
     responses((status = 200, body = Payment), (status = 403, body = Problem), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn resolve(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Json<Resolve>,

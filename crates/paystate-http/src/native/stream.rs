@@ -13,12 +13,10 @@
 //! consumer gets `event: too_slow` and the end of the stream, to resume from its last `id`.
 //! Writers never wait for a consumer: the producer only reads.
 
+use super::Native;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::extract::Query;
 use crate::problem::{ApiError, ApiResult, Problem};
-use axum::Extension;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -127,8 +125,7 @@ fn kinds(text: Option<&str>) -> ApiResult<Option<Vec<EventType>>> {
         description = "`id: <seq>`, `event: <type>`, `data: <the event as GET /v1/events lists it>` per event; `event: too_slow` before a consumer that fell behind is disconnected"),
         (status = 400, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn stream(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> ApiResult<Response> {

@@ -1,18 +1,15 @@
 //! `/v1/tenant`: the caller's tenant, its name and the per-tenant settings dialects read.
 
-use crate::AppState;
-use crate::auth::Caller;
+use super::Native;
 use crate::extract::Json;
 use crate::idempotency::{Idempotency, json, respond};
 use crate::problem::{ApiResult, Problem};
-use axum::Extension;
-use axum::extract::State;
 use axum::response::Response;
 use paystate_domain::{Source, Tenant};
 use paystate_store::Scope;
 
 #[utoipa::path(get, operation_id = "tenant_get", path = "/v1/tenant", tag = "tenant", responses((status = 200, body = Tenant)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<axum::Json<Tenant>> {
+pub async fn get(Native { state, caller }: Native) -> ApiResult<axum::Json<Tenant>> {
     Ok(axum::Json(state.ledger.tenant(&caller.tenant_id).await?))
 }
 
@@ -20,8 +17,7 @@ pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Cal
 #[utoipa::path(patch, operation_id = "tenant_patch", path = "/v1/tenant", tag = "tenant", request_body(content = Object, content_type = "application/merge-patch+json"),
     responses((status = 200, body = Tenant), (status = 400, body = Problem), (status = 403, body = Problem)), security(("bearer" = [])))]
 pub async fn patch(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     body: Json<serde_json::Value>,
 ) -> ApiResult<Response> {

@@ -4,15 +4,14 @@
 //! A secret is in the response that creates or rotates it, and nowhere else: an idempotent
 //! replay of that response shows `"secret": null` (rotate to get a new one).
 
-use super::{ListOf, Paging};
+use super::{ListOf, Native, Paging};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::{Json, Query, present};
 use crate::idempotency::{Idempotency, json, no_content, respond};
 use crate::problem::{ApiError, ApiResult, Problem};
-use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use paystate_domain::{DeliveryId, EndpointId, EventId, Source, WebhookEndpoint};
@@ -187,8 +186,20 @@ fn delivery_answer(delivery: &Delivery) -> paystate_store::StoredResponse {
     json(StatusCode::ACCEPTED, &DeliveryView::from(delivery.clone()))
 }
 
-fn deliveries_filter(query: &DeliveryQuery) -> ApiResult<(Option<DeliveryState>, paystate_store::PageRequest)> {
-    let state = query
+fn delivery_id(raw: &str) -> ApiResult<DeliveryId> {
+    DeliveryId::parse(raw).ok_or_else(ApiError::not_found)
+}
+
+/// A page of the delivery log: the query's state and paging, narrowed by `of` to one endpoint's
+/// or one event's deliveries.
+async fn deliveries(
+    state: &AppState,
+    caller: &Caller,
+    query: &DeliveryQuery,
+    of: impl FnOnce(DeliveryFilter) -> ApiResult<DeliveryFilter>,
+) -> ApiResult<axum::Json<ListOf<DeliveryView>>> {
+    caller.require(Scope::Admin)?;
+    let delivery_state = query
         .state
         .as_deref()
         .map(|s| {
@@ -196,15 +207,16 @@ fn deliveries_filter(query: &DeliveryQuery) -> ApiResult<(Option<DeliveryState>,
         })
         .transpose()?;
     let page = Paging { limit: query.limit, cursor: query.cursor.clone() }.page()?;
-    Ok((state, page))
+    let filter = of(DeliveryFilter { endpoint_id: None, event_id: None, state: delivery_state })?;
+    let page = state.webhooks.deliveries(&caller.tenant_id, filter, page).await?;
+    Ok(axum::Json(ListOf::of(page, DeliveryView::from)))
 }
 
 #[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = CreateEndpoint,
     responses((status = 201, body = EndpointWithSecret), (status = 400, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 pub async fn create(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     body: Json<CreateEndpoint>,
 ) -> ApiResult<Response> {
@@ -220,8 +232,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", params(Paging),
     responses((status = 200, body = ListOf<WebhookEndpoint>)), security(("bearer" = [])))]
 pub async fn list(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     Query(paging): Query<Paging>,
 ) -> ApiResult<axum::Json<ListOf<WebhookEndpoint>>> {
     caller.require(Scope::Admin)?;
@@ -231,11 +242,7 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
     responses((status = 200, body = WebhookEndpoint), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<WebhookEndpoint>> {
+pub async fn get(Native { state, caller }: Native, Path(id): Path<String>) -> ApiResult<axum::Json<WebhookEndpoint>> {
     caller.require(Scope::Admin)?;
     Ok(axum::Json(state.webhooks.endpoint(&caller.tenant_id, &endpoint_id(&id)?).await?))
 }
@@ -244,8 +251,7 @@ pub async fn get(
     responses((status = 200, body = WebhookEndpoint), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn patch(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Json<PatchEndpoint>,
@@ -262,8 +268,7 @@ pub async fn patch(
 #[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
@@ -280,8 +285,7 @@ pub async fn delete(
     responses((status = 200, body = EndpointWithSecret), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn rotate_secret(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Bytes,
@@ -307,73 +311,47 @@ pub async fn rotate_secret(
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks", params(DeliveryQuery),
     responses((status = 200, body = ListOf<DeliveryView>), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn endpoint_deliveries(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     Path(id): Path<String>,
     Query(query): Query<DeliveryQuery>,
 ) -> ApiResult<axum::Json<ListOf<DeliveryView>>> {
-    caller.require(Scope::Admin)?;
-    let (delivery_state, page) = deliveries_filter(&query)?;
-    let filter = DeliveryFilter { endpoint_id: Some(endpoint_id(&id)?), event_id: None, state: delivery_state };
-    let page = state.webhooks.deliveries(&caller.tenant_id, filter, page).await?;
-    Ok(axum::Json(ListOf {
-        data: page.data.into_iter().map(DeliveryView::from).collect(),
-        has_more: page.has_more,
-        next_cursor: page.next_cursor,
-    }))
+    deliveries(&state, &caller, &query, |filter| Ok(DeliveryFilter { endpoint_id: Some(endpoint_id(&id)?), ..filter }))
+        .await
 }
 
 #[utoipa::path(get, path = "/v1/events/{id}/deliveries", tag = "webhooks", params(DeliveryQuery),
     responses((status = 200, body = ListOf<DeliveryView>)), security(("bearer" = [])))]
 pub async fn event_deliveries(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     Path(id): Path<String>,
     Query(query): Query<DeliveryQuery>,
 ) -> ApiResult<axum::Json<ListOf<DeliveryView>>> {
-    caller.require(Scope::Admin)?;
-    let (delivery_state, page) = deliveries_filter(&query)?;
-    let event = EventId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let filter = DeliveryFilter { endpoint_id: None, event_id: Some(event), state: delivery_state };
-    let page = state.webhooks.deliveries(&caller.tenant_id, filter, page).await?;
-    Ok(axum::Json(ListOf {
-        data: page.data.into_iter().map(DeliveryView::from).collect(),
-        has_more: page.has_more,
-        next_cursor: page.next_cursor,
-    }))
+    let event = |id: &str| EventId::parse(id).ok_or_else(ApiError::not_found);
+    deliveries(&state, &caller, &query, |filter| Ok(DeliveryFilter { event_id: Some(event(&id)?), ..filter })).await
 }
 
 #[utoipa::path(get, path = "/v1/webhook-deliveries/{id}", tag = "webhooks",
     responses((status = 200, body = DeliveryView), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get_delivery(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<DeliveryView>> {
     caller.require(Scope::Admin)?;
-    let id = DeliveryId::parse(&id).ok_or_else(ApiError::not_found)?;
-    Ok(axum::Json(state.webhooks.delivery(&caller.tenant_id, &id).await?.into()))
+    Ok(axum::Json(state.webhooks.delivery(&caller.tenant_id, &delivery_id(&id)?).await?.into()))
 }
 
 #[utoipa::path(post, path = "/v1/webhook-deliveries/{id}/retry", tag = "webhooks",
     responses((status = 202, body = DeliveryView), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn retry(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    idem: Idempotency,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
+pub async fn retry(Native { state, caller }: Native, idem: Idempotency, Path(id): Path<String>) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
-    let id = DeliveryId::parse(&id).ok_or_else(ApiError::not_found)?;
-    let delivery = state.webhooks.retry(&caller.tenant_id, &id, idem.once(delivery_answer)).await?;
+    let delivery = state.webhooks.retry(&caller.tenant_id, &delivery_id(&id)?, idem.once(delivery_answer)).await?;
     Ok(respond(delivery_answer(&delivery)))
 }
 
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/retry-failed", tag = "webhooks", request_body = RetryFailed,
     responses((status = 202, body = Retried), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn retry_failed(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    Native { state, caller }: Native,
     idem: Idempotency,
     Path(id): Path<String>,
     body: Json<RetryFailed>,
@@ -390,12 +368,7 @@ pub async fn retry_failed(
     responses((status = 202, body = DeliveryView), (status = 404, body = Problem),
         (status = 422, body = Problem, description = "the endpoint is disabled")),
     security(("bearer" = [])))]
-pub async fn test(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    idem: Idempotency,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
+pub async fn test(Native { state, caller }: Native, idem: Idempotency, Path(id): Path<String>) -> ApiResult<Response> {
     caller.require(Scope::Admin)?;
     let delivery = state
         .webhooks

@@ -153,31 +153,14 @@ api_test!(cursors_and_customers_are_checked_alike_on_every_store);
 async fn whole_amounts_written_with_a_fraction_or_an_exponent_are_read_exactly(app: TestApp) {
     // JSON Schema's integer includes 1250.0: such an amount is the integer it denotes, read from
     // its text (never a double); a fraction that is not zero is still refused.
-    let created = send_raw(
-        &app,
-        "/v1/orders",
-        "application/json",
-        r#"{"reference": "W-1", "currency": "EUR", "total_amount": 1250.0}"#,
-    )
-    .await;
+    let create = |body| send_raw(&app, "/v1/orders", "application/json", body);
+    let created = create(r#"{"reference": "W-1", "currency": "EUR", "total_amount": 1250.0}"#).await;
     assert_eq!(created.status(), 201);
     let order: Value = created.json().await.unwrap();
     assert_eq!(order["total_amount"], 1250);
-    let created = send_raw(
-        &app,
-        "/v1/orders",
-        "application/json",
-        r#"{"reference": "W-2", "currency": "EUR", "total_amount": 9007199254740993.0e-1}"#,
-    )
-    .await;
+    let created = create(r#"{"reference": "W-2", "currency": "EUR", "total_amount": 9007199254740993.0e-1}"#).await;
     assert_problem(created, 400, "invalid-request").await;
-    let created = send_raw(
-        &app,
-        "/v1/orders",
-        "application/json",
-        r#"{"reference": "W-3", "currency": "EUR", "total_amount": 9.99999999999999e14}"#,
-    )
-    .await;
+    let created = create(r#"{"reference": "W-3", "currency": "EUR", "total_amount": 9.99999999999999e14}"#).await;
     assert_eq!(created.json::<Value>().await.unwrap()["total_amount"], 999_999_999_999_999_i64);
     let id = order["id"].as_str().unwrap();
     let payment =

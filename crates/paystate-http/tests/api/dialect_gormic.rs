@@ -380,15 +380,7 @@ async fn every_rule_has_its_code_and_writes_nothing(app: TestApp) {
     let reversed = om.receipt(&order_id, 10.0, "reversed").await;
     let elsewhere = om.receipt(&other_order_id, 10.0, "complete").await;
     let (_, other_key) = app.other_tenant().await;
-    let foreign: Value = app
-        .request(Method::POST, "/v1/payment-methods", &other_key)
-        .json(&json!({"code": "cash", "locales": {}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let foreign = app.post_json_as("/v1/payment-methods", &other_key, json!({"code": "cash", "locales": {}})).await;
     let before = app.events(0).await.len();
 
     let receipt = |extra: Value| {

@@ -6,6 +6,7 @@ use crate::api_test;
 use crate::helpers::TestApp;
 use paystate_domain::Source;
 use paystate_store::Scope;
+use paystate_testkit::Harness;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -57,6 +58,15 @@ struct Answer {
 }
 
 impl Answer {
+    /// Sends the request; answers what came back.
+    async fn of(request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type =
+            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        Answer { status, content_type, body: response.text().await.unwrap() }
+    }
+
     fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
@@ -125,11 +135,7 @@ impl<'a> Post<'a> {
         if let Some(accept) = self.accept {
             request = request.header("accept", accept);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let content_type =
-            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-        Answer { status, content_type, body: response.text().await.unwrap() }
+        Answer::of(request).await
     }
 }
 
@@ -609,19 +615,7 @@ api_test!(wrong_secrets_get_one_answer);
 
 async fn another_tenants_order_is_not_found(app: TestApp) {
     let (other_tenant, other_admin) = app.other_tenant().await;
-    let other_key = app
-        .ledger
-        .create_key(
-            &paystate_domain::Actor::cli(other_tenant.clone(), "test"),
-            Scope::Write,
-            Some(Source::Omnicasa),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap()
-        .token;
+    let other_key = app.key_of(&other_tenant, Scope::Write, Some(Source::Omnicasa)).await;
     // The other tenant's order, created through the native API with its own admin key.
     let response = app
         .request(Method::POST, "/v1/orders", &other_admin)
@@ -631,38 +625,22 @@ async fn another_tenants_order_is_not_found(app: TestApp) {
         .unwrap();
     assert_eq!(response.status(), 201);
     let their_order: Value = response.json().await.unwrap();
-    let response = app
-        .request(Method::POST, "/v1/payments", &other_admin)
-        .json(&json!({"order_id": their_order["id"], "amount": 100}))
-        .send()
-        .await
-        .unwrap();
-    let their_payment: Value = response.json().await.unwrap();
+    let their_payment =
+        app.post_json_as("/v1/payments", &other_admin, json!({"order_id": their_order["id"], "amount": 100})).await;
 
     let key = omnicasa_key(&app).await;
     let answer = report(&app, &key, "THEIRS-1", 2, json!({"LanguageId": 3})).await;
     assert_eq!(answer.assert_failed(404, 11), "No order exists with this OrderId.");
     // Not by its paystate id either.
     report(&app, &key, their_order["id"].as_str().unwrap(), 2, json!({})).await.assert_failed(404, 11);
-    let theirs: Value = app
-        .request(Method::GET, &format!("/v1/payments/{}", their_payment["id"].as_str().unwrap()), &other_admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let theirs =
+        app.get_json_as(&format!("/v1/payments/{}", their_payment["id"].as_str().unwrap()), &other_admin).await;
     assert_eq!(theirs["status"], "open");
 
     // The same reference in both tenants: each key reaches its own.
     let mine = open_payment(&app, "SHARED-1").await;
-    let response = app
-        .request(Method::POST, "/v1/orders", &other_admin)
-        .json(&json!({"reference": "SHARED-1", "currency": "EUR"}))
-        .send()
-        .await
-        .unwrap();
-    let shared: Value = response.json().await.unwrap();
+    let shared =
+        app.post_json_as("/v1/orders", &other_admin, json!({"reference": "SHARED-1", "currency": "EUR"})).await;
     app.request(Method::POST, "/v1/payments", &other_admin)
         .json(&json!({"order_id": shared["id"], "amount": 100}))
         .send()
@@ -1103,11 +1081,7 @@ async fn get_order(app: &TestApp, path: &str, accept: Option<&str>) -> Answer {
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    Answer { status, content_type, body: response.text().await.unwrap() }
+    Answer::of(request).await
 }
 
 async fn the_read_side_answers_the_payment_order_in_json_and_xml(app: TestApp) {
@@ -1185,18 +1159,7 @@ async fn the_read_side_refuses_in_the_envelope_and_writes_nothing(app: TestApp) 
     assert_eq!(other.body, wrong.body);
     // Another tenant's order is not found; an order without a receipt has no payment order.
     let (other_tenant, _) = app.other_tenant().await;
-    let created = app
-        .ledger
-        .create_key(
-            &paystate_domain::Actor::cli(other_tenant.clone(), "test"),
-            Scope::Write,
-            Some(Source::Omnicasa),
-            None,
-            None,
-            None,
-        )
-        .await;
-    let stranger = created.unwrap().token;
+    let stranger = app.key_of(&other_tenant, Scope::Write, Some(Source::Omnicasa)).await;
     failed(&get_order(&app, &format!("/payment/get-order/{stranger}?OrderId=OM-R1"), None).await, 404, 11);
     let order_id = app.get("/v1/orders/OM-R1").await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     failed(&get_order(&app, &path(&format!("OrderId={order_id}")), None).await, 404, 11);

@@ -514,25 +514,14 @@ api_test!(the_key_comes_from_the_header_or_the_body_and_must_agree);
 async fn another_tenants_payment_is_not_found(app: TestApp) {
     let id = order_with_payment(&app, "76144", Some("590fbc3e-784e-4519-95b0-08db35c30d2b")).await;
     let (other_tenant, other_admin) = app.other_tenant().await;
-    let other_key = app
-        .ledger
-        .create_key(
-            &paystate_domain::Actor::cli(other_tenant.clone(), "test"),
-            Scope::Write,
-            Some(Source::Teljoy),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    let other_key = app.key_of(&other_tenant, Scope::Write, Some(Source::Teljoy)).await;
     let body = report("completed", "76144");
     for path in [
         format!("/api/v1/status/{id}"),
         "/api/v1/status/590fbc3e-784e-4519-95b0-08db35c30d2b".into(),
         format!("/api/status/{id}"),
     ] {
-        let response = send(&app, &path, Some(&other_key.token), &body).await;
+        let response = send(&app, &path, Some(&other_key), &body).await;
         let problem = assert_teljoy_problem(response, 404).await;
         assert_eq!(problem["title"], "Not Found");
     }
@@ -540,32 +529,16 @@ async fn another_tenants_payment_is_not_found(app: TestApp) {
     assert_eq!((untouched["version"].as_i64(), untouched["status"].as_str()), (Some(1), Some("open")));
 
     // The other tenant's own order 76144 with the same external id is theirs alone.
-    let create = |path: &str, body: Value| app.request(Method::POST, path, &other_admin).json(&body).send();
-    let theirs: Value = create("/v1/orders", json!({"reference": "76144", "currency": "ZAR", "total_amount": 100}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let theirs: Value = create(
+    let create = |path: &'static str, body: Value| app.post_json_as(path, &other_admin, body);
+    let theirs = create("/v1/orders", json!({"reference": "76144", "currency": "ZAR", "total_amount": 100})).await;
+    let theirs = create(
         "/v1/payments",
         json!({"order_id": theirs["id"], "amount": 100, "external_id": "590fbc3e-784e-4519-95b0-08db35c30d2b"}),
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     let path = "/api/v1/status/590fbc3e-784e-4519-95b0-08db35c30d2b";
-    assert_success(send(&app, path, Some(&other_key.token), &body).await).await;
-    let theirs: Value = app
-        .request(Method::GET, &format!("/v1/payments/{}", theirs["id"].as_str().unwrap()), &other_admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_success(send(&app, path, Some(&other_key), &body).await).await;
+    let theirs = app.get_json_as(&format!("/v1/payments/{}", theirs["id"].as_str().unwrap()), &other_admin).await;
     assert_eq!(theirs["status"], "paid");
     assert_eq!(payment(&app, &id).await["status"], "open", "ours did not move");
 

@@ -300,18 +300,7 @@ async fn the_read_back_needs_one_good_key_of_the_tenant(app: TestApp) {
 
     // Another tenant's transaction, by either id, is not found; so are ids no payment can have.
     let (other_tenant, _) = app.other_tenant().await;
-    let theirs = app
-        .ledger
-        .create_key(
-            &paystate_domain::Actor::cli(other_tenant.clone(), "test"),
-            Scope::Write,
-            Some(Source::Teljoy),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    let theirs = app.key_of(&other_tenant, Scope::Write, Some(Source::Teljoy)).await;
     let long = format!("/api/status/{}", "x".repeat(300));
     for path in [
         path.clone(),
@@ -320,7 +309,7 @@ async fn the_read_back_needs_one_good_key_of_the_tenant(app: TestApp) {
         "/api/status/a%0Ab".to_owned(),
         long,
     ] {
-        let problem = assert_teljoy_problem(read(&app, &path, &theirs.token).await, 404).await;
+        let problem = assert_teljoy_problem(read(&app, &path, &theirs).await, 404).await;
         assert_eq!(problem["title"], "Not Found", "{path}");
     }
     // Unauthenticated callers learn nothing of ids: 401 before 404.

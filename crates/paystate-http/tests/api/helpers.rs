@@ -3,6 +3,7 @@
 use paystate_domain::TenantId;
 use paystate_ledger::Ledger;
 use paystate_store::Store;
+use paystate_testkit::{Cleanup, Harness, TestStore};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -20,28 +21,21 @@ pub struct TestApp {
     pub faults: paystate_store::FaultInjection,
     /// The PostgreSQL database's URL, for a second instance on it (`None` on SQLite).
     pub database_url: Option<String>,
-    cleanup: Option<Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>>,
+    cleanup: Option<Cleanup>,
 }
 
 /// Runs a scenario against SQLite, or against PostgreSQL when `PAYSTATE_TEST_POSTGRES_URL` is set.
 #[macro_export]
 macro_rules! api_test {
     ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                $crate::helpers::TestApp::sqlite().await.run(super::$name).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match $crate::helpers::TestApp::postgres().await {
-                    Some(app) => app.run(super::$name).await,
-                    None => eprintln!("skipped: PostgreSQL tests need PAYSTATE_TEST_POSTGRES_URL"),
-                }
-            }
-        }
+        paystate_testkit::scenario!($crate::helpers::TestApp, $name);
     };
+}
+
+impl Harness for TestApp {
+    fn take_cleanup(&mut self) -> Option<Cleanup> {
+        self.cleanup.take()
+    }
 }
 
 impl TestApp {
@@ -51,46 +45,15 @@ impl TestApp {
 
     /// A SQLite server with its own connection limits (short timeouts for the slow-client tests).
     pub async fn sqlite_with(limits: paystate_http::server::ConnectionLimits) -> TestApp {
-        let dir = std::env::temp_dir().join(format!("paystate-api-{}", TenantId::generate()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("paystate.db").display());
-        let mut options = paystate_store_sqlite::SqliteOptions::from_url(&url).unwrap();
-        let faults = options.faults.clone();
-        // As `paystate serve` opens it: the server lock held, payments cached for lookups.
-        let serving =
-            paystate_store_sqlite::Serving::with_payment_cache_mb(paystate_store_sqlite::DEFAULT_PAYMENT_CACHE_MB);
-        options.serving = Some(serving);
-        let store: Arc<dyn Store> = Arc::new(paystate_store_sqlite::SqliteStore::open(options).await.unwrap());
-        let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
-            Box::pin(async move {
-                let _ = std::fs::remove_dir_all(dir);
-            })
-        };
-        Self::start(store, faults, limits, None, Box::new(cleanup)).await
+        Self::start(TestStore::sqlite("paystate-api").await, limits).await
     }
 
     pub async fn postgres() -> Option<TestApp> {
-        let base = std::env::var("PAYSTATE_TEST_POSTGRES_URL").ok()?;
-        let database = paystate_store_postgres::testing::TestDatabase::create(&base).await.unwrap();
-        let url = database.url.clone();
-        let options = paystate_store_postgres::PostgresOptions::from_url(&url).unwrap();
-        let faults = options.faults.clone();
-        let store: Arc<dyn Store> = Arc::new(paystate_store_postgres::PostgresStore::open(options).await.unwrap());
-        let cleanup = move || -> futures::future::BoxFuture<'static, ()> {
-            Box::pin(async move {
-                let _ = database.drop_database().await;
-            })
-        };
-        Some(Self::start(store, faults, test_limits(), Some(url), Box::new(cleanup)).await)
+        Some(Self::start(TestStore::postgres().await?, test_limits()).await)
     }
 
-    async fn start(
-        store: Arc<dyn Store>,
-        faults: paystate_store::FaultInjection,
-        limits: paystate_http::server::ConnectionLimits,
-        database_url: Option<String>,
-        cleanup: Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
-    ) -> TestApp {
+    async fn start(test_store: TestStore, limits: paystate_http::server::ConnectionLimits) -> TestApp {
+        let TestStore { store, faults, database_url, cleanup } = test_store;
         paystate_webhooks::install_default_crypto_provider();
         let ledger = Ledger::new(store);
         let sealing_key = paystate_webhooks::SealingKey::generate().unwrap();
@@ -118,22 +81,6 @@ impl TestApp {
         Some(serve_on(Ledger::new(store), self.sealing_key.clone(), test_limits()).await)
     }
 
-    /// Runs the scenario, then drops the database whether it passed or not.
-    pub async fn run<F, Fut>(mut self, scenario: F)
-    where
-        F: FnOnce(TestApp) -> Fut,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let cleanup = self.cleanup.take();
-        let outcome = tokio::spawn(scenario(self)).await;
-        if let Some(cleanup) = cleanup {
-            cleanup().await;
-        }
-        if let Err(error) = outcome {
-            std::panic::resume_unwind(error.into_panic());
-        }
-    }
-
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -154,6 +101,16 @@ impl TestApp {
         self.request(Method::PATCH, path, &self.admin_key).json(&body).send().await.unwrap()
     }
 
+    /// GETs `path` with `key`; answers the body as JSON.
+    pub async fn get_json_as(&self, path: &str, key: &str) -> Value {
+        self.request(Method::GET, path, key).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// POSTs `body` to `path` with `key`; answers the body of the answer as JSON.
+    pub async fn post_json_as(&self, path: &str, key: &str, body: Value) -> Value {
+        self.request(Method::POST, path, key).json(&body).send().await.unwrap().json().await.unwrap()
+    }
+
     /// A second tenant with its own admin key.
     pub async fn other_tenant(&self) -> (TenantId, String) {
         let (tenant, key) = self.ledger.create_tenant("Other shop").await.unwrap();
@@ -161,11 +118,18 @@ impl TestApp {
     }
 
     pub async fn key(&self, scope: paystate_store::Scope, dialect: Option<paystate_domain::Source>) -> String {
-        self.ledger
-            .create_key(&paystate_domain::Actor::cli(self.tenant_id.clone(), "test"), scope, dialect, None, None, None)
-            .await
-            .unwrap()
-            .token
+        self.key_of(&self.tenant_id, scope, dialect).await
+    }
+
+    /// A key of `tenant` (the test tenant's, or another's from `other_tenant`): answers its token.
+    pub async fn key_of(
+        &self,
+        tenant: &TenantId,
+        scope: paystate_store::Scope,
+        dialect: Option<paystate_domain::Source>,
+    ) -> String {
+        let actor = paystate_domain::Actor::cli(tenant.clone(), "test");
+        self.ledger.create_key(&actor, scope, dialect, None, None, None).await.unwrap().token
     }
 
     /// A key of scope write for `dialect`, created and revoked at once: answers its token.

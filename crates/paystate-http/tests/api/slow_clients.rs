@@ -3,6 +3,7 @@
 
 use crate::helpers::TestApp;
 use paystate_http::server::ConnectionLimits;
+use paystate_testkit::Harness;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -141,6 +141,20 @@ where
     }
 }
 
+/// Waits until the first delivery to endpoint `id` is in `state`.
+async fn first_delivery_reaches(app: &TestApp, id: &str, state: &str, what: &str) {
+    wait_for(what, || async { deliveries_of_endpoint(app, id).await[0]["state"] == state }).await;
+}
+
+/// Waits until endpoint `id` has `value` in `field`.
+async fn endpoint_reaches(app: &TestApp, id: &str, field: &str, value: Value, what: &str) {
+    wait_for(what, || async {
+        let endpoint: Value = app.get(&format!("/v1/webhook-endpoints/{id}")).await.json().await.unwrap();
+        endpoint[field] == value
+    })
+    .await;
+}
+
 /// Creates an endpoint; answers its id and secret.
 async fn endpoint(app: &TestApp, url: &str, events: Value) -> (String, String) {
     let response = app.post("/v1/webhook-endpoints", json!({"url": url, "events": events})).await;
@@ -155,15 +169,15 @@ async fn deliveries_of_endpoint(app: &TestApp, id: &str) -> Vec<Value> {
 }
 
 async fn endpoints_are_managed_and_the_secret_is_shown_once(app: TestApp) {
-    let created = app
-        .request(Method::POST, "/v1/webhook-endpoints", &app.admin_key)
-        .header("idempotency-key", "create-hook-1")
-        .json(
-            &json!({"url": "https://hooks.example.com/in", "events": ["payment.status_changed"], "description": "ERP"}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let create = || {
+        let body =
+            json!({"url": "https://hooks.example.com/in", "events": ["payment.status_changed"], "description": "ERP"});
+        app.request(Method::POST, "/v1/webhook-endpoints", &app.admin_key)
+            .header("idempotency-key", "create-hook-1")
+            .json(&body)
+            .send()
+    };
+    let created = create().await.unwrap();
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
@@ -175,15 +189,7 @@ async fn endpoints_are_managed_and_the_secret_is_shown_once(app: TestApp) {
     assert_eq!(created["events"], json!(["payment.status_changed"]));
 
     // A replay of the creation does not show the secret again.
-    let replayed = app
-        .request(Method::POST, "/v1/webhook-endpoints", &app.admin_key)
-        .header("idempotency-key", "create-hook-1")
-        .json(
-            &json!({"url": "https://hooks.example.com/in", "events": ["payment.status_changed"], "description": "ERP"}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let replayed = create().await.unwrap();
     assert_eq!(replayed.headers()["idempotent-replayed"], "true");
     let replayed: Value = replayed.json().await.unwrap();
     assert_eq!(replayed["id"], created["id"]);
@@ -347,12 +353,7 @@ async fn failures_are_retried_after_a_500_and_a_timeout(app: TestApp) {
     let (id, secret) = endpoint(&app, &url, json!(["order.created"])).await;
     let _stop = start_dispatcher(&app, fast_config());
     app.order("T-1", 100).await;
-    wait_for("success after two failures", || {
-        let app = &app;
-        let id = id.clone();
-        async move { deliveries_of_endpoint(app, &id).await[0]["state"] == "succeeded" }
-    })
-    .await;
+    first_delivery_reaches(&app, &id, "succeeded", "success after two failures").await;
     let delivery = &deliveries_of_endpoint(&app, &id).await[0];
     let attempts = delivery["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 3);
@@ -387,15 +388,7 @@ async fn gone_disables_the_endpoint_and_records_an_event(app: TestApp) {
     let (_, watcher_secret) = endpoint(&app, &watcher_url, json!(["webhook_endpoint.disabled"])).await;
     let _stop = start_dispatcher(&app, fast_config());
     app.order("G-1", 100).await;
-    wait_for("the endpoint to be disabled", || {
-        let app = &app;
-        let id = id.clone();
-        async move {
-            let endpoint: Value = app.get(&format!("/v1/webhook-endpoints/{id}")).await.json().await.unwrap();
-            endpoint["enabled"] == false
-        }
-    })
-    .await;
+    endpoint_reaches(&app, &id, "enabled", json!(false), "the endpoint to be disabled").await;
     let endpoint: Value = app.get(&format!("/v1/webhook-endpoints/{id}")).await.json().await.unwrap();
     assert_eq!(endpoint["disabled_reason"], "gone");
     assert!(endpoint["disabled_at"].as_str().is_some());
@@ -429,15 +422,7 @@ async fn an_endpoint_failing_long_enough_is_disabled(app: TestApp) {
     // Five days in production; here the first failure already counts as "long enough".
     let _stop = start_dispatcher(&app, DispatcherConfig { disable_after: Duration::ZERO, ..fast_config() });
     app.order("F-1", 100).await;
-    wait_for("the endpoint to be disabled", || {
-        let app = &app;
-        let id = id.clone();
-        async move {
-            let endpoint: Value = app.get(&format!("/v1/webhook-endpoints/{id}")).await.json().await.unwrap();
-            endpoint["disabled_reason"] == "failing"
-        }
-    })
-    .await;
+    endpoint_reaches(&app, &id, "disabled_reason", json!("failing"), "the endpoint to be disabled").await;
     let endpoint: Value = app.get(&format!("/v1/webhook-endpoints/{id}")).await.json().await.unwrap();
     assert_eq!(endpoint["enabled"], false);
     assert!(endpoint["failing_since"].as_str().is_some());
@@ -536,12 +521,7 @@ async fn deliveries_are_retried_by_hand_and_tests_go_through_the_outbox(app: Tes
     let (id, secret) = endpoint(&app, &url, json!(["order.created"])).await;
     let _stop = start_dispatcher(&app, fast_config());
     app.order("M-1", 100).await;
-    wait_for("the schedule to run out", || {
-        let app = &app;
-        let id = id.clone();
-        async move { deliveries_of_endpoint(app, &id).await[0]["state"] == "failed" }
-    })
-    .await;
+    first_delivery_reaches(&app, &id, "failed", "the schedule to run out").await;
     assert_eq!(receiver.received().len(), 4, "the first attempt and three retries");
     let failed: Value =
         app.get(&format!("/v1/webhook-endpoints/{id}/deliveries?state=failed")).await.json().await.unwrap();
@@ -555,12 +535,7 @@ async fn deliveries_are_retried_by_hand_and_tests_go_through_the_outbox(app: Tes
         .await
         .unwrap();
     assert_eq!(retried["retried"], 1);
-    wait_for("the retried delivery", || {
-        let app = &app;
-        let id = id.clone();
-        async move { deliveries_of_endpoint(app, &id).await[0]["state"] == "succeeded" }
-    })
-    .await;
+    first_delivery_reaches(&app, &id, "succeeded", "the retried delivery").await;
 
     let delivery_id = deliveries_of_endpoint(&app, &id).await[0]["id"].as_str().unwrap().to_owned();
     let again = app.post(&format!("/v1/webhook-deliveries/{delivery_id}/retry"), json!({})).await;
