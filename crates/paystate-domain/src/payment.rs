@@ -522,4 +522,4 @@ fn update(payment: &Payment, patch: &PaymentPatch, actor: &Actor, now: Timestamp
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,32 +1,11 @@
 //! The order book's rules: the per-receipt refund cap, the marks, and the status targets.
 
 use super::*;
-use crate::order::NewOrder;
 use crate::payment::NewPayment;
 use crate::status::judge;
 use crate::{Actor, Source, Transition};
 
-fn actor() -> Actor {
-    Actor {
-        tenant_id: crate::TenantId::generate(),
-        key_id: None,
-        user_id: None,
-        source: Source::Native,
-        request_id: "req".into(),
-        request_body: None,
-    }
-}
-
-fn order() -> Order {
-    let new = NewOrder {
-        reference: "A-1".into(),
-        currency: Currency::parse("EUR").unwrap(),
-        total_amount: 10_000,
-        customer: Value::Null,
-        attributes: Value::Null,
-    };
-    Order::open(new, &actor(), chrono::Utc::now()).unwrap().0
-}
+use crate::payment::tests::{actor, order};
 
 fn payment(order: &Order, kind: PaymentType, source: Option<&Payment>, amount: i64) -> Payment {
     let new =

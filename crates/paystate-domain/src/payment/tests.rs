@@ -5,7 +5,8 @@ use crate::money::Currency;
 use crate::order::NewOrder;
 use proptest::prelude::*;
 
-fn actor() -> Actor {
+/// A native API caller of a fresh tenant (the order book's tests use it too).
+pub(crate) fn actor() -> Actor {
     Actor {
         tenant_id: crate::TenantId::generate(),
         key_id: None,
@@ -16,7 +17,8 @@ fn actor() -> Actor {
     }
 }
 
-fn order() -> Order {
+/// An open EUR order of 100.00 (the order book's tests use it too).
+pub(crate) fn order() -> Order {
     let new = NewOrder {
         reference: "A-1".into(),
         currency: Currency::parse("EUR").unwrap(),
