@@ -254,6 +254,17 @@ impl Payment {
         Ok((payment, event))
     }
 
+    /// Whether the payment is settled (paid or reversed): its fields then change only as an
+    /// audited correction.
+    pub fn is_settled(&self) -> bool {
+        matches!(self.status, PaymentStatus::Paid | PaymentStatus::Reversed)
+    }
+
+    /// Whether `id` names this payment: its paystate id or its external id.
+    pub fn is_named_by(&self, id: &str) -> bool {
+        id == self.id.as_str() || self.external_id.as_deref() == Some(id)
+    }
+
     /// What is left of the paid amount after refunds and chargebacks.
     pub fn remaining(&self) -> i64 {
         self.amount - self.amount_refunded - self.amount_charged_back
@@ -368,7 +379,7 @@ pub fn decide(
         }
         PaymentCommand::Update(patch) => update(payment, patch, actor, now),
         PaymentCommand::Delete => {
-            if matches!(payment.status, PaymentStatus::Paid | PaymentStatus::Reversed) {
+            if payment.is_settled() {
                 return Err(DomainError::NotAllowed { status: payment.status, action: "delete" });
             }
             let mut next = payment.touched(actor, now);
@@ -460,7 +471,7 @@ fn adjust(
 }
 
 fn update(payment: &Payment, patch: &PaymentPatch, actor: &Actor, now: Timestamp) -> Result<Decision, DomainError> {
-    let settled = matches!(payment.status, PaymentStatus::Paid | PaymentStatus::Reversed);
+    let settled = payment.is_settled();
     let mut next = payment.clone();
     if let Some(amount) = patch.amount {
         let amount = crate::money::check_range(amount)?;

@@ -112,7 +112,12 @@ pub fn bearer_or_bare(request: &axum::http::request::Parts) -> Option<&str> {
 }
 
 pub fn request_id(request: &axum::http::request::Parts) -> String {
-    request.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+    request_id_in(&request.extensions)
+}
+
+/// The request id the access log gave the request (empty when it has none).
+pub fn request_id_in(extensions: &axum::http::Extensions) -> String {
+    extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
 }
 
 /// The native API's guard: a bearer key; reads need scope read, changes need scope write.

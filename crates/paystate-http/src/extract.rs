@@ -74,7 +74,9 @@ pub fn has_nul(body: &[u8]) -> bool {
     false
 }
 
-fn is_json(content_type: Option<&str>) -> bool {
+/// JSON by its declared media type: `application/json` or any `application/*+json` (Norce's
+/// `application/json-patch+json` among them), parameters ignored; no type is not JSON here.
+pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     let Some(content_type) = content_type else { return false };
     let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))

@@ -9,14 +9,15 @@
 //! recorded by the machine as stale or as a conflict. The checkout's own vocabulary stays in its
 //! dialect: here its snapshots are opaque JSON kept under the member its source names.
 
+use crate::jobs::found;
 use crate::transact::{JobResult, Retry, Stop, transact};
 use crate::{Ledger, apply, apply_order_patch, find_order, find_payment, open_order, open_payment};
 use paystate_domain::order::{NewOrder, OrderPatch};
 use paystate_domain::payment::NewPayment;
 use paystate_domain::payment::reported::{Plan, ReportedState, Step, plan};
 use paystate_domain::{
-    Actor, Currency, MethodId, Order, Outcome, Payment, PaymentCommand, PaymentPatch, PaymentStatus, PaymentType,
-    Source, Tenant, TenantId, Timestamp, dialect_settings,
+    Actor, Currency, MethodId, Order, Outcome, Payment, PaymentCommand, PaymentPatch, PaymentType, Source, Tenant,
+    TenantId, Timestamp, dialect_settings,
 };
 use paystate_store::{StoreError, StoreResult, Tx};
 use serde_json::Value;
@@ -159,15 +160,6 @@ async fn held(tx: &mut dyn Tx, tenant: &TenantId, update: &CheckoutUpdate) -> Jo
     Ok((order, payment))
 }
 
-/// `Some` for a record found, `None` for one that does not exist.
-fn found<T>(result: StoreResult<T>) -> StoreResult<Option<T>> {
-    match result {
-        Ok(record) => Ok(Some(record)),
-        Err(StoreError::NotFound) => Ok(None),
-        Err(error) => Err(error),
-    }
-}
-
 /// Whether the report's order is older than the one paystate holds (both saying when they changed).
 fn is_older(order: &Order, update: &CheckoutUpdate) -> bool {
     let held = order.attributes.get(update.source.as_str()).and_then(update.snapshot_modified_at);
@@ -223,7 +215,7 @@ async fn keep_payment(
         transaction_ref: sent.transaction_ref.clone().map(Some),
         attrs: Some(with_snapshot(&payment.attrs, update.source, sent.snapshot.clone())),
         // A settled payment's fields change only as an audited correction (before and after).
-        correction: matches!(payment.status, PaymentStatus::Paid | PaymentStatus::Reversed),
+        correction: payment.is_settled(),
         ..PaymentPatch::default()
     };
     Ok(apply(&mut *tx, actor, &payment, &PaymentCommand::Update(patch), None).await?.0)

@@ -201,3 +201,12 @@ pub async fn live_payments(reader: &mut (impl Reader + ?Sized), order: &Order) -
         }
     }
 }
+
+/// `Some` for a record found, `None` for one that does not exist.
+pub(crate) fn found<T>(result: StoreResult<T>) -> StoreResult<Option<T>> {
+    match result {
+        Ok(record) => Ok(Some(record)),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(error) => Err(error),
+    }
+}

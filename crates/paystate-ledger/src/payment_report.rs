@@ -12,9 +12,7 @@
 use crate::transact::{JobResult, Retry, Stop, transact};
 use crate::{Ledger, apply, find_payment};
 use futures::FutureExt;
-use paystate_domain::{
-    Actor, DomainError, Order, Outcome, Payment, PaymentCommand, PaymentPatch, PaymentStatus, Tenant, TenantId,
-};
+use paystate_domain::{Actor, DomainError, Order, Outcome, Payment, PaymentCommand, PaymentPatch, Tenant, TenantId};
 use paystate_store::{StoreError, StoreExt, Tx};
 use serde_json::{Map, Value};
 
@@ -183,7 +181,7 @@ fn keep_command(payment: &Payment, kept: Option<&KeptValue>) -> Option<PaymentCo
     let attrs = attrs_keeping(&payment.attrs, kept?)?;
     Some(PaymentCommand::Update(PaymentPatch {
         attrs: Some(attrs),
-        correction: matches!(payment.status, PaymentStatus::Paid | PaymentStatus::Reversed),
+        correction: payment.is_settled(),
         ..PaymentPatch::default()
     }))
 }

@@ -2,7 +2,7 @@
 
 use super::steps::{advance, after, lock, method_of, source_of};
 use super::{DeskBook, DeskChange, DeskCreated, DeskPayment, Field, PaymentDeskError, invalid};
-use crate::jobs::live_payments;
+use crate::jobs::{found, live_payments};
 use crate::transact::JobResult;
 use crate::{RefundCap, apply, apply_as_desk, find_order, find_payment, open_payment_with};
 use futures::FutureExt;
@@ -130,8 +130,7 @@ async fn identify(
     change: &DeskChange,
 ) -> JobResult<Option<Payment>, PaymentDeskError> {
     if let Some(id) = &change.id
-        && id != payment.id.as_str()
-        && payment.external_id.as_ref() != Some(id)
+        && !payment.is_named_by(id)
     {
         return Err(invalid("payment_id", "does not name the payment of the path").into());
     }
@@ -146,11 +145,7 @@ async fn identify(
         _ => None,
     };
     if let Some(raw) = &change.source {
-        let named = match find_payment(tx, &actor.tenant_id, raw).await {
-            Ok(named) => Some(named.id),
-            Err(StoreError::NotFound) => None,
-            Err(error) => return Err(error.into()),
-        };
+        let named = found(find_payment(tx, &actor.tenant_id, raw).await)?.map(|named| named.id);
         if named.is_none() || named != payment.source_payment_id {
             let message = "cannot be changed; when given it must be the payment's own source";
             return Err(invalid("source_payment_id", message).into());

@@ -74,11 +74,6 @@ impl<S: Send + Sync, const REQUIRED: bool> FromRequest<S> for Params<REQUIRED> {
     }
 }
 
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
 /// Reads the body within the 1 MiB cap; a body that is not JSON by its declared type, or that
 /// carries a NUL character, is refused. A body without a content type is read as JSON.
 async fn read_body(parts: &Parts, body: axum::body::Body) -> Result<Bytes, Refusal> {
@@ -86,7 +81,7 @@ async fn read_body(parts: &Parts, body: axum::body::Body) -> Result<Bytes, Refus
         .await
         .map_err(|_| Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body exceeds 1 MiB"))?;
     let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?"));
-    if !bytes.iter().all(u8::is_ascii_whitespace) && content_type.is_some_and(|t| !is_json(t)) {
+    if !bytes.iter().all(u8::is_ascii_whitespace) && content_type.is_some_and(|t| !crate::extract::is_json(Some(t))) {
         return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",

@@ -108,8 +108,7 @@ fn required_header(headers: &HeaderMap, name: &'static str) -> Result<String, No
 /// any `application/*+json`; a body without a content type is read as JSON too.
 fn check_content_type(headers: &HeaderMap) -> Result<(), NorceError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else { return Ok(()) };
-    let essence = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+    if crate::extract::is_json(Some(value.to_str().unwrap_or_default())) {
         Ok(())
     } else {
         Err(NorceError::bad_request(

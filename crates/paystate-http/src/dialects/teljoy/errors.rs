@@ -7,7 +7,6 @@
 //! failure, and one mapping of each ledger error the dialect meets.
 
 use crate::dialects::json::{Kind, Problem, Refused};
-use crate::observe::RequestId;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -196,7 +195,7 @@ pub async fn with_trace_id(request: Request, next: Next) -> Response {
 
 /// The request id, the `traceId` of every failure.
 pub fn trace_id(extensions: &axum::http::Extensions) -> String {
-    extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+    crate::auth::request_id_in(extensions)
 }
 
 /// A body that failed validation: all its messages at once.

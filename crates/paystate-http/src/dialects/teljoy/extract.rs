@@ -157,9 +157,8 @@ impl<S: Send + Sync> FromRequest<S> for TeljoyJson {
 
 /// JSON as ASP.NET's JSON input formatter takes it: application/json, text/json, application/*+json.
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json"
-        || essence == "text/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    crate::extract::is_json(content_type)
+        || content_type
+            .is_some_and(|t| t.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("text/json"))
 }

@@ -172,7 +172,7 @@ impl TrustCheck {
         let (payment, order_reference) = (seen.payment, seen.order.reference.as_str());
         let mut errors = Errors::default();
         if let Some(id) = self.id.as_deref() {
-            let same = id == path_id || id == payment.id.as_str() || payment.external_id.as_deref() == Some(id);
+            let same = id == path_id || payment.is_named_by(id);
             if !same {
                 errors.add(ID, "The id field must equal the payment id in the path.");
             }
